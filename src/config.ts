@@ -1,0 +1,218 @@
+// Configuration in imapd.conf syntax (SPEC §5, §6). Cyrus option names keep their Cyrus
+// meaning and defaults; our own options start with `smmapd_`; unknown options are ignored
+// so an admin can point us at an existing imapd.conf. Every bad value is an error at start.
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+export type VirtDomains = 'off' | 'userid' | 'on';
+export type ImapTls = 'none' | 'starttls' | 'tls';
+export type Backend = 'sqlite' | 'imap';
+export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';
+
+export interface ImapConfig {
+  readonly server: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: ImapTls;
+  readonly caFile: string;
+  readonly user: string;
+  readonly password: string;
+  readonly passwordFile: string;
+  /** Per-lookup deadline, milliseconds. */
+  readonly timeoutMs: number;
+  readonly poolSize: number;
+}
+
+export interface Config {
+  /** The file this came from ('' for built-in defaults). */
+  readonly path: string;
+  // Cyrus options
+  readonly configdirectory: string;
+  readonly postuser: string;
+  readonly lmtpDowncaseRcpt: boolean;
+  readonly lmtpOverQuotaPermFailure: boolean;
+  readonly virtdomains: VirtDomains;
+  readonly defaultdomain: string;
+  readonly unixhierarchysep: boolean;
+  readonly debugCommand: string;
+  // ours
+  readonly store: string;
+  readonly backend: Backend;
+  readonly imap: ImapConfig;
+  /** Answer cache lifetimes in ms (0 = off) for stores that cannot tell us when they change. */
+  readonly cacheTtlMs: number;
+  readonly negativeCacheTtlMs: number;
+  /** Most answers one process keeps in its cache. */
+  readonly cacheSize: number;
+  readonly serviceName: string;
+  readonly maxRequest: number;
+  /** Idle seconds before a connection is closed (0 = never). */
+  readonly timeout: number;
+  /** How long a read waits for a locked SQLite store before answering TEMP, ms. */
+  readonly storeBusyTimeoutMs: number;
+  /** Processes sharing the listening sockets in the --listen model. */
+  readonly workers: number;
+  /** Connections one process serves at once; more are refused (closed at once). */
+  readonly maxConnections: number;
+  /** SIGTERM drain bound, ms. */
+  readonly shutdownTimeoutMs: number;
+  readonly unixSocketMode: number;
+  readonly unixSocketOwner: string;
+  readonly unixSocketGroup: string;
+  readonly logLevel: LogLevel;
+  /** Log every answer (Cyrus's auditlog). */
+  readonly audit: boolean;
+  /** '' = stderr; 'syslog' = /dev/log; else a file path. */
+  readonly logTarget: string;
+}
+
+export class ConfigError extends Error {}
+
+const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
+
+/** Parse imapd.conf text into option → value (keys lowercased). Cyrus: a line without ':' is fatal. */
+export function parseImapdConf(text: string, path = 'config'): Map<string, { value: string; line: number }> {
+  const out = new Map<string, { value: string; line: number }>();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new ConfigError(`${path}:${i + 1}: invalid option line (want "name: value"): ${line}`);
+    out.set(line.slice(0, colon).trim().toLowerCase(), { value: line.slice(colon + 1).trim(), line: i + 1 });
+  }
+  return out;
+}
+
+class Reader {
+  constructor(
+    private readonly opts: Map<string, { value: string; line: number }>,
+    private readonly path: string,
+  ) {}
+
+  private fail(name: string, want: string): never {
+    const o = this.opts.get(name)!;
+    throw new ConfigError(`${this.path}:${o.line}: ${name}: ${want}, not "${o.value}"`);
+  }
+
+  str(name: string, dflt: string): string {
+    return this.opts.get(name)?.value ?? dflt;
+  }
+
+  bool(name: string, dflt: boolean): boolean {
+    const o = this.opts.get(name);
+    if (!o) return dflt;
+    const v = o.value.toLowerCase();
+    if (['yes', 'on', 't', 'true', '1'].includes(v)) return true;
+    if (['no', 'off', 'f', 'false', '0'].includes(v)) return false;
+    return this.fail(name, 'want yes or no');
+  }
+
+  int(name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const o = this.opts.get(name);
+    if (!o) return dflt;
+    if (!/^\d+$/.test(o.value)) this.fail(name, `want a whole number from ${min}`);
+    const n = Number(o.value);
+    if (n < min || n > max) this.fail(name, `want a whole number from ${min} to ${max}`);
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, dflt: T, aliases: Record<string, T>): T {
+    const o = this.opts.get(name);
+    if (!o) return dflt;
+    const v = aliases[o.value.toLowerCase()];
+    if (v === undefined) this.fail(name, `want one of ${[...new Set(Object.keys(aliases))].join(', ')}`);
+    return v;
+  }
+}
+
+function hostPort(server: string, tls: ImapTls, path: string): { host: string; port: number } {
+  const dfltPort = tls === 'tls' ? 993 : 143;
+  if (server === '') return { host: '', port: dfltPort };
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(server) ?? /^([^:]+)(?::(\d+))?$/.exec(server);
+  if (!m || (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))) {
+    throw new ConfigError(`${path}: smmapd_imap_server: want host[:port], not "${server}"`);
+  }
+  return { host: m[1]!, port: m[2] !== undefined ? Number(m[2]) : dfltPort };
+}
+
+/** Build a Config from imapd.conf text. */
+export function configFromText(text: string, path = ''): Config {
+  const r = new Reader(parseImapdConf(text, path || 'config'), path || 'config');
+  const configdirectory = r.str('configdirectory', DEFAULT_CONFIG_DIRECTORY);
+  const tls = r.oneOf<ImapTls>('smmapd_imap_tls', 'starttls', { none: 'none', starttls: 'starttls', tls: 'tls' });
+  const server = r.str('smmapd_imap_server', '');
+  const { host, port } = hostPort(server, tls, path || 'config');
+  const backend = r.oneOf<Backend>('smmapd_backend', 'sqlite', { sqlite: 'sqlite', imap: 'imap' });
+  if (backend === 'imap' && host === '') throw new ConfigError(`${path || 'config'}: smmapd_backend is imap but smmapd_imap_server is not set`);
+  const workersRaw = r.str('smmapd_workers', 'auto');
+  const workers = workersRaw === 'auto' ? availableParallelism() : r.int('smmapd_workers', 1, 1, 256);
+  const mode = r.str('smmapd_unix_socket_mode', '');
+  if (mode !== '' && !/^[0-7]{3,4}$/.test(mode)) throw new ConfigError(`${path || 'config'}: smmapd_unix_socket_mode: want an octal mode like 0660, not "${mode}"`);
+  return {
+    path,
+    configdirectory,
+    postuser: r.str('postuser', ''),
+    lmtpDowncaseRcpt: r.bool('lmtp_downcase_rcpt', true),
+    lmtpOverQuotaPermFailure: r.bool('lmtp_over_quota_perm_failure', false),
+    virtdomains: r.oneOf<VirtDomains>('virtdomains', 'off', {
+      off: 'off', no: 'off', false: 'off', '0': 'off', userid: 'userid', on: 'on', yes: 'on', true: 'on', '1': 'on',
+    }),
+    defaultdomain: r.str('defaultdomain', ''),
+    unixhierarchysep: r.bool('unixhierarchysep', true),
+    debugCommand: r.str('debug_command', ''),
+    store: r.str('smmapd_store', '{configdirectory}/smmapd.db').replace('{configdirectory}', configdirectory),
+    backend,
+    imap: {
+      server, host, port, tls,
+      caFile: r.str('smmapd_imap_ca_file', ''),
+      user: r.str('smmapd_imap_user', ''),
+      password: r.str('smmapd_imap_password', ''),
+      passwordFile: r.str('smmapd_imap_password_file', ''),
+      timeoutMs: r.int('smmapd_imap_timeout', 10, 1, 3600) * 1000,
+      poolSize: r.int('smmapd_imap_pool_size', 4, 1, 64),
+    },
+    cacheTtlMs: r.int('smmapd_cache_ttl', 0, 0) * 1000,
+    negativeCacheTtlMs: r.int('smmapd_negative_cache_ttl', 0, 0) * 1000,
+    cacheSize: r.int('smmapd_cache_size', 100_000, 0),
+    serviceName: r.str('smmapd_service_name', 'smmapd'),
+    maxRequest: r.int('smmapd_max_request', 10_000, 16, 1 << 24),
+    timeout: r.int('smmapd_timeout', 360, 0),
+    storeBusyTimeoutMs: r.int('smmapd_store_busy_timeout', 500, 0, 60_000),
+    workers,
+    maxConnections: r.int('smmapd_max_connections', 2000, 1),
+    shutdownTimeoutMs: r.int('smmapd_shutdown_timeout', 10, 0, 3600) * 1000,
+    unixSocketMode: mode === '' ? 0o666 : parseInt(mode, 8),
+    unixSocketOwner: r.str('smmapd_unix_socket_owner', ''),
+    unixSocketGroup: r.str('smmapd_unix_socket_group', ''),
+    logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', {
+      error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
+    }),
+    audit: r.bool('smmapd_audit', false),
+    logTarget: r.str('smmapd_log', ''),
+  };
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/smmapd.conf';
+
+/**
+ * Load the configuration. An explicitly named file must exist; without -C we read
+ * /etc/smmapd.conf when it exists and otherwise run on the built-in defaults.
+ */
+export function loadConfig(path: string | undefined): Config {
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (path === undefined && code === 'ENOENT') return configFromText('', '');
+    throw new ConfigError(`cannot read configuration ${file}: ${(e as Error).message}`);
+  }
+  return configFromText(text, file);
+}
+
+/** The hierarchy separator admins see: '/' with unixhierarchysep, else '.'. */
+export function separatorOf(cfg: Pick<Config, 'unixhierarchysep'>): '/' | '.' {
+  return cfg.unixhierarchysep ? '/' : '.';
+}
