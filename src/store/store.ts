@@ -54,3 +54,9 @@ export interface MailboxStore {
   reopen?(): void;
   close(): Maybe<void>;
 }
+
+/** A whole store's mailboxes and quota roots, as `smmapctl sync` and `import-cyrus` write it in one swap. */
+export interface Snapshot {
+  readonly mailboxes: ReadonlyArray<{ readonly name: string; readonly acl: string }>;
+  readonly quotas: readonly QuotaState[];
+}

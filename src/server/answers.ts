@@ -1,0 +1,106 @@
+// From request key bytes to the reply netstring, through the policy and an answer cache.
+// The cache is exact for stores that report changes (SQLite's PRAGMA data_version: any
+// commit by smmapctl or sync empties it) and TTL-bounded for stores that cannot (IMAP).
+import { encodeNetstring } from '../core/netstring';
+import { isPromise, verify, type PolicyOptions } from '../core/policy';
+import { decodeKey } from '../core/recipient';
+import { replyPayload, type Outcome, type Reply } from '../core/reply';
+import type { MailboxStore, Maybe } from '../store/store';
+
+export interface Answer {
+  /** The whole reply netstring, ready to write. */
+  readonly wire: string;
+  readonly outcome: Outcome;
+  readonly status: Reply['status'];
+  /** The key as text, for the audit log. */
+  readonly key: string;
+}
+
+export interface CacheOptions {
+  /** Most entries kept; 0 disables the cache. */
+  readonly size: number;
+  /** TTLs in ms for stores without a change counter (0 = do not cache that kind). */
+  readonly positiveTtlMs: number;
+  readonly negativeTtlMs: number;
+}
+
+interface Entry {
+  readonly answer: Answer;
+  readonly expires: number;
+}
+
+/** Store failures are never cached: the next request must ask the store again. */
+function cacheable(r: Reply): boolean {
+  return !(r.status === 'TEMP' && r.outcome === 'failed');
+}
+
+export class Answerer {
+  private readonly cache = new Map<string, Entry>();
+  private counter = NaN;
+  private readonly exact: boolean;
+
+  constructor(
+    private readonly store: MailboxStore,
+    private readonly policy: PolicyOptions,
+    private readonly cacheOpts: CacheOptions,
+  ) {
+    this.exact = typeof store.changeCounter === 'function';
+  }
+
+  /**
+   * Call before a batch of requests: empties the cache if the store changed since the last
+   * call. Once per chunk read, not per request, keeps the check off the per-key path.
+   */
+  refresh(): void {
+    if (!this.exact || this.cacheOpts.size === 0) return;
+    let c: number;
+    try {
+      c = this.store.changeCounter!();
+    } catch {
+      c = NaN; // store unavailable: forget everything, lookups will report the failure
+    }
+    if (c !== this.counter || Number.isNaN(c)) {
+      this.cache.clear();
+      this.counter = c;
+    }
+  }
+
+  /** Forget every cached answer (SIGHUP, store reopened). */
+  clear(): void {
+    this.cache.clear();
+    this.counter = NaN;
+  }
+
+  /** Answer the key bytes of one request (everything after the first space). */
+  answer(keyBytes: Buffer): Maybe<Answer> {
+    // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.
+    const cacheKey = keyBytes.toString('latin1');
+    const hit = this.cache.get(cacheKey);
+    if (hit !== undefined) {
+      if (hit.expires === 0 || hit.expires > Date.now()) return hit.answer;
+      this.cache.delete(cacheKey);
+    }
+    const key = decodeKey(keyBytes);
+    const r = verify(key, this.store, this.policy);
+    const text = key ?? cacheKey;
+    return isPromise(r) ? r.then((reply) => this.remember(cacheKey, text, reply)) : this.remember(cacheKey, text, r);
+  }
+
+  private remember(cacheKey: string, key: string, r: Reply): Answer {
+    const answer: Answer = { wire: encodeNetstring(replyPayload(r)), outcome: r.outcome, status: r.status, key };
+    const { size, positiveTtlMs, negativeTtlMs } = this.cacheOpts;
+    if (size === 0 || !cacheable(r)) return answer;
+    let expires = 0;
+    if (!this.exact) {
+      const ttl = r.status === 'OK' ? positiveTtlMs : negativeTtlMs;
+      if (ttl === 0) return answer;
+      expires = Date.now() + ttl;
+    }
+    if (this.cache.size >= size) {
+      // Oldest first: Map keeps insertion order.
+      this.cache.delete(this.cache.keys().next().value as string);
+    }
+    this.cache.set(cacheKey, { answer, expires });
+    return answer;
+  }
+}

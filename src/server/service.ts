@@ -1,0 +1,78 @@
+// What every process model shares: the configuration, the store, the answer cache, the
+// logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
+import type { Readable, Writable } from 'node:stream';
+import { loadConfig, type Config } from '../config';
+import type { Logger } from '../log';
+import { policyOptions } from '../policy-options';
+import { openStore } from '../store/open';
+import type { MailboxStore } from '../store/store';
+import { Answerer } from './answers';
+import { Session, type SessionContext } from './session';
+
+export interface ServiceOptions {
+  readonly configPath: string | undefined;
+  readonly skipPlus: boolean;
+}
+
+export class Service {
+  private store: MailboxStore;
+  /** One object shared by every session; reload() replaces its fields in place. */
+  private readonly ctx: SessionContext;
+  readonly sessions = new Set<Session>();
+
+  constructor(
+    public cfg: Config,
+    private readonly opts: ServiceOptions,
+    readonly log: Logger,
+  ) {
+    this.store = openStore(cfg, (msg) => log.error(msg));
+    this.ctx = this.makeContext();
+  }
+
+  private makeContext(): SessionContext {
+    const cfg = this.cfg;
+    return {
+      answerer: new Answerer(this.store, policyOptions(cfg, this.opts.skipPlus), {
+        size: cfg.cacheSize,
+        positiveTtlMs: cfg.cacheTtlMs,
+        negativeTtlMs: cfg.negativeCacheTtlMs,
+      }),
+      maxRequest: cfg.maxRequest,
+      idleTimeoutMs: cfg.timeout * 1000,
+      log: this.log,
+      audit: cfg.audit,
+    };
+  }
+
+  /** Serve one connection; resolves when it is over. */
+  serve(input: Readable, output: Writable, peer: string): Session {
+    const s = new Session(input, output, peer, this.ctx);
+    this.sessions.add(s);
+    void s.done.then(() => this.sessions.delete(s));
+    return s;
+  }
+
+  /** SIGTERM: every session answers what it has and closes. */
+  drainAll(): void {
+    for (const s of this.sessions) s.drain();
+  }
+
+  /**
+   * SIGHUP: re-read the configuration and reopen the store without dropping connections:
+   * every session shares one context object, so open ones answer from the new store at
+   * their next request. The old store closes once lookups in flight on it are surely over.
+   */
+  reload(): void {
+    const cfg = loadConfig(this.opts.configPath);
+    const old = this.store;
+    this.cfg = cfg;
+    this.store = openStore(cfg, (msg) => this.log.error(msg));
+    Object.assign(this.ctx, this.makeContext());
+    setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();
+    this.log.notice(`reloaded ${cfg.path || 'built-in defaults'}; store ${cfg.backend === 'sqlite' ? cfg.store : cfg.imap.server}`);
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

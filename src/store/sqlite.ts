@@ -1,0 +1,223 @@
+// The default store driver: a read-only view of the SQLite file that smmapctl writes.
+// Lookups are synchronous and run ~100k times a second, so every statement is prepared
+// once and rows come back as plucked values or raw arrays. Failures never crash the
+// daemon: a missing, unreadable, foreign or corrupt file, or one locked past the busy
+// timeout, makes lookups throw StoreError (the reply is TEMP), and the driver reopens by
+// itself, at most once per retry interval, so it recovers when the file is fixed.
+import Database from 'better-sqlite3';
+import { quotaRootCandidates } from '../core/mboxname';
+import { checkFormat, errorText, isLocked, SCHEMA_VERSION } from './sqlite-schema';
+import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
+
+export interface SqliteStoreOptions {
+  /** How long a lookup waits for a lock before it fails (cfg.storeBusyTimeoutMs). Default 500. */
+  readonly busyTimeoutMs?: number;
+  /** Shortest wait between two attempts to open a file that could not be opened. Default 1000. */
+  readonly retryIntervalMs?: number;
+  /** Told once per change of state: each new failure, and the recovery after one. */
+  readonly log?: (msg: string) => void;
+}
+
+type Statement = Database.Statement<unknown[]>;
+
+/** One open connection and its prepared statements. */
+interface Conn {
+  readonly db: Database.Database;
+  readonly acl: Statement;
+  readonly quota: Statement;
+  readonly deny: Statement;
+  readonly dataVersion: Statement;
+  readonly begin: Statement;
+  readonly commit: Statement;
+  readonly rollback: Statement;
+  /** Distinguishes connections: data_version restarts with each one. */
+  readonly epoch: number;
+}
+
+/** [storage_limit_kib, message_limit, storage_used, message_used] */
+type QuotaRow = [number | null, number | null, number, number];
+
+export class SqliteStore implements MailboxStore {
+  private conn: Conn | null = null;
+  private epoch = 0;
+  /** The last open failure, rethrown until the next attempt is due. */
+  private openError: StoreError | null = null;
+  private nextAttempt = 0;
+  /** The failure last reported to the log; null while healthy. */
+  private failing: string | null = null;
+  private closed = false;
+  private readonly busyTimeoutMs: number;
+  private readonly retryIntervalMs: number;
+  private readonly log: (msg: string) => void;
+
+  constructor(
+    readonly path: string,
+    opts: SqliteStoreOptions = {},
+  ) {
+    this.busyTimeoutMs = opts.busyTimeoutMs ?? 500;
+    this.retryIntervalMs = opts.retryIntervalMs ?? 1000;
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  mailbox(name: string): MailboxState | null {
+    const c = this.conn ?? this.connect();
+    let result: MailboxState | null;
+    try {
+      // One read transaction: the mailbox and its quota root come from the same snapshot
+      // (a concurrent replaceSnapshot is seen whole or not at all), and taking the WAL read
+      // lock once instead of per statement is faster too.
+      c.begin.run();
+      const acl = c.acl.get(name) as string | undefined;
+      result = acl === undefined ? null : { acl, quota: findQuota(c, name) };
+      c.commit.run();
+    } catch (e) {
+      throw this.failed(c, e);
+    }
+    if (this.failing !== null) this.recovered();
+    return result;
+  }
+
+  denyEntry(userid: string): DenyEntry | null {
+    const c = this.conn ?? this.connect();
+    let row: [string, string] | undefined;
+    try {
+      row = c.deny.get(userid) as [string, string] | undefined;
+    } catch (e) {
+      throw this.failed(c, e);
+    }
+    if (this.failing !== null) this.recovered();
+    return row === undefined ? null : { userid, services: row[0], message: row[1] };
+  }
+
+  /**
+   * PRAGMA data_version, made unique across reconnections. NaN when the store cannot be
+   * read: NaN equals nothing, so a cache keyed on it never serves a stale answer.
+   */
+  changeCounter(): number {
+    try {
+      const c = this.conn ?? this.connect();
+      return c.epoch * 2 ** 32 + (c.dataVersion.get() as number);
+    } catch (e) {
+      if (this.conn !== null && !(e instanceof StoreError)) this.failed(this.conn, e);
+      return NaN;
+    }
+  }
+
+  /** SIGHUP: drop the connection; the next lookup opens the file afresh (it may have been replaced). */
+  reopen(): void {
+    this.drop();
+    this.openError = null;
+    this.nextAttempt = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.drop();
+  }
+
+  /** Open the file now, or throw the reason it cannot be (at most one attempt per interval). */
+  private connect(): Conn {
+    if (this.closed) throw new StoreError(`store closed: ${this.path}`);
+    const now = Date.now();
+    if (this.openError !== null && now < this.nextAttempt) throw this.openError;
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(this.path, { readonly: true, fileMustExist: true, timeout: this.busyTimeoutMs });
+      const version = checkFormat(db, this.path);
+      if (version !== SCHEMA_VERSION) {
+        throw new StoreError(
+          version === 0
+            ? `${this.path}: empty store (smmapctl init creates its tables)`
+            : `${this.path}: store format ${version} is older than this smmapd's (${SCHEMA_VERSION}): run smmapctl init to upgrade it`,
+        );
+      }
+      const conn: Conn = {
+        db,
+        acl: db.prepare('SELECT acl FROM mailboxes WHERE name = ?').pluck(),
+        quota: db
+          .prepare('SELECT storage_limit_kib, message_limit, storage_used, message_used FROM quota_roots WHERE root = ?')
+          .raw(),
+        deny: db.prepare('SELECT services, message FROM deny WHERE userid = ?').raw(),
+        dataVersion: db.prepare('PRAGMA data_version').pluck(),
+        begin: db.prepare('BEGIN'),
+        commit: db.prepare('COMMIT'),
+        rollback: db.prepare('ROLLBACK'),
+        epoch: ++this.epoch,
+      };
+      this.conn = conn;
+      this.openError = null;
+      return conn;
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        // already unusable
+      }
+      const err = this.describe(e);
+      // A lock already made us wait the busy timeout: try again at the next lookup.
+      this.nextAttempt = isLocked(e) ? now : now + this.retryIntervalMs;
+      this.openError = err;
+      this.report(err.message);
+      throw err;
+    }
+  }
+
+  /** Turn a lookup's exception into a StoreError; keep the connection only if it was a lock. */
+  private failed(c: Conn, e: unknown): StoreError {
+    try {
+      if (c.db.inTransaction) c.rollback.run();
+    } catch {
+      // the connection is going anyway
+    }
+    const err = this.describe(e);
+    if (!isLocked(e)) {
+      // Corrupt, I/O error, schema gone: start over with a fresh open (throttled).
+      this.drop();
+      this.openError = err;
+      this.nextAttempt = Date.now() + this.retryIntervalMs;
+    }
+    this.report(err.message);
+    return err;
+  }
+
+  private describe(e: unknown): StoreError {
+    if (isLocked(e)) {
+      return new StoreError(`store locked: ${this.path}: ${errorText(e)} (waited ${this.busyTimeoutMs} ms)`, { cause: e });
+    }
+    if (e instanceof StoreError) return new StoreError(`store unavailable: ${e.message}`, { cause: e });
+    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}`, { cause: e });
+  }
+
+  private report(msg: string): void {
+    if (msg === this.failing) return;
+    this.failing = msg;
+    this.log(msg);
+  }
+
+  private recovered(): void {
+    this.failing = null;
+    this.log(`store available again: ${this.path}`);
+  }
+
+  private drop(): void {
+    const c = this.conn;
+    this.conn = null;
+    if (c === null) return;
+    try {
+      c.db.close();
+    } catch {
+      // closing a broken connection may fail; it is gone either way
+    }
+  }
+}
+
+/** Cyrus quota_findroot: the mailbox, each parent, then the domain root; the first that is a root governs. */
+function findQuota(c: Conn, name: string): QuotaState | null {
+  for (const root of quotaRootCandidates(name)) {
+    const row = c.quota.get(root) as QuotaRow | undefined;
+    if (row !== undefined) {
+      return { root, storageLimitKiB: row[0], messageLimit: row[1], storageUsed: row[2], messageUsed: row[3] };
+    }
+  }
+  return null;
+}
