@@ -62,13 +62,22 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Log every answer (Cyrus's auditlog). */
   readonly audit: boolean;
-  /** '' = stderr; 'syslog' = /dev/log; else a file path. */
+  /** Level of audit lines (written whenever `audit` is on, whatever `logLevel` says). */
+  readonly auditLevel: LogLevel;
+  /** '' = the process model's default; 'stderr'; 'syslog'; else a file path. */
   readonly logTarget: string;
+  /** syslog facility name (Cyrus's `syslog_facility`; our default is mail). */
+  readonly syslogFacility: string;
+  /** The syslog socket the `logger` child writes to; '' = its default, /dev/log. */
+  readonly syslogSocket: string;
 }
 
 export class ConfigError extends Error {}
 
 const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
+
+/** syslog facilities an admin may name (Cyrus accepts the same names, in any case). */
+const SYSLOG_FACILITIES = ['mail', 'daemon', 'user', 'news', 'uucp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
 
 /** Parse imapd.conf text into option → value (keys lowercased). Cyrus: a line without ':' is fatal. */
 export function parseImapdConf(text: string, path = 'config'): Map<string, { value: string; line: number }> {
@@ -189,7 +198,12 @@ export function configFromText(text: string, path = ''): Config {
       error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
     }),
     audit: r.bool('smmapd_audit', false),
+    auditLevel: r.oneOf<LogLevel>('smmapd_audit_level', 'notice', {
+      error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
+    }),
     logTarget: r.str('smmapd_log', ''),
+    syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
+    syslogSocket: r.str('smmapd_syslog_socket', ''),
   };
 }
 

@@ -1,10 +1,27 @@
-// Logging. Errors are always logged; answers are audited (Cyrus's auditlog) when asked.
-// Where lines go is chosen by `smmapd_log`: stderr (systemd/journald, Cyrus master -L),
-// a file, or syslog. Lines are written synchronously so nothing is lost at exit.
-import { appendFileSync, writeSync } from 'node:fs';
+// Logging. Errors are always logged; answers are audited like Cyrus's auditlog when asked
+// (`smmapd_audit: yes`). Lines go where the supervisor expects them (`smmapd_log`):
+//   stderr  systemd/journald (a `<N>` priority prefix when JOURNAL_STREAM is set), a
+//           foreground --listen daemon, tcpserver's log pipe, Cyrus master -L;
+//   syslog  Cyrus master and inetd, which give a service no log channel of its own. Node has
+//           no unix datagram sockets, so a `logger` child (util-linux) is fed lines on its
+//           stdin; it is started at the first line only, so a quiet process never pays for it;
+//   a file  appended to, one line per write.
+// The default per process model is chosen by defaultDestination() below.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, fstatSync, writeSync } from 'node:fs';
 import type { LogLevel } from './config';
 
 const RANK: Record<LogLevel, number> = { error: 3, warning: 4, notice: 5, info: 6, debug: 7 };
+
+/** syslog facility codes (RFC 5424), by the names syslog.conf uses. */
+const FACILITIES: Record<string, number> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10,
+  ftp: 11, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
+};
+
+export function facilityCode(name: string): number | undefined {
+  return FACILITIES[name.toLowerCase()];
+}
 
 export interface Logger {
   error(msg: string): void;
@@ -13,37 +30,203 @@ export interface Logger {
   info(msg: string): void;
   debug(msg: string): void;
   enabled(level: LogLevel): boolean;
+  /** An audit line: written at the audit level whenever auditing is on, whatever the threshold. */
+  audit(msg: string): void;
+  /** Change the threshold and audit settings (SIGHUP re-reads the configuration). */
+  configure(opts: LevelOptions): void;
+  /** Hand every line written so far to its destination; call before exiting. */
+  close(): Promise<void>;
 }
 
-export type Sink = (level: LogLevel, line: string) => void;
+export interface LevelOptions {
+  readonly threshold: LogLevel;
+  readonly audit: boolean;
+  readonly auditLevel: LogLevel;
+}
 
-/** stderr; under journald (JOURNAL_STREAM set) each line carries its syslog priority as `<N>`. */
-export function stderrSink(): Sink {
-  const journal = process.env.JOURNAL_STREAM !== undefined;
-  return (level, line) => {
-    const text = journal ? `<${RANK[level]}>${line}\n` : `${line}\n`;
-    try {
-      writeSync(2, text);
-    } catch {
-      // stderr gone (supervisor closed it): nothing better to do
-    }
+/** Writes one line (without newline) at a level. */
+export interface Sink {
+  write(level: LogLevel, line: string): void;
+  close?(): Promise<void>;
+}
+
+/** True when fd 2 is the very socket the client talks on (inetd, xinetd): never log there. */
+export function stderrIsClient(): boolean {
+  try {
+    const err = fstatSync(2);
+    const inp = fstatSync(0);
+    return err.isSocket() && err.ino === inp.ino && err.dev === inp.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** True when stderr is journald's stream (JOURNAL_STREAM names its device:inode). */
+function stderrIsJournal(): boolean {
+  const js = process.env.JOURNAL_STREAM;
+  if (js === undefined) return false;
+  try {
+    const st = fstatSync(2);
+    return js === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
+  }
+}
+
+/** stderr; under journald each line carries its syslog priority as `<N>`. */
+export function stderrSink(ident = 'smmapd'): Sink {
+  const journal = stderrIsJournal();
+  return {
+    write(level, line) {
+      const text = journal ? `<${RANK[level]}>${line}\n` : `${ident}[${process.pid}]: ${level}: ${line}\n`;
+      try {
+        writeSync(2, text);
+      } catch {
+        // stderr gone (supervisor closed it): nothing better to do
+      }
+    },
   };
 }
 
-export function fileSink(path: string): Sink {
-  return (level, line) => {
-    try {
-      appendFileSync(path, `${new Date().toISOString()} ${line}\n`);
-    } catch {
-      stderrSink()(level, line);
-    }
+export function fileSink(path: string, ident = 'smmapd'): Sink {
+  let failed = false;
+  return {
+    write(level, line) {
+      try {
+        appendFileSync(path, `${new Date().toISOString()} ${ident}[${process.pid}]: ${level}: ${line}\n`);
+        failed = false;
+      } catch (e) {
+        // Say once on stderr (when that is not the client) that the file is unusable.
+        if (!failed && !stderrIsClient()) stderrSink(ident).write('error', `cannot write log file ${path}: ${(e as Error).message}`);
+        failed = true;
+        if (RANK[level] <= RANK.error && !stderrIsClient()) stderrSink(ident).write(level, line);
+      }
+    },
   };
 }
 
-export function makeLogger(ident: string, threshold: LogLevel, sink: Sink): Logger {
-  const max = RANK[threshold];
+export interface SyslogOptions {
+  readonly ident: string;
+  /** Facility name (mail, daemon, local0..7). */
+  readonly facility: string;
+  /** The syslog socket; '' = logger's default (/dev/log). */
+  readonly socket: string;
+  /** The logger program; tests may point elsewhere. */
+  readonly program?: string;
+}
+
+/**
+ * syslog through one persistent `logger` child reading `<PRI>text` lines on stdin
+ * (--prio-prefix), tagged with our ident and pid. --socket-errors=off: a host without a
+ * syslog socket loses the lines silently instead of the child failing. The child is
+ * detached (its own process group) so that a supervisor's signal to our group does not kill
+ * it before it has passed on our last lines; it exits at EOF on its stdin, that is when we
+ * exit, however we exit.
+ */
+export function syslogSink(opts: SyslogOptions): Sink {
+  const fac = facilityCode(opts.facility) ?? FACILITIES.mail!;
+  let child: ChildProcess | null = null;
+  let broken = false;
+  const args = ['--socket-errors=off', '--prio-prefix', `--id=${process.pid}`, '-t', opts.ident, '-p', `${opts.facility}.notice`];
+  if (opts.socket !== '') args.push('-u', opts.socket);
+  const fallback = (level: LogLevel, line: string): void => {
+    // No logger program: errors still go somewhere, unless stderr is the client's socket.
+    if (RANK[level] <= RANK.warning && !stderrIsClient()) stderrSink(opts.ident).write(level, line);
+  };
+  const start = (): ChildProcess | null => {
+    try {
+      const c = spawn(opts.program ?? 'logger', args, { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      c.on('error', () => {
+        broken = true;
+        if (child === c) child = null;
+      });
+      c.on('exit', () => {
+        if (child === c) child = null;
+      });
+      c.stdin!.on('error', () => undefined);
+      // Neither the child nor its pipe may keep our process alive.
+      c.unref();
+      (c.stdin as unknown as { unref?: () => void }).unref?.();
+      return c;
+    } catch {
+      broken = true;
+      return null;
+    }
+  };
+  return {
+    write(level, line) {
+      if (broken) return fallback(level, line);
+      child ??= start();
+      if (child === null || child.stdin === null) return fallback(level, line);
+      // logger splits on newlines: keep one record per line.
+      child.stdin.write(`<${fac * 8 + RANK[level]}>${line.replace(/[\r\n]+/g, ' ')}\n`);
+    },
+    close() {
+      const c = child;
+      if (c === null || c.stdin === null || c.stdin.destroyed) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        c.stdin!.end(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+export type Destination = { kind: 'stderr' } | { kind: 'syslog' } | { kind: 'file'; path: string };
+
+/** How smmapd was started (src/cli/smmapd.ts decides). */
+export type ProcessModel = 'listener' | 'cyrus-master' | 'systemd' | 'stdio';
+
+/**
+ * `smmapd_log` when set (`stderr`, `syslog`, or a file path), else per model: syslog under
+ * Cyrus master and inetd (they give us no log channel; under inetd stderr may be the client's
+ * socket), stderr for a --listen daemon and under systemd (the journal). Whatever the model,
+ * stderr is used when it is journald's stream, and never when it is the client's socket.
+ */
+export function chooseDestination(setting: string, model: ProcessModel): Destination {
+  const s = setting.trim();
+  if (s === 'syslog') return { kind: 'syslog' };
+  if (s === 'stderr') return stderrIsClient() ? { kind: 'syslog' } : { kind: 'stderr' };
+  if (s !== '') return { kind: 'file', path: s };
+  if (stderrIsJournal()) return { kind: 'stderr' };
+  switch (model) {
+    case 'cyrus-master':
+    case 'stdio':
+      return { kind: 'syslog' };
+    case 'listener':
+    case 'systemd':
+      return stderrIsClient() ? { kind: 'syslog' } : { kind: 'stderr' };
+  }
+}
+
+export interface LoggerOptions extends LevelOptions {
+  readonly ident: string;
+  readonly destination: Destination;
+  readonly syslogFacility: string;
+  readonly syslogSocket: string;
+}
+
+export function sinkFor(o: Pick<LoggerOptions, 'ident' | 'destination' | 'syslogFacility' | 'syslogSocket'>): Sink {
+  switch (o.destination.kind) {
+    case 'stderr':
+      return stderrSink(o.ident);
+    case 'file':
+      return fileSink(o.destination.path, o.ident);
+    case 'syslog':
+      return syslogSink({ ident: o.ident, facility: o.syslogFacility, socket: o.syslogSocket });
+  }
+}
+
+export function makeLogger(threshold: LogLevel, sink: Sink, audit: { enabled: boolean; level: LogLevel } = { enabled: false, level: 'notice' }): Logger {
+  let max = RANK[threshold];
+  let auditOn = audit.enabled;
+  let auditLevel = audit.level;
   const emit = (level: LogLevel) => (msg: string): void => {
-    if (RANK[level] <= max) sink(level, `${ident}[${process.pid}]: ${level}: ${msg}`);
+    // error has the lowest rank any threshold allows: errors are always logged.
+    if (RANK[level] <= max) sink.write(level, msg);
   };
   return {
     error: emit('error'),
@@ -52,5 +235,26 @@ export function makeLogger(ident: string, threshold: LogLevel, sink: Sink): Logg
     info: emit('info'),
     debug: emit('debug'),
     enabled: (level) => RANK[level] <= max,
+    audit: (msg) => {
+      if (auditOn) sink.write(auditLevel, msg);
+    },
+    configure: (o) => {
+      max = RANK[o.threshold];
+      auditOn = o.audit;
+      auditLevel = o.auditLevel;
+    },
+    close: () => sink.close?.() ?? Promise.resolve(),
   };
+}
+
+/** The logger for a process model, from the configuration. */
+export function openLogger(o: LoggerOptions): Logger {
+  return makeLogger(o.threshold, sinkFor(o), { enabled: o.audit, level: o.auditLevel });
+}
+
+/** Control characters and `<>` would make an audit line ambiguous: shown as \xNN. */
+export function auditField(text: string, max = 512): string {
+  const clipped = text.length > max ? `${text.slice(0, max)}...` : text;
+  // eslint-disable-next-line no-control-regex
+  return clipped.replace(/[\x00-\x1f\x7f<>\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

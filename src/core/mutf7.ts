@@ -68,15 +68,24 @@ export function utf8ToMutf7(s: string): string {
   return out;
 }
 
+/** A decoding failure, returned rather than thrown so that validation stays cheap. */
+interface Failure {
+  readonly error: string;
+}
+
+function fail(error: string): Failure {
+  return { error };
+}
+
 /** Decode the run s[from, to) (between `&` and `-`) into UTF-16 units. */
-function decodeRun(s: string, from: number, to: number): number[] {
+function decodeRun(s: string, from: number, to: number): number[] | Failure {
   const units: number[] = [];
   let bits = 0;
   let nbits = 0;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     const d = c < 128 ? DIGIT[c]! : -1;
-    if (d < 0) throw new Mutf7Error(`invalid modified base64 character ${JSON.stringify(s[i])}`);
+    if (d < 0) return fail(`invalid modified base64 character ${JSON.stringify(s[i])}`);
     bits = ((bits << 6) | d) & 0x3fffff;
     nbits += 6;
     if (nbits >= 16) {
@@ -84,24 +93,23 @@ function decodeRun(s: string, from: number, to: number): number[] {
       units.push((bits >> nbits) & 0xffff);
     }
   }
-  if (nbits >= 6 || (bits & ((1 << nbits) - 1)) !== 0) throw new Mutf7Error('modified base64 run does not end on a character');
-  if (units.length === 0) throw new Mutf7Error('empty modified base64 run');
+  if (nbits >= 6 || (bits & ((1 << nbits) - 1)) !== 0) return fail('modified base64 run does not end on a character');
   return units;
 }
 
-/** Append UTF-16 units to out, checking surrogate pairs and that nothing printable was encoded. */
-function unitsToText(units: number[]): string {
+/** UTF-16 units → text, checking surrogate pairs and that nothing printable was encoded. */
+function unitsToText(units: number[]): string | Failure {
   let out = '';
   for (let i = 0; i < units.length; i++) {
     const u = units[i]!;
-    if (isPrintable(u)) throw new Mutf7Error('printable ASCII inside a modified base64 run');
+    if (isPrintable(u)) return fail('printable ASCII inside a modified base64 run');
     if (u >= 0xd800 && u <= 0xdbff) {
       const lo = units[i + 1];
-      if (lo === undefined || lo < 0xdc00 || lo > 0xdfff) throw new Mutf7Error('unpaired surrogate');
+      if (lo === undefined || lo < 0xdc00 || lo > 0xdfff) return fail('unpaired surrogate');
       out += String.fromCharCode(u, lo);
       i++;
     } else if (u >= 0xdc00 && u <= 0xdfff) {
-      throw new Mutf7Error('unpaired surrogate');
+      return fail('unpaired surrogate');
     } else {
       out += String.fromCharCode(u);
     }
@@ -109,24 +117,27 @@ function unitsToText(units: number[]): string {
   return out;
 }
 
-/** Modified UTF-7 → text. Throws Mutf7Error when `s` is not valid (canonical) modified UTF-7. */
-export function mutf7ToUtf8(s: string): string {
+function decode(s: string): string | Failure {
   let out = '';
   let lastRunEnd = -2; // index just past the `-` of the last base64 run (adjacency check)
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (!isPrintable(c)) throw new Mutf7Error(`character U+${c.toString(16).padStart(4, '0')} must be encoded`);
+    if (!isPrintable(c)) return fail(`character U+${c.toString(16).padStart(4, '0')} must be encoded`);
     if (c !== 0x26) {
       out += s[i];
       continue;
     }
     const end = s.indexOf('-', i + 1);
-    if (end < 0) throw new Mutf7Error('unterminated modified base64 run');
+    if (end < 0) return fail('unterminated modified base64 run');
     if (end === i + 1) {
       out += '&';
     } else {
-      if (lastRunEnd === i) throw new Mutf7Error('two adjacent modified base64 runs');
-      out += unitsToText(decodeRun(s, i + 1, end));
+      if (lastRunEnd === i) return fail('two adjacent modified base64 runs');
+      const units = decodeRun(s, i + 1, end);
+      if (!Array.isArray(units)) return units;
+      const text = unitsToText(units);
+      if (typeof text !== 'string') return text;
+      out += text;
       lastRunEnd = end + 1;
     }
     i = end;
@@ -134,21 +145,20 @@ export function mutf7ToUtf8(s: string): string {
   return out;
 }
 
+/** Modified UTF-7 → text. Throws Mutf7Error when `s` is not valid (canonical) modified UTF-7. */
+export function mutf7ToUtf8(s: string): string {
+  const r = decode(s);
+  if (typeof r !== 'string') throw new Mutf7Error(r.error);
+  return r;
+}
+
 /** True when `s` is valid modified UTF-7 (the canonical encoding of some text). */
 export function isValidMutf7(s: string): boolean {
-  let plain = true;
+  let amp = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x26 || !isPrintable(c)) {
-      plain = false;
-      break;
-    }
+    if (!isPrintable(c)) return false;
+    if (c === 0x26) amp = true;
   }
-  if (plain) return true;
-  try {
-    mutf7ToUtf8(s);
-    return true;
-  } catch {
-    return false;
-  }
+  return !amp || typeof decode(s) === 'string';
 }

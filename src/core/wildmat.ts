@@ -6,9 +6,9 @@ const FALSE = 0;
 const ABORT = -1;
 
 /**
- * A `[...]` class at p[pi] (pi on the `[`) against the char code c. Returns the index of the
- * closing `]`, negated minus one when the class does not match; null when unterminated (the
- * C code runs off the pattern there; we say no match).
+ * A `[...]` class at p[pi] (pi on the `[`) against the char code c: the index of its closing
+ * `]` and whether c is in it; null when unterminated (the C code runs off the pattern there;
+ * we say no match).
  */
 function matchClass(p: string, pi: number, c: number): { end: number; matched: boolean } | null {
   const reverse = p[pi + 1] === '^';

@@ -68,6 +68,7 @@ export class Service {
     this.cfg = cfg;
     this.store = openStore(cfg, (msg) => this.log.error(msg));
     Object.assign(this.ctx, this.makeContext());
+    this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
     setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();
     this.log.notice(`reloaded ${cfg.path || 'built-in defaults'}; store ${cfg.backend === 'sqlite' ? cfg.store : cfg.imap.server}`);
   }

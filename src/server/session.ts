@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { keyOffset, NetstringDecoder, encodeNetstring, type FrameError } from '../core/netstring';
 import { isPromise } from '../core/policy';
 import { badProtocol, replyPayload } from '../core/reply';
-import type { Logger } from '../log';
+import { auditField, type Logger } from '../log';
 import type { Answer, Answerer } from './answers';
 
 /** Shared by all sessions of a process; the service swaps its fields on reload (SIGHUP). */
@@ -99,6 +99,7 @@ export class Session {
 
   private onBadFrame(reason: FrameError): void {
     this.ctx.log.notice(`protocol error from ${this.peer}: ${reason}; closing`);
+    this.audit({ outcome: 'failed', key: '' });
     this.stopReading();
     const wire = encodeNetstring(replyPayload(badProtocol(reason)));
     if (this.pending.length === 0) {
@@ -109,8 +110,9 @@ export class Session {
     }
   }
 
-  private audit(a: Answer): void {
-    if (this.ctx.audit) this.ctx.log.notice(`auditlog: ${a.outcome} key=<${a.key}> client=<${this.peer}>`);
+  /** Cyrus's auditlog_client() line: `auditlog: <outcome> userid=<key> client=<peer>`. */
+  private audit(a: Pick<Answer, 'outcome' | 'key'>): void {
+    if (this.ctx.audit) this.ctx.log.audit(`auditlog: ${a.outcome} userid=<${auditField(a.key)}> client=<${this.peer}>`);
   }
 
   /** Write everything that is ready, in order; close when the last reply is out. */

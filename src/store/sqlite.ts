@@ -221,3 +221,6 @@ function findQuota(c: Conn, name: string): QuotaState | null {
   }
   return null;
 }
+
+// The write side lives in its own module; re-exported so `store/sqlite` is the one import.
+export { AdminError, SqliteAdmin, type MailboxRow, type QuotaLimits, type QuotaUsage, type SqliteAdminOptions } from './sqlite-admin';

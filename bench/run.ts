@@ -1,0 +1,219 @@
+// npm run bench: provision a store of BENCH_USERS users (default 100,000) through
+// `smmapctl batch`, start the listener, drive it with the C load generator (bench/smload.c)
+// at 1 and 8 connections over a mix of hits, misses, plus-addresses, over-quota and shared
+// keys, and time the stdio model from spawn to first answer. PEER=host:port runs the same
+// load against another socketmap server (Cyrus's smmapd: bench/cyrus-peer.sh loads the same
+// mailboxes into a private Cyrus) and prints the ratios.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+const SMMAPD = join(ROOT, 'dist/cli/smmapd.js');
+const SMMAPCTL = join(ROOT, 'dist/cli/smmapctl.js');
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const PEER = process.env.PEER ?? '';
+
+/** Deterministic so that every run (and the Cyrus peer) sees the same data and keys. */
+function* prng(seed: number): Generator<number> {
+  let x = seed >>> 0;
+  for (;;) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    yield (x >>> 0) / 0x100000000;
+  }
+}
+
+/** The data set, as smmapctl batch lines (separator `.`, as Cyrus's default imapd.conf). */
+export function datasetLines(users: number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < users; i++) {
+    lines.push(`mailbox create user.u${i}`);
+    if (i % 10 === 0) lines.push(`mailbox create user.u${i}.sub`);
+    if (i % 4 === 0) {
+      lines.push(`quota set user.u${i} --storage 10240 --message 1000`);
+      // every 20th user is over its storage limit
+      lines.push(`quota usage user.u${i} --storage ${i % 20 === 0 ? 20 * 1024 * 1024 : 4096} --message 10`);
+    }
+    if (i % 1000 === 1) lines.push(`deny add u${i} --message "Account closed"`);
+  }
+  for (let j = 0; j < 1000; j++) {
+    lines.push(`mailbox create shared.list${j}`);
+    lines.push(`acl set shared.list${j} anyone ${j % 5 === 0 ? 'lrs' : 'lrsp'}`);
+  }
+  return lines;
+}
+
+/** 50% hits, 20% misses, 15% plus-addresses, 10% over quota, 5% shared folders. */
+export function keys(users: number, n: number): string[] {
+  const r = prng(42);
+  const pick = (m: number): number => Math.floor(r.next().value! * m);
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const x = r.next().value!;
+    if (x < 0.5) out.push(`u${pick(users)}`);
+    else if (x < 0.7) out.push(`nosuch${pick(users)}`);
+    else if (x < 0.85) out.push(`u${pick(users / 10) * 10}+sub`);
+    else if (x < 0.95) out.push(`u${pick(users / 20) * 20}`);
+    else out.push(`+shared.list${pick(1000)}`);
+  }
+  return out;
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  requests: number;
+  tally: string;
+}
+
+function smload(bin: string, target: string, keyFile: string, conns: number, secs: number): Load {
+  const out = execFileSync(bin, [target, 'smmapd', keyFile, String(conns), String(secs)], { encoding: 'utf8' });
+  const f = (k: string): number => Number(new RegExp(`${k}=([0-9.]+)`).exec(out)?.[1] ?? NaN);
+  return {
+    rps: f('rps'), p50: f('p50_us'), p99: f('p99_us'), max: f('max_us'), errors: f('errors'), requests: f('requests'),
+    tally: `ok=${f('ok')} notfound=${f('notfound')} temp=${f('temp')} perm=${f('perm')} other=${f('other')}`,
+  };
+}
+
+function buildSmload(): string {
+  const bin = join(tmpdir(), 'smmapd-bench-smload');
+  const src = join(ROOT, 'bench/smload.c');
+  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
+    execFileSync('gcc', ['-O2', '-pthread', '-o', bin, src]);
+  }
+  return bin;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((res) => {
+      const c = net.connect({ port, host: '127.0.0.1' }, () => (c.destroy(), res(true)));
+      c.on('error', () => res(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`daemon did not listen on ${port}`);
+}
+
+/** Spawn-to-first-answer of the stdio model vs spawn-to-exit of a bare `node -e 0`, medians in ms. */
+async function stdioStartup(conf: string, runs: number): Promise<{ smmapd: number; bare: number }> {
+  const once = (args: string[], input: string | null): Promise<number> =>
+    new Promise((res, rej) => {
+      const t0 = process.hrtime.bigint();
+      const p = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+      const done = (): void => res(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (input === null) {
+        p.on('exit', done);
+      } else {
+        p.stdout!.once('data', () => (done(), p.stdin!.end()));
+        p.stdin!.write(input);
+      }
+      p.on('error', rej);
+    });
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    b.push(await once(['-e', '0'], null));
+    a.push(await once([SMMAPD, '-C', conf], '8:any u10,'));
+  }
+  return { smmapd: median(a), bare: median(b) };
+}
+
+function row(name: string, conns: number, l: Load): string {
+  return `${name.padEnd(28)} ${String(conns).padStart(5)} ${l.rps.toFixed(0).padStart(9)} ${l.p50.toFixed(0).padStart(8)} ${l.p99.toFixed(0).padStart(8)} ${String(l.errors).padStart(6)}   ${l.tally}`;
+}
+
+async function withDaemon<T>(conf: string, fn: (target: string) => T): Promise<T> {
+  const port = await freePort();
+  const d = spawn(process.execPath, [SMMAPD, '-C', conf, '--listen', `inet:127.0.0.1:${port}`], { stdio: 'inherit' });
+  try {
+    await waitPort(port);
+    return fn(`127.0.0.1:${port}`);
+  } finally {
+    d.kill('SIGTERM');
+    await new Promise((r) => d.once('exit', r));
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'smmapd-bench-'));
+  try {
+    const store = join(dir, 'smmapd.db');
+    const base = `configdirectory: ${dir}\nsmmapd_store: ${store}\nunixhierarchysep: no\n`;
+    const conf = join(dir, 'smmapd.conf');
+    const confNoCache = join(dir, 'nocache.conf');
+    const confOne = join(dir, 'one.conf');
+    writeFileSync(conf, base);
+    writeFileSync(confNoCache, `${base}smmapd_cache_size: 0\n`);
+    writeFileSync(confOne, `${base}smmapd_workers: 1\nsmmapd_cache_size: 0\n`);
+    const batch = join(dir, 'dataset.txt');
+    writeFileSync(batch, `${datasetLines(USERS).join('\n')}\n`);
+    let t = Date.now();
+    const prov = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch', batch], { encoding: 'utf8' });
+    if (prov.status !== 0) throw new Error(`provisioning failed: ${prov.stderr}`);
+    console.log(`provisioned ${USERS} users (${datasetLines(USERS).length} batch lines) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const keyFile = join(dir, 'keys.txt');
+    writeFileSync(keyFile, `${keys(USERS, 20_000).join('\n')}\n`);
+    const bin = buildSmload();
+
+    console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);
+    console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
+    const results: Record<string, Load> = {};
+    for (const [name, c] of [['smmapd', conf], ['smmapd (no cache)', confNoCache], ['smmapd (1 process, no cache)', confOne]] as const) {
+      await withDaemon(c, (target) => {
+        smload(bin, target, keyFile, 1, 1); // warm-up
+        for (const conns of [1, 8]) {
+          const l = smload(bin, target, keyFile, conns, SECONDS);
+          results[`${name}/${conns}`] = l;
+          console.log(row(name, conns, l));
+        }
+      });
+    }
+    if (PEER !== '') {
+      smload(bin, PEER, keyFile, 1, 1);
+      for (const conns of [1, 8]) {
+        const l = smload(bin, PEER, keyFile, conns, SECONDS);
+        results[`peer/${conns}`] = l;
+        console.log(row(`peer ${PEER}`, conns, l));
+      }
+      for (const conns of [1, 8]) {
+        const p = results[`peer/${conns}`]!;
+        for (const name of ['smmapd', 'smmapd (no cache)', 'smmapd (1 process, no cache)']) {
+          const o = results[`${name}/${conns}`]!;
+          console.log(`ratio ${name} / peer at ${conns} conn: throughput ${(o.rps / p.rps).toFixed(2)}x, p99 ${o.p99.toFixed(0)} vs ${p.p99.toFixed(0)} us`);
+        }
+      }
+    }
+    t = Date.now();
+    const s = await stdioStartup(conf, 15);
+    console.log(`\nstdio model, spawn to first answer (median of 15): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

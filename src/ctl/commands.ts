@@ -1,0 +1,55 @@
+// Every smmapctl command, in the order --help lists them.
+import { readFileSync } from 'node:fs';
+import { runBatch } from './batch';
+import { denyCommands } from './deny';
+import { mailboxCommands } from './mailbox';
+import { queryCommand } from './query';
+import { quotaCommands } from './quota';
+import type { CommandSpec } from './spec';
+
+const initCommand: CommandSpec = {
+  words: ['init'],
+  args: [],
+  summary: 'create an empty store, or bring an older one to the current format (idempotent)',
+  batch: false,
+  run(ctx) {
+    ctx.store(true);
+  },
+};
+
+const batchCommand: CommandSpec = {
+  words: ['batch'],
+  args: [{ name: 'FILE', optional: true }],
+  summary: 'run mailbox/acl/quota/deny commands, one per line, from FILE or stdin, all or nothing',
+  details:
+    'Lines are split like a shell does (single and double quotes, backslash); blank lines and\n' +
+    '# comments are skipped. Everything runs in one transaction: an error names its line\n' +
+    '(batch:17: ...) and nothing is written.',
+  batch: false,
+  run(ctx, [file]) {
+    let text: string;
+    try {
+      text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read ${file ?? 'standard input'}: ${(e as Error).message}`);
+    }
+    runBatch(ctx, COMMANDS, text);
+  },
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  ...mailboxCommands,
+  ...quotaCommands,
+  ...denyCommands,
+  queryCommand,
+  batchCommand,
+  initCommand,
+];
+
+/** Descriptions of the command groups (the first word of two-word commands). */
+export const GROUPS: Readonly<Record<string, string>> = {
+  mailbox: 'create, delete and list mailboxes',
+  acl: 'set, delete and list mailbox ACL entries',
+  quota: 'set, record, delete and list quota roots',
+  deny: 'add, remove and list user deny entries',
+};

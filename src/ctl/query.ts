@@ -1,0 +1,25 @@
+// smmapctl query: answer keys exactly as the daemon would, through the same store driver,
+// policy and options.
+import { verify } from '../core/policy';
+import { replyPayload } from '../core/reply';
+import { policyOptions } from '../policy-options';
+import { openStore } from '../store/open';
+import type { CommandSpec } from './spec';
+
+export const queryCommand: CommandSpec = {
+  words: ['query'],
+  args: [{ name: 'KEY', variadic: true }],
+  options: [{ long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' }],
+  summary: 'print the reply the daemon would send for each key, one per line',
+  details: 'A key starting with - needs -- before it. The exit status is 0 whatever the answers.',
+  batch: false,
+  async run(ctx, keys, opts) {
+    const store = openStore(ctx.cfg);
+    try {
+      const o = policyOptions(ctx.cfg, opts['skipPlus'] === true);
+      for (const key of keys) ctx.out(replyPayload(await verify(key, store, o)));
+    } finally {
+      await store.close();
+    }
+  },
+};

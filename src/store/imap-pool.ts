@@ -1,0 +1,236 @@
+// A pool of admin sessions to the IMAP server, shared by the live store and `smmapctl sync`.
+// One command at a time per session (imapflow does not pipeline), so parallelism comes from the
+// pool. Every job runs against a deadline: when it passes, the job fails with StoreError and its
+// session is dropped, since a late answer would arrive out of turn. A failure to connect or a
+// deadline missed marks the server down: jobs then fail at once (no waiting out the deadline on
+// every lookup) while one background probe reconnects with exponential backoff, and the pool
+// serves again as soon as a probe logs in.
+import { readFileSync } from 'node:fs';
+import type { ImapConfig } from '../config';
+import { StoreError } from './store';
+import { ImapCommandError, openSession, type ImapSession } from './imap-client';
+
+export interface PoolOptions {
+  readonly imap: ImapConfig;
+  readonly size: number;
+  /** Per-job deadline, ms. */
+  readonly timeoutMs: number;
+  readonly log: (msg: string) => void;
+  /** First and largest pause between reconnect attempts, ms. */
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+}
+
+interface Waiter {
+  /** Hand over a session; false when the waiter already gave up (then the caller keeps it). */
+  give(s: ImapSession): boolean;
+  fail(e: Error): void;
+}
+
+class Deadline {
+  readonly at: number;
+  constructor(ms: number) {
+    this.at = Date.now() + ms;
+  }
+  get left(): number {
+    return this.at - Date.now();
+  }
+}
+
+/** Race `p` against the deadline; on expiry run `onExpire` and reject with StoreError. */
+function within<T>(p: Promise<T>, d: Deadline, what: string, onExpire: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onExpire();
+      reject(new StoreError(`IMAP server did not answer within the deadline (${what})`));
+    }, Math.max(0, d.left));
+    p.then(
+      (v) => { clearTimeout(timer); resolve(v); },
+      (e: unknown) => { clearTimeout(timer); reject(e); },
+    );
+  });
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message || e.name : String(e);
+}
+
+export class ImapPool {
+  private readonly idle: ImapSession[] = [];
+  private readonly waiters: Waiter[] = [];
+  private total = 0;
+  private down: { reason: string; failures: number } | null = null;
+  private probe: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly ca: Buffer | undefined;
+
+  constructor(private readonly o: PoolOptions) {
+    this.ca = o.imap.caFile !== '' ? readFileSync(o.imap.caFile) : undefined;
+  }
+
+  get size(): number {
+    return this.o.size;
+  }
+
+  /** Null when the server is believed reachable, else why not. */
+  get downReason(): string | null {
+    return this.down?.reason ?? null;
+  }
+
+  /**
+   * Run `job` on one session within the deadline. A tagged NO/BAD the job lets through becomes a
+   * StoreError and the session stays; anything else (deadline, broken connection) drops it.
+   */
+  async run<T>(job: (s: ImapSession) => Promise<T>, timeoutMs = this.o.timeoutMs): Promise<T> {
+    const d = new Deadline(timeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      const s = await this.acquire(d);
+      let expired = false;
+      try {
+        const v = await within(job(s), d, 'command', () => {
+          expired = true;
+          this.markDown('no answer within the deadline');
+          s.destroy();
+        });
+        this.release(s);
+        return v;
+      } catch (e) {
+        if (e instanceof ImapCommandError) {
+          this.release(s);
+          throw new StoreError(`IMAP server refused: ${e.message}`, { cause: e });
+        }
+        s.destroy();
+        if (expired) throw e;
+        // A session that broke while idle (server restarted): one retry on a fresh one.
+        if (attempt === 0 && d.left > 0 && !this.down) continue;
+        this.markDown(describe(e));
+        throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e });
+      }
+    }
+  }
+
+  private unavailable(): StoreError {
+    return new StoreError(`IMAP server unavailable: ${this.down?.reason ?? 'closed'}`);
+  }
+
+  private async acquire(d: Deadline): Promise<ImapSession> {
+    if (this.closed || this.down) throw this.unavailable();
+    for (let s = this.idle.pop(); s; s = this.idle.pop()) if (s.usable) return s;
+    if (this.total < this.o.size) return this.connect(d);
+    return new Promise<ImapSession>((resolve, reject) => {
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        return true;
+      };
+      const w: Waiter = {
+        give: (s) => settle() && (resolve(s), true),
+        fail: (e) => { if (settle()) reject(e); },
+      };
+      // Waiting for a busy pool is not the server's fault: no markDown here.
+      const timer = setTimeout(() => w.fail(new StoreError('IMAP pool busy: no session free within the deadline')), Math.max(0, d.left));
+      this.waiters.push(w);
+    });
+  }
+
+  /** Open a counted session; a failure marks the server down. */
+  private async connect(d: Deadline): Promise<ImapSession> {
+    this.total++;
+    let s: ImapSession;
+    try {
+      s = await this.open(d);
+    } catch (e) {
+      this.total--;
+      this.markDown(describe(e));
+      throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e });
+    }
+    s.onClose(() => this.forget(s));
+    return s;
+  }
+
+  private async open(d: Deadline): Promise<ImapSession> {
+    const ac = new AbortController();
+    const p = openSession(this.o.imap, this.ca, Math.max(1, d.left), (e) => this.o.log(`IMAP connection error: ${describe(e)}`), ac.signal);
+    p.catch(() => undefined); // settled after an abort too; nobody else awaits it then
+    return within(p, d, 'login', () => ac.abort());
+  }
+
+  private forget(s: ImapSession): void {
+    this.total--;
+    const i = this.idle.indexOf(s);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A slot opened up: a waiter may connect now.
+    const w = this.down || this.closed ? undefined : this.waiters.shift();
+    if (w) {
+      this.connect(new Deadline(this.o.timeoutMs)).then((s) => { if (!w.give(s)) this.release(s); }, (e: Error) => w.fail(e));
+    }
+  }
+
+  private release(s: ImapSession): void {
+    if (!s.usable || this.closed) {
+      s.destroy();
+      return;
+    }
+    for (let w = this.waiters.shift(); w; w = this.waiters.shift()) if (w.give(s)) return;
+    this.idle.push(s);
+  }
+
+  private backoff(failures: number): number {
+    const min = this.o.backoffMinMs ?? 250;
+    const max = this.o.backoffMaxMs ?? 5000;
+    return Math.min(max, min * 2 ** Math.max(0, failures - 1));
+  }
+
+  private markDown(reason: string): void {
+    if (this.closed) return;
+    if (this.down) return; // one outage, one backoff schedule: only probes count failures
+    this.down = { reason, failures: 1 };
+    this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} unavailable: ${reason}`);
+    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probe || !this.down || this.closed) return;
+    this.probe = setTimeout(() => void this.runProbe(), this.backoff(this.down.failures));
+    this.probe.unref();
+  }
+
+  private async runProbe(): Promise<void> {
+    this.probe = null;
+    if (!this.down || this.closed) return;
+    this.total++;
+    let s: ImapSession;
+    try {
+      s = await this.open(new Deadline(this.o.timeoutMs));
+    } catch (e) {
+      this.total--;
+      if (this.down) {
+        this.down = { reason: describe(e), failures: this.down.failures + 1 };
+        this.scheduleProbe();
+      }
+      return;
+    }
+    s.onClose(() => this.forget(s));
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} reachable again`);
+    this.down = null;
+    this.release(s);
+  }
+
+  /** Log out every idle session and refuse further jobs. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.probe) clearTimeout(this.probe);
+    this.probe = null;
+    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    await Promise.all(this.idle.splice(0).map((s) => s.logout(1000)));
+  }
+}

@@ -1,0 +1,104 @@
+// The live IMAP store (`smmapd_backend: imap`): every lookup asks the IMAP server, as its admin,
+// whether the mailbox exists (GETQUOTAROOT, which also names the governing quota root with its
+// usage and limits in one round trip), for its ACL (GETACL), and, for a mailbox in a domain with
+// no closer root, for the domain's own root (GETQUOTA "@domain": Cyrus leaves it out of
+// QUOTAROOT). The deny list lives in the local store. STORAGE comes in KiB rounded down: usage is
+// reported as KiB × 1024 (SPEC §3, last paragraphs).
+import { existsSync } from 'node:fs';
+import type { Config } from '../config';
+import type { ImapSession, QuotaRootAnswer, Resources } from './imap-client';
+import { domainOf, fromServerName, toServerName, type ServerNaming } from './imap-names';
+import { ImapPool } from './imap-pool';
+import type { DenyEntry, MailboxState, MailboxStore, QuotaState } from './store';
+
+/** Cyrus ACL text (`identifier\trights\t` pairs, store.ts) from GETACL's pairs. */
+export function cyrusAclText(pairs: ReadonlyArray<readonly [string, string]>): string {
+  return pairs.map(([id, rights]) => `${id}\t${rights}\t`).join('');
+}
+
+/** A quota root's state from the server's resources (STORAGE in KiB; a negative limit is none). */
+export function quotaFromResources(root: string, r: Resources): QuotaState {
+  const storage = r.get('STORAGE');
+  const message = r.get('MESSAGE');
+  return {
+    root,
+    storageLimitKiB: storage && storage.limit >= 0 ? storage.limit : null,
+    messageLimit: message && message.limit >= 0 ? message.limit : null,
+    storageUsed: (storage?.used ?? 0) * 1024,
+    messageUsed: message?.used ?? 0,
+  };
+}
+
+export function namingOf(cfg: Config, separator: string): ServerNaming {
+  return { separator, domains: cfg.virtdomains !== 'off', defaultdomain: cfg.defaultdomain };
+}
+
+/** The governing root from a QUOTAROOT answer: the first listed root the server gave QUOTA data for. */
+function governingRoot(a: QuotaRootAnswer, naming: ServerNaming): QuotaState | null {
+  for (const root of a.roots) {
+    const res = a.quotas.get(root);
+    if (res) return quotaFromResources(fromServerName(root, naming), res);
+  }
+  return null;
+}
+
+/** A domain's own quota root (`@example.com`), or null when it has none. */
+export async function domainRoot(s: ImapSession, domain: string): Promise<QuotaState | null> {
+  const res = await s.quota(`@${domain}`);
+  return res === null ? null : quotaFromResources(`${domain}!`, res);
+}
+
+/**
+ * Look one internal name up on one session. `domainQuota` answers for a domain's own root
+ * (sync asks once per domain; the live store asks each time).
+ */
+export async function lookupMailbox(
+  s: ImapSession, internal: string, cfg: Config,
+  domainQuota: (s: ImapSession, domain: string) => Promise<QuotaState | null> = domainRoot,
+): Promise<MailboxState | null> {
+  const naming = namingOf(cfg, s.separator);
+  const name = toServerName(internal, naming);
+  if (name === null) return null;
+  const qr = await s.quotaRoot(name);
+  if (qr === null) return null;
+  let quota = governingRoot(qr, naming);
+  const domain = domainOf(internal, naming.domains);
+  if (quota === null && domain !== '') quota = await domainQuota(s, domain);
+  // Every mailbox's ACL, not only shared ones: `+user.fred.sub` (postuser) is ACL-checked too.
+  const acl = await s.acl(name);
+  if (acl === null) return null; // deleted between the two commands
+  return { acl: cyrusAclText(acl), quota };
+}
+
+class ImapStore implements MailboxStore {
+  private readonly pool: ImapPool;
+
+  constructor(private readonly cfg: Config, private readonly denyStore: MailboxStore, log: (msg: string) => void) {
+    this.pool = new ImapPool({ imap: cfg.imap, size: cfg.imap.poolSize, timeoutMs: cfg.imap.timeoutMs, log });
+  }
+
+  denyEntry(userid: string): DenyEntry | null | Promise<DenyEntry | null> {
+    // With the IMAP backend the local store holds only the deny list, and a site without one
+    // need not create it: no file, no entries. A file that exists but fails is still TEMP.
+    if (!existsSync(this.cfg.store)) return null;
+    return this.denyStore.denyEntry(userid);
+  }
+
+  mailbox(name: string): Promise<MailboxState | null> {
+    return this.pool.run((s) => lookupMailbox(s, name, this.cfg));
+  }
+
+  reopen(): void {
+    this.denyStore.reopen?.();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await this.denyStore.close();
+  }
+}
+
+/** The live IMAP store. Lookups throw StoreError (→ TEMP) when the server cannot answer in time. */
+export function createImapStore(cfg: Config, denyStore: MailboxStore, log: (msg: string) => void = () => undefined): MailboxStore {
+  return new ImapStore(cfg, denyStore, log);
+}

@@ -1,0 +1,378 @@
+// The SQLite store's write side, for smmapctl, `smmapctl sync` and `import-cyrus`. It opens
+// the file read-write (creating it, never its directory), migrates older formats, and
+// keeps the WAL journal so the daemon's read-only connections see each commit whole.
+// Every method takes Cyrus internal names; smmapctl converts what the admin types.
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { deleteAclEntry, initialAcl, setAclEntry } from '../core/acl';
+import { ownerOf, parentOf } from '../core/mboxname';
+import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema';
+import { StoreError, type DenyEntry, type QuotaState, type Snapshot } from './store';
+
+export interface SqliteAdminOptions {
+  /** How long to wait for another writer (or an exclusive lock) before failing. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+  /** Create the file when it does not exist (default true). */
+  readonly create?: boolean;
+}
+
+export interface MailboxRow {
+  readonly name: string;
+  readonly acl: string;
+}
+
+/** Limits to change; a resource left undefined keeps its limit (a new root: unlimited). null = unlimited. */
+export interface QuotaLimits {
+  readonly storageLimitKiB?: number | null;
+  readonly messageLimit?: number | null;
+}
+
+export interface QuotaUsage {
+  /** Bytes. */
+  readonly storageUsed?: number;
+  readonly messageUsed?: number;
+}
+
+/**
+ * A request the store's content refuses (mailbox exists, no such mailbox, bad number): not an
+ * I/O failure. `subject` is the internal name concerned, so smmapctl can show it as the admin wrote it.
+ */
+export class AdminError extends Error {
+  constructor(
+    readonly problem: string,
+    readonly subject?: string,
+  ) {
+    super(subject === undefined ? problem : `${subject}: ${problem}`);
+    this.name = 'AdminError';
+  }
+}
+
+type Statement = Database.Statement<unknown[]>;
+type QuotaRow = [string, number | null, number | null, number, number];
+
+function quotaState(r: QuotaRow): QuotaState {
+  return { root: r[0], storageLimitKiB: r[1], messageLimit: r[2], storageUsed: r[3], messageUsed: r[4] };
+}
+
+function checkCount(what: string, n: number | null | undefined): void {
+  if (n === null || n === undefined) return;
+  if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what}: want a whole number from 0, not ${n}`);
+}
+
+/** The first name after every name that starts with `prefix` (a range bound for prefix scans). */
+function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
+
+export class SqliteAdmin {
+  private readonly db: Database.Database;
+  private readonly s: Record<
+    | 'getMailbox' | 'insertMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
+    | 'getQuota' | 'upsertQuota' | 'setUsage' | 'deleteQuota' | 'deleteQuotaRange' | 'listQuotas'
+    | 'getDeny' | 'setDeny' | 'deleteDeny' | 'listDeny' | 'clearMailboxes' | 'clearQuotas',
+    Statement
+  >;
+
+  constructor(
+    readonly path: string,
+    opts: SqliteAdminOptions = {},
+  ) {
+    const create = opts.create ?? true;
+    if (!existsSync(path)) {
+      const dir = dirname(path);
+      if (!create) throw new StoreError(`store ${path} does not exist (smmapctl init creates it)`);
+      if (!existsSync(dir)) throw new StoreError(`cannot create store ${path}: directory ${dir} does not exist`);
+      if (!statSync(dir).isDirectory()) throw new StoreError(`cannot create store ${path}: ${dir} is not a directory`);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: !create, timeout: opts.busyTimeoutMs ?? 5000 });
+    } catch (e) {
+      throw new StoreError(`cannot open store ${path}: ${errorText(e)}`, { cause: e });
+    }
+    try {
+      this.db = db;
+      this.migrate();
+      this.s = this.prepareAll();
+    } catch (e) {
+      db.close();
+      throw this.wrap(e);
+    }
+  }
+
+  /** Bring the file to SCHEMA_VERSION, one step per transaction. */
+  private migrate(): void {
+    const db = this.db;
+    const from = checkFormat(db, this.path);
+    // WAL: the daemon's readers never block on us, and see each commit whole.
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]!);
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  private prepareAll(): SqliteAdmin['s'] {
+    const p = (sql: string): Statement => this.db.prepare(sql);
+    const quotaCols = 'root, storage_limit_kib, message_limit, storage_used, message_used';
+    return {
+      getMailbox: p('SELECT acl FROM mailboxes WHERE name = ?').pluck(),
+      insertMailbox: p('INSERT INTO mailboxes (name, acl) VALUES (?, ?)'),
+      deleteMailbox: p('DELETE FROM mailboxes WHERE name = ?'),
+      deleteMailboxRange: p('DELETE FROM mailboxes WHERE name >= ? AND name < ? RETURNING name').pluck(),
+      setAcl: p('UPDATE mailboxes SET acl = ? WHERE name = ?'),
+      listMailboxes: p('SELECT name, acl FROM mailboxes ORDER BY name').raw(),
+      getQuota: p(`SELECT ${quotaCols} FROM quota_roots WHERE root = ?`).raw(),
+      upsertQuota: p(`INSERT INTO quota_roots (${quotaCols}) VALUES (?, ?, ?, ?, ?)
+                      ON CONFLICT (root) DO UPDATE SET storage_limit_kib = excluded.storage_limit_kib,
+                        message_limit = excluded.message_limit, storage_used = excluded.storage_used,
+                        message_used = excluded.message_used`),
+      setUsage: p('UPDATE quota_roots SET storage_used = ?, message_used = ? WHERE root = ?'),
+      deleteQuota: p('DELETE FROM quota_roots WHERE root = ?'),
+      deleteQuotaRange: p('DELETE FROM quota_roots WHERE root >= ? AND root < ?'),
+      listQuotas: p(`SELECT ${quotaCols} FROM quota_roots ORDER BY root`).raw(),
+      getDeny: p('SELECT userid, services, message FROM deny WHERE userid = ?').raw(),
+      setDeny: p(`INSERT INTO deny (userid, services, message) VALUES (?, ?, ?)
+                  ON CONFLICT (userid) DO UPDATE SET services = excluded.services, message = excluded.message`),
+      deleteDeny: p('DELETE FROM deny WHERE userid = ?'),
+      listDeny: p('SELECT userid, services, message FROM deny ORDER BY userid').raw(),
+      clearMailboxes: p('DELETE FROM mailboxes'),
+      clearQuotas: p('DELETE FROM quota_roots'),
+    };
+  }
+
+  /** SQLite failures become StoreError with the file named; our own errors pass through. */
+  private wrap(e: unknown): Error {
+    if (e instanceof StoreError || e instanceof AdminError) return e;
+    if (isLocked(e)) return new StoreError(`store locked: ${this.path}: ${errorText(e)}`, { cause: e });
+    if (typeof (e as { code?: unknown })?.code === 'string') {
+      return new StoreError(`store ${this.path}: ${errorText(e)}`, { cause: e });
+    }
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /**
+   * Run fn in one write transaction (BEGIN IMMEDIATE: the write lock up front, so two
+   * writers queue instead of deadlocking). Any throw rolls everything back. Nests as a savepoint.
+   */
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw this.wrap(e);
+    }
+  }
+
+  // --- mailboxes ---------------------------------------------------------------------------
+
+  getMailbox(name: string): MailboxRow | null {
+    const acl = this.run(() => this.s.getMailbox.get(name) as string | undefined);
+    return acl === undefined ? null : { name, acl };
+  }
+
+  /** Every mailbox, in internal-name order. */
+  listMailboxes(): MailboxRow[] {
+    return this.run(() => (this.s.listMailboxes.all() as Array<[string, string]>).map(([name, acl]) => ({ name, acl })));
+  }
+
+  /** The ACL of the nearest existing ancestor, or null when none exists. */
+  private ancestorAcl(name: string): string | null {
+    for (let p = parentOf(name); p !== null; p = parentOf(p)) {
+      const acl = this.s.getMailbox.get(p) as string | undefined;
+      if (acl !== undefined) return acl;
+    }
+    return null;
+  }
+
+  /**
+   * Create one mailbox, never its parents. Without `acl` it gets what Cyrus gives a new
+   * mailbox (SPEC §2): its nearest existing ancestor's ACL, all rights for a user INBOX's
+   * owner, `anyone lrs` for a top-level shared folder. Returns the ACL it got.
+   */
+  createMailbox(name: string, acl?: string): string {
+    if (name === '' || name.endsWith('!')) throw new AdminError('not a mailbox name', name);
+    return this.transaction(() => {
+      if (this.s.getMailbox.get(name) !== undefined) throw new AdminError('mailbox already exists', name);
+      let theAcl = acl;
+      if (theAcl === undefined) {
+        const owner = ownerOf(name);
+        const isUserInbox = owner !== null && parentOf(name) === null;
+        theAcl = initialAcl(owner, isUserInbox, this.ancestorAcl(name));
+      }
+      this.s.insertMailbox.run(name, theAcl);
+      return theAcl;
+    });
+  }
+
+  /**
+   * Delete one mailbox; a missing one is an error. Deleting a user's INBOX deletes the whole
+   * user, as Cyrus's DELETE does: every folder below it and the quota roots at and below it.
+   * Returns the names deleted.
+   */
+  deleteMailbox(name: string): string[] {
+    return this.transaction(() => {
+      if (this.s.deleteMailbox.run(name).changes === 0) throw new AdminError('mailbox does not exist', name);
+      const deleted = [name];
+      if (ownerOf(name) !== null && parentOf(name) === null) {
+        const below = `${name}.`;
+        deleted.push(...(this.s.deleteMailboxRange.all(below, prefixEnd(below)) as string[]));
+        this.s.deleteQuota.run(name);
+        this.s.deleteQuotaRange.run(below, prefixEnd(below));
+      }
+      return deleted;
+    });
+  }
+
+  getAcl(name: string): string {
+    const box = this.getMailbox(name);
+    if (box === null) throw new AdminError('mailbox does not exist', name);
+    return box.acl;
+  }
+
+  /** SETACL (rights may be `+x`, `-x`, a cyradm keyword; empty/none removes). Returns the new ACL. */
+  setAcl(name: string, identifier: string, rights: string): string {
+    return this.transaction(() => {
+      const acl = setAclEntry(this.getAcl(name), identifier, rights);
+      this.s.setAcl.run(acl, name);
+      return acl;
+    });
+  }
+
+  /** DELETEACL: an absent entry is fine; a missing mailbox is not. */
+  deleteAcl(name: string, identifier: string): string {
+    return this.transaction(() => {
+      const acl = deleteAclEntry(this.getAcl(name), identifier);
+      this.s.setAcl.run(acl, name);
+      return acl;
+    });
+  }
+
+  // --- quota roots -------------------------------------------------------------------------
+
+  getQuota(root: string): QuotaState | null {
+    const r = this.run(() => this.s.getQuota.get(root) as QuotaRow | undefined);
+    return r === undefined ? null : quotaState(r);
+  }
+
+  listQuotas(): QuotaState[] {
+    return this.run(() => (this.s.listQuotas.all() as QuotaRow[]).map(quotaState));
+  }
+
+  /** Create the root (need not be a mailbox; `example.com!` is a domain's) or change its limits. */
+  setQuota(root: string, limits: QuotaLimits): QuotaState {
+    if (root === '') throw new AdminError('empty quota root');
+    checkCount('storage limit', limits.storageLimitKiB);
+    checkCount('message limit', limits.messageLimit);
+    return this.transaction(() => {
+      const old = this.getQuota(root);
+      const q: QuotaState = {
+        root,
+        storageLimitKiB: limits.storageLimitKiB !== undefined ? limits.storageLimitKiB : (old?.storageLimitKiB ?? null),
+        messageLimit: limits.messageLimit !== undefined ? limits.messageLimit : (old?.messageLimit ?? null),
+        storageUsed: old?.storageUsed ?? 0,
+        messageUsed: old?.messageUsed ?? 0,
+      };
+      this.s.upsertQuota.run(q.root, q.storageLimitKiB, q.messageLimit, q.storageUsed, q.messageUsed);
+      return q;
+    });
+  }
+
+  /** Record usage on an existing root (STORAGE in bytes). */
+  setQuotaUsage(root: string, usage: QuotaUsage): QuotaState {
+    checkCount('storage usage', usage.storageUsed);
+    checkCount('message usage', usage.messageUsed);
+    return this.transaction(() => {
+      const old = this.getQuota(root);
+      if (old === null) throw new AdminError('no such quota root', root);
+      const q: QuotaState = {
+        ...old,
+        storageUsed: usage.storageUsed ?? old.storageUsed,
+        messageUsed: usage.messageUsed ?? old.messageUsed,
+      };
+      this.s.setUsage.run(q.storageUsed, q.messageUsed, root);
+      return q;
+    });
+  }
+
+  /** Remove a quota root; removing one that is not there is fine (Cyrus). Returns whether it was there. */
+  deleteQuota(root: string): boolean {
+    return this.run(() => this.s.deleteQuota.run(root).changes > 0);
+  }
+
+  // --- user deny list ----------------------------------------------------------------------
+
+  getDeny(userid: string): DenyEntry | null {
+    const r = this.run(() => this.s.getDeny.get(userid) as [string, string, string] | undefined);
+    return r === undefined ? null : { userid: r[0], services: r[1], message: r[2] };
+  }
+
+  listDeny(): DenyEntry[] {
+    return this.run(() =>
+      (this.s.listDeny.all() as Array<[string, string, string]>).map(([userid, services, message]) => ({ userid, services, message })),
+    );
+  }
+
+  /** Add or replace a user's entry; services default to `*`, '' message = the default text. */
+  setDeny(userid: string, services = '*', message = ''): void {
+    if (userid === '') throw new AdminError('empty userid');
+    // eslint-disable-next-line no-control-regex
+    if (services === '' || /[\x00-\x1f\x7f]/.test(services)) throw new AdminError(`bad service list ${JSON.stringify(services)}`);
+    this.run(() => this.s.setDeny.run(userid, services, message));
+  }
+
+  /** Removing a user who is not on the list is fine (Cyrus). Returns whether it was there. */
+  removeDeny(userid: string): boolean {
+    return this.run(() => this.s.deleteDeny.run(userid).changes > 0);
+  }
+
+  // --- whole-store swap --------------------------------------------------------------------
+
+  /**
+   * Replace every mailbox and quota root with the snapshot's, in ONE transaction: the
+   * daemon sees the old content or the new, never a mix. The deny list is left alone.
+   */
+  replaceSnapshot(snap: Snapshot): void {
+    for (const q of snap.quotas) {
+      checkCount(`${q.root}: storage limit`, q.storageLimitKiB);
+      checkCount(`${q.root}: message limit`, q.messageLimit);
+      checkCount(`${q.root}: storage usage`, q.storageUsed);
+      checkCount(`${q.root}: message usage`, q.messageUsed);
+    }
+    this.transaction(() => {
+      this.s.clearMailboxes.run();
+      this.s.clearQuotas.run();
+      for (const m of snap.mailboxes) {
+        try {
+          this.s.insertMailbox.run(m.name, m.acl);
+        } catch (e) {
+          if (sqliteConstraint(e)) throw new AdminError('named twice in the snapshot', m.name);
+          throw e;
+        }
+      }
+      for (const q of snap.quotas) {
+        this.s.upsertQuota.run(q.root, q.storageLimitKiB, q.messageLimit, q.storageUsed, q.messageUsed);
+      }
+    });
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function sqliteConstraint(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
+}

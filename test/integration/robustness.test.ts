@@ -1,0 +1,197 @@
+// Hostile and broken input (SPEC §1): one `PERM Bad protocol (...)` reply and a closed
+// connection, no loops, no stalls; after each, the daemon still answers everyone else.
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMMAPCTL, startDaemon, tempConfig, type RunningDaemon } from '../helpers/daemon';
+import { dial, netstring, query, raw } from '../helpers/socketmap';
+
+const BAD = /^\d+:PERM Bad protocol \([^)]*\),$/;
+
+function ctl(conf: string, ...args: string[]): void {
+  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`smmapctl ${args.join(' ')}: ${r.stderr}`);
+}
+
+describe('protocol robustness', () => {
+  let env: ReturnType<typeof tempConfig>;
+  let d: RunningDaemon;
+
+  beforeAll(async () => {
+    env = tempConfig('unixhierarchysep: no\nsmmapd_timeout: 2');
+    ctl(env.conf, 'mailbox', 'create', 'user.fred');
+    d = await startDaemon(env.conf);
+  });
+  afterAll(async () => {
+    await d?.stop();
+    rmSync(env.dir, { recursive: true, force: true });
+  });
+
+  const stillServes = async (): Promise<void> => {
+    expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
+  };
+
+  it.each([
+    ['no digits', 'abc', "missing length"],
+    ['lone colon', ':', 'missing length'],
+    ['negative length', '-1:x,', 'missing length'],
+    ['non-digit before colon', '12x:any fred,', 'missing length'],
+    ['no space', '3:any,', 'missing key'],
+    ['missing terminator', '5:any f;', 'missing terminator'],
+    ['2 GB declared length', '2000000000:any ', 'request too long'],
+    ['20-digit length', '99999999999999999999:x', 'request too long'],
+    ['just over the maximum', `10001:any ${'x'.repeat(9996)},`, 'request too long'],
+  ])('%s: PERM with the reason, connection closed', async (_name, input, reason) => {
+    const { data, closed } = await raw(d.target, Buffer.from(input, 'latin1'));
+    expect(data.toString('latin1')).toMatch(BAD);
+    expect(data.toString('latin1')).toContain(`(${reason})`);
+    expect(closed).toBe(true);
+    await stillServes();
+  });
+
+  it('the maximum request size itself is served', async () => {
+    const key = 'x'.repeat(10_000 - 'any '.length);
+    expect(await query(d.target, [key], 'any')).toEqual(['NOTFOUND Mailbox does not exist']);
+  });
+
+  it('answers the good requests before a bad one, then closes', async () => {
+    const { data, closed } = await raw(d.target, Buffer.from('8:any fred,junk'));
+    expect(data.toString()).toMatch(/^7:OK fred,\d+:PERM Bad protocol \(missing length\),$/);
+    expect(closed).toBe(true);
+  });
+
+  it('pipelined requests are answered in order on an open connection', async () => {
+    const { data, closed } = await raw(d.target, Buffer.from('8:any fred,8:any nope,8:any fred,'), { waitMs: 300 });
+    expect(data.toString()).toBe('7:OK fred,31:NOTFOUND Mailbox does not exist,7:OK fred,');
+    expect(closed).toBe(false);
+  });
+
+  it('a request split over many writes', async () => {
+    const parts = ['8', ':an', 'y fr', 'ed', ','].map((s) => Buffer.from(s));
+    const { data } = await raw(d.target, parts, { gapMs: 50, waitMs: 300 });
+    expect(data.toString()).toBe('7:OK fred,');
+  });
+
+  it('NUL, control and invalid UTF-8 bytes never name a mailbox', async () => {
+    for (const key of [Buffer.from('fred\0bob'), Buffer.from('fred\x1f'), Buffer.from([0x66, 0x72, 0xff, 0xfe, 0x80, 0x64]), Buffer.from('fred\x7f')]) {
+      const { data, closed } = await raw(d.target, netstring(Buffer.concat([Buffer.from('any '), key])), { waitMs: 300 });
+      expect(data.toString()).toBe('31:NOTFOUND Mailbox does not exist,');
+      expect(closed).toBe(false);
+    }
+    await stillServes();
+  });
+
+  it('a slow writer (one byte every 30 ms) is answered; others are served meanwhile', async () => {
+    const bytes = [...Buffer.from('8:any fred,')].map((b) => Buffer.from([b]));
+    const slow = raw(d.target, bytes, { gapMs: 30, waitMs: 300 });
+    await stillServes();
+    expect((await slow).data.toString()).toBe('7:OK fred,');
+  });
+
+  it('clients that vanish mid-request, and 300 idle plus 50 half-sent connections, starve no one', async () => {
+    for (let i = 0; i < 200; i++) {
+      const s = dial(d.target);
+      s.on('error', () => undefined);
+      s.write('50:any fr');
+      s.destroy();
+    }
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 350; i++) {
+      const s = dial(d.target);
+      s.on('error', () => undefined);
+      if (i >= 300) s.write('100:any half');
+      held.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const t = Date.now();
+    await stillServes();
+    expect(Date.now() - t).toBeLessThan(1000);
+    for (const s of held) s.destroy();
+    expect(d.proc.exitCode).toBeNull();
+  });
+
+  it('a client that never reads its replies is paused, not buffered without bound', async () => {
+    const s = dial(d.target);
+    s.on('error', () => undefined);
+    s.pause();
+    const req = netstring('any fred');
+    const many = Buffer.concat(Array.from({ length: 20_000 }, () => req));
+    for (let i = 0; i < 20; i++) s.write(many);
+    await new Promise((r) => setTimeout(r, 500));
+    await stillServes();
+    s.destroy();
+  });
+
+  it('an idle connection is closed after smmapd_timeout', async () => {
+    const t = Date.now();
+    const { closed } = await raw(d.target, Buffer.alloc(0), { waitMs: 5000 });
+    expect(closed).toBe(true);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('the daemon is alive and answered every probe', () => {
+    expect(d.proc.exitCode).toBeNull();
+    expect(d.output()).not.toMatch(/fatal|uncaught/i);
+  });
+});
+
+describe('store failures answer TEMP, never OK, and recover', () => {
+  it('missing store, then the store appears', async () => {
+    const env = tempConfig('unixhierarchysep: no');
+    const d = await startDaemon(env.conf);
+    try {
+      const [r] = await query(d.target, ['fred']);
+      expect(r).toMatch(/^TEMP /);
+      ctl(env.conf, 'mailbox', 'create', 'user.fred');
+      await new Promise((res) => setTimeout(res, 1100)); // the driver retries opening at most once a second
+      expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
+      expect(d.output()).toMatch(/store unavailable/);
+    } finally {
+      await d.stop();
+      rmSync(env.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a corrupt store file answers TEMP and the daemon keeps running', async () => {
+    const env = tempConfig('unixhierarchysep: no');
+    writeFileSync(env.store, 'this is not a database'.repeat(400));
+    const d = await startDaemon(env.conf);
+    try {
+      const got = await query(d.target, ['fred', 'nosuch']);
+      for (const r of got) expect(r).toMatch(/^TEMP /);
+      expect(d.proc.exitCode).toBeNull();
+    } finally {
+      await d.stop();
+      rmSync(env.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a store locked by a writer answers TEMP within the busy timeout', async () => {
+    const env = tempConfig('unixhierarchysep: no\nsmmapd_store_busy_timeout: 200');
+    ctl(env.conf, 'mailbox', 'create', 'user.fred');
+    const d = await startDaemon(env.conf);
+    try {
+      // WAL readers are only blocked by a writer in exclusive locking mode: the worst case.
+      const hold = spawn('python3', ['-c', `
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('PRAGMA locking_mode=EXCLUSIVE')
+c.execute('BEGIN EXCLUSIVE')
+c.execute('UPDATE mailboxes SET acl = acl')
+print('locked', flush=True)
+time.sleep(4)
+`, env.store], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((res) => hold.stdout!.once('data', () => res()));
+      const t = Date.now();
+      const [r] = await query(d.target, ['fred']);
+      expect(r).toMatch(/^TEMP /);
+      expect(Date.now() - t).toBeLessThan(2000);
+      await new Promise((res) => hold.once('exit', res));
+      expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
+    } finally {
+      await d.stop();
+      rmSync(env.dir, { recursive: true, force: true });
+    }
+  });
+});

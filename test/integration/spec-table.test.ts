@@ -1,0 +1,89 @@
+// SPEC §4, byte for byte (framing included), through the real daemon process in the
+// listener model and the stdio model, on a store provisioned with the real smmapctl.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMMAPCTL, SMMAPD, startDaemon, tempConfig, type RunningDaemon } from '../helpers/daemon';
+import { netstring, query, raw } from '../helpers/socketmap';
+
+export const SPEC_TABLE: ReadonlyArray<readonly [string, string]> = [
+  ['fred', 'OK fred'],
+  ['fred@example.com', 'OK fred@example.com'],
+  ['Fred', 'OK Fred'],
+  ['fred+sub', 'OK fred+sub'],
+  ['fred+Sub', 'NOTFOUND Mailbox does not exist'],
+  ['fred+Mixed', 'OK fred+Mixed'],
+  ['fred+nosuch', 'NOTFOUND Mailbox does not exist'],
+  ['full', 'TEMP Over quota'],
+  ['quotamsg', 'TEMP Over quota'],
+  ['+shared.pub', 'OK +shared.pub'],
+  ['+shared.nopost', 'PERM Permission denied'],
+  ['+shared.hidden', 'NOTFOUND Mailbox does not exist'],
+  ['Upper', 'NOTFOUND Mailbox does not exist'],
+  ['', 'NOTFOUND Mailbox does not exist'],
+  ['fred@', 'OK fred@'],
+];
+
+/** The SPEC §4 mailboxes, made as a Cyrus admin would make them. */
+export function provisionSpecTable(conf: string): void {
+  const script = [
+    ...['user.fred', 'user.fred.sub', 'user.fred.Mixed', 'user.full', 'user.quotamsg', 'shared', 'shared.pub',
+      'shared.nopost', 'shared.hidden', 'user.Upper'].map((m) => `mailbox create ${m}`),
+    'acl set shared.pub anyone lrsp',
+    'acl set shared.nopost anyone lrs',
+    'acl delete shared.hidden anyone',
+    'quota set user.full --storage 1',
+    'quota usage user.full --storage 2048',
+    'quota set user.quotamsg --message 1',
+    'quota usage user.quotamsg --message 1',
+  ].join('\n');
+  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch'], { input: script, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`provisioning failed: ${r.stderr}`);
+}
+
+describe('SPEC §4 table', () => {
+  let env: ReturnType<typeof tempConfig>;
+  let d: RunningDaemon;
+
+  beforeAll(async () => {
+    env = tempConfig('unixhierarchysep: no\nvirtdomains: off');
+    provisionSpecTable(env.conf);
+    d = await startDaemon(env.conf);
+  });
+  afterAll(async () => {
+    await d?.stop();
+    rmSync(env.dir, { recursive: true, force: true });
+  });
+
+  it('listener: every key, one connection', async () => {
+    const got = await query(d.target, SPEC_TABLE.map(([k]) => k));
+    expect(got).toEqual(SPEC_TABLE.map(([, r]) => r));
+  });
+
+  it('listener: the wire bytes, pipelined in one write', async () => {
+    const req = Buffer.concat(SPEC_TABLE.map(([k]) => netstring(`smmapd ${k}`)));
+    const want = Buffer.concat(SPEC_TABLE.map(([, r]) => netstring(r)));
+    const { data, closed } = await raw(d.target, req, { waitMs: 500 });
+    expect(data.toString('latin1')).toBe(want.toString('latin1'));
+    expect(closed).toBe(false);
+  });
+
+  it('listener: malformed requests of SPEC §4', async () => {
+    expect(await raw(d.target, Buffer.from('3:any,'))).toEqual({ data: Buffer.from('31:PERM Bad protocol (missing key),'), closed: true });
+    expect(await raw(d.target, Buffer.from('5:any f;'))).toEqual({ data: Buffer.from('38:PERM Bad protocol (missing terminator),'), closed: true });
+  });
+
+  it('stdio: the same bytes', () => {
+    const req = Buffer.concat([...SPEC_TABLE.map(([k]) => netstring(`smmapd ${k}`)), Buffer.from('3:any,')]);
+    const want = Buffer.concat([...SPEC_TABLE.map(([, r]) => netstring(r)), Buffer.from('31:PERM Bad protocol (missing key),')]);
+    const r = spawnSync(process.execPath, [SMMAPD, '-C', env.conf], { input: req, timeout: 10_000 });
+    expect(r.stdout.toString('latin1')).toBe(want.toString('latin1'));
+    expect(r.status).toBe(0);
+  });
+
+  it('stdio: exits at EOF after answering', () => {
+    const r = spawnSync(process.execPath, [SMMAPD, '-C', env.conf], { input: '8:any fred,12:any fred+Sub,', timeout: 10_000 });
+    expect(r.stdout.toString()).toBe('7:OK fred,31:NOTFOUND Mailbox does not exist,');
+    expect(r.status).toBe(0);
+  });
+});

@@ -1,0 +1,267 @@
+import { describe, it, expect } from 'vitest';
+import { isPromise, verify, type PolicyOptions } from '../../src/core/policy';
+import type { Reply } from '../../src/core/reply';
+import {
+  StoreError, type DenyEntry, type MailboxState, type MailboxStore, type Maybe, type QuotaState,
+} from '../../src/store/store';
+
+type Mode = 'sync' | 'async';
+
+/** An in-memory MailboxStore that records what it was asked. */
+class FakeStore implements MailboxStore {
+  readonly calls: string[] = [];
+  constructor(
+    private readonly boxes: Record<string, MailboxState>,
+    private readonly deny: Record<string, DenyEntry> = {},
+    private readonly mode: Mode = 'sync',
+  ) {}
+
+  private answer<T>(v: T): Maybe<T> {
+    return this.mode === 'sync' ? v : Promise.resolve(v);
+  }
+
+  denyEntry(userid: string): Maybe<DenyEntry | null> {
+    this.calls.push(`deny ${userid}`);
+    return this.answer(this.deny[userid] ?? null);
+  }
+
+  mailbox(name: string): Maybe<MailboxState | null> {
+    this.calls.push(`mailbox ${name}`);
+    return this.answer(this.boxes[name] ?? null);
+  }
+
+  close(): void {}
+}
+
+/** A store whose every call fails, by throwing or by rejecting. */
+class FailingStore implements MailboxStore {
+  constructor(
+    private readonly how: 'throw' | 'reject' | 'throw-plain',
+    private readonly where: 'deny' | 'mailbox' = 'deny',
+    private readonly inner: MailboxStore = new FakeStore({ 'user.fred': box() }),
+  ) {}
+
+  private fail<T>(): Maybe<T> {
+    if (this.how === 'throw') throw new StoreError('store locked');
+    if (this.how === 'throw-plain') throw new Error('disk on fire');
+    return Promise.reject(new StoreError('imap server unreachable'));
+  }
+
+  denyEntry(userid: string): Maybe<DenyEntry | null> {
+    return this.where === 'deny' ? this.fail() : this.inner.denyEntry(userid);
+  }
+
+  mailbox(name: string): Maybe<MailboxState | null> {
+    return this.where === 'mailbox' ? this.fail() : this.inner.mailbox(name);
+  }
+
+  close(): void {}
+}
+
+function box(acl = '', quota: QuotaState | null = null): MailboxState {
+  return { acl, quota };
+}
+
+function quota(root: string, o: Partial<QuotaState>): QuotaState {
+  return { root, storageLimitKiB: null, messageLimit: null, storageUsed: 0, messageUsed: 0, ...o };
+}
+
+/** SPEC §4's Cyrus 3.6 mailboxes (unixhierarchysep: no, virtdomains: off). */
+function section4Boxes(): Record<string, MailboxState> {
+  const owner = (u: string): string => `${u}\tlrswipkxtecdan\t`;
+  return {
+    'user.fred': box(owner('fred')),
+    'user.fred.sub': box(owner('fred')),
+    'user.fred.Mixed': box(owner('fred')),
+    'user.full': box(owner('full'), quota('user.full', { storageLimitKiB: 1, storageUsed: 2048 })),
+    'user.quotamsg': box(owner('quotamsg'), quota('user.quotamsg', { messageLimit: 1, messageUsed: 1 })),
+    'shared.pub': box('anyone\tlrsp\t'),
+    'shared.nopost': box('anyone\tlrs\t'),
+    'shared.hidden': box(''),
+    'user.Upper': box(owner('Upper')),
+  };
+}
+
+function options(o: Partial<PolicyOptions> = {}, resolve: Partial<PolicyOptions['resolve']> = {}): PolicyOptions {
+  return {
+    serviceName: 'smmapd',
+    overQuotaPerm: false,
+    ...o,
+    resolve: {
+      virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false, ...resolve,
+    },
+  };
+}
+
+async function answer(key: string | null, store: MailboxStore, o: PolicyOptions): Promise<string> {
+  const r: Reply = await verify(key, store, o);
+  return `${r.status} ${r.text}`;
+}
+
+for (const mode of ['sync', 'async'] as const) {
+  describe(`verify with a ${mode} store`, () => {
+    describe('the SPEC §4 table', () => {
+      it.each([
+        ['fred', 'OK fred'],
+        ['fred@example.com', 'OK fred@example.com'],
+        ['Fred', 'OK Fred'],
+        ['fred+sub', 'OK fred+sub'],
+        ['fred+Sub', 'NOTFOUND Mailbox does not exist'],
+        ['fred+Mixed', 'OK fred+Mixed'],
+        ['fred+nosuch', 'NOTFOUND Mailbox does not exist'],
+        ['full', 'TEMP Over quota'],
+        ['quotamsg', 'TEMP Over quota'],
+        ['+shared.pub', 'OK +shared.pub'],
+        ['+shared.nopost', 'PERM Permission denied'],
+        ['+shared.hidden', 'NOTFOUND Mailbox does not exist'],
+        ['Upper', 'NOTFOUND Mailbox does not exist'],
+        ['', 'NOTFOUND Mailbox does not exist'],
+        ['fred@', 'OK fred@'],
+      ])('%j → %s', async (key, want) => {
+        expect(await answer(key, new FakeStore(section4Boxes(), {}, mode), options())).toBe(want);
+      });
+    });
+
+    it('answers synchronously exactly when the store does', () => {
+      const r = verify('fred', new FakeStore(section4Boxes(), {}, mode), options());
+      expect(isPromise(r)).toBe(mode === 'async');
+    });
+
+    it('echoes the key exactly as received', async () => {
+      expect(await answer('FRED+sub@Example.COM', new FakeStore(section4Boxes(), {}, mode), options()))
+        .toBe('OK FRED+sub@Example.COM');
+    });
+
+    it('a key that is not UTF-8 (null) or holds a control character names no mailbox', async () => {
+      const store = new FakeStore(section4Boxes(), {}, mode);
+      expect(await answer(null, store, options())).toBe('NOTFOUND Mailbox does not exist');
+      expect(await answer('fred\x00', store, options())).toBe('NOTFOUND Mailbox does not exist');
+      expect(store.calls).toEqual([]);
+    });
+
+    describe('the deny list (SPEC §3.1)', () => {
+      const deny = (services: string, message = ''): Record<string, DenyEntry> => ({ fred: { userid: 'fred', services, message } });
+
+      it('comes before existence: a denied user gets the deny message, the mailbox is never asked', async () => {
+        const store = new FakeStore({}, deny('*', 'Go away'), mode);
+        expect(await answer('fred+nosuch', store, options())).toBe('NOTFOUND Go away');
+        expect(store.calls).toEqual(['deny fred']);
+      });
+
+      it('uses the default message, with control characters replaced by spaces', async () => {
+        expect(await answer('fred', new FakeStore(section4Boxes(), deny('*'), mode), options()))
+          .toBe('NOTFOUND Access to this service has been blocked');
+        expect(await answer('fred', new FakeStore(section4Boxes(), deny('*', 'a\tb\r\nc\x7f'), mode), options()))
+          .toBe('NOTFOUND a b  c ');
+      });
+
+      it('is looked up with the userid alone, never the detail, whatever -p says', async () => {
+        for (const skipPlus of [false, true]) {
+          const store = new FakeStore(section4Boxes(), deny('*'), mode);
+          expect(await answer('Fred+sub', store, options({}, { skipPlus }))).toBe('NOTFOUND Access to this service has been blocked');
+          expect(store.calls).toEqual(['deny fred']);
+        }
+      });
+
+      it('matches the service name with wildmat, first match deciding', async () => {
+        const boxes = section4Boxes();
+        expect(await answer('fred', new FakeStore(boxes, deny('imapd,pop3d'), mode), options())).toBe('OK fred');
+        expect(await answer('fred', new FakeStore(boxes, deny('!smmapd,*'), mode), options())).toBe('OK fred');
+        expect(await answer('fred', new FakeStore(boxes, deny('smm*'), mode), options())).toBe('NOTFOUND Access to this service has been blocked');
+        expect(await answer('fred', new FakeStore(boxes, deny('smm*'), mode), options({ serviceName: 'verify' }))).toBe('OK fred');
+      });
+
+      it('uses userid@domain for a virtual domain', async () => {
+        const store = new FakeStore({ 'example.com!user.fred': box() },
+          { 'fred@example.com': { userid: 'fred@example.com', services: '*', message: 'x' } }, mode);
+        expect(await answer('fred@example.com', store, options({}, { virtdomains: 'on' }))).toBe('NOTFOUND x');
+      });
+
+      it('never applies to shared folders: they have no userid', async () => {
+        const store = new FakeStore(section4Boxes(), { '': { userid: '', services: '*', message: 'x' } }, mode);
+        expect(await answer('+shared.pub', store, options())).toBe('OK +shared.pub');
+        expect(store.calls).toEqual(['mailbox shared.pub']);
+      });
+    });
+
+    describe('ACLs (SPEC §3.3)', () => {
+      it('a user\'s own folders are never ACL-checked', async () => {
+        const store = new FakeStore({ 'user.fred': box(''), 'user.fred.x': box('-anyone\tlrswipkxtecdan\t') }, {}, mode);
+        expect(await answer('fred', store, options())).toBe('OK fred');
+        expect(await answer('fred+x', store, options())).toBe('OK fred+x');
+      });
+
+      it('a shared folder needs the anonymous post right', async () => {
+        const store = new FakeStore({
+          'shared.a': box('anonymous\tp\t'),
+          'shared.b': box('anyone\tlrsp\t-anyone\tp\t'),
+          'shared.c': box('anyone\tlrsp\t-anonymous\tl\t'),
+          'shared.d': box('fred\tlrswipkxtecdan\t'),
+          'shared.e': box('anyone\tlrsp\t-anyone\tlp\t'),
+        }, {}, mode);
+        expect(await answer('+shared.a', store, options())).toBe('OK +shared.a');
+        expect(await answer('+shared.b', store, options())).toBe('PERM Permission denied');
+        expect(await answer('+shared.c', store, options())).toBe('OK +shared.c');
+        expect(await answer('+shared.d', store, options())).toBe('NOTFOUND Mailbox does not exist');
+        expect(await answer('+shared.e', store, options())).toBe('NOTFOUND Mailbox does not exist');
+      });
+
+      it('postuser bb: bb+shared.pub is the shared folder', async () => {
+        const store = new FakeStore(section4Boxes(), {}, mode);
+        expect(await answer('bb+shared.pub', store, options({}, { postuser: 'bb' }))).toBe('OK bb+shared.pub');
+        expect(await answer('bb+shared.nopost', store, options({}, { postuser: 'bb' }))).toBe('PERM Permission denied');
+      });
+    });
+
+    describe('quota (SPEC §3.4)', () => {
+      it('over quota is PERM with lmtp_over_quota_perm_failure', async () => {
+        const store = new FakeStore(section4Boxes(), {}, mode);
+        expect(await answer('full', store, options({ overQuotaPerm: true }))).toBe('PERM Over quota');
+        expect(await answer('quotamsg', store, options({ overQuotaPerm: true }))).toBe('PERM Over quota');
+      });
+
+      it('exactly at the limit is fine', async () => {
+        const store = new FakeStore({ 'user.fred': box('', quota('user.fred', { storageLimitKiB: 1, storageUsed: 1024, messageLimit: 2, messageUsed: 1 })) }, {}, mode);
+        expect(await answer('fred', store, options())).toBe('OK fred');
+      });
+
+      it('comes after the ACL check for shared folders', async () => {
+        const store = new FakeStore({ 'shared.x': box('anyone\tlrs\t', quota('shared', { messageLimit: 0 })) }, {}, mode);
+        expect(await answer('+shared.x', store, options())).toBe('PERM Permission denied');
+      });
+    });
+
+    it('reports outcomes for the audit log', async () => {
+      const store = new FakeStore(section4Boxes(), { quotamsg: { userid: 'quotamsg', services: '*', message: '' } }, mode);
+      const outcome = async (key: string): Promise<string> => (await verify(key, store, options())).outcome;
+      expect(await outcome('fred')).toBe('ok');
+      expect(await outcome('fred+nosuch')).toBe('nonexistent');
+      expect(await outcome('full')).toBe('overquota');
+      expect(await outcome('quotamsg')).toBe('denied');
+      expect(await outcome('+shared.nopost')).toBe('failed');
+    });
+  });
+}
+
+describe('verify when the store fails (SPEC §3, last paragraph)', () => {
+  it.each([
+    ['throw', 'deny', 'TEMP store locked'],
+    ['throw', 'mailbox', 'TEMP store locked'],
+    ['reject', 'deny', 'TEMP imap server unreachable'],
+    ['reject', 'mailbox', 'TEMP imap server unreachable'],
+    ['throw-plain', 'deny', 'TEMP store error: disk on fire'],
+    ['throw-plain', 'mailbox', 'TEMP store error: disk on fire'],
+  ] as const)('%s in %s → %s', async (how, where, want) => {
+    expect(await answer('fred', new FailingStore(how, where), options())).toBe(want);
+  });
+
+  it('a thrown StoreError answers synchronously, never throws', () => {
+    const r = verify('fred', new FailingStore('throw'), options());
+    expect(isPromise(r)).toBe(false);
+    expect(r).toMatchObject({ status: 'TEMP', text: 'store locked', outcome: 'failed' });
+  });
+
+  it('a shared folder lookup failing is TEMP too', async () => {
+    expect(await answer('+shared.pub', new FailingStore('throw', 'mailbox'), options())).toBe('TEMP store locked');
+  });
+});
