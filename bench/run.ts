@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { batchLines, benchKeys, dataset } from './dataset';
 
 const ROOT = resolve(__dirname, '../..');
 const SMMAPD = join(ROOT, 'dist/cli/smmapd.js');
@@ -16,53 +17,6 @@ const SMMAPCTL = join(ROOT, 'dist/cli/smmapctl.js');
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PEER = process.env.PEER ?? '';
-
-/** Deterministic so that every run (and the Cyrus peer) sees the same data and keys. */
-function* prng(seed: number): Generator<number> {
-  let x = seed >>> 0;
-  for (;;) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    yield (x >>> 0) / 0x100000000;
-  }
-}
-
-/** The data set, as smmapctl batch lines (separator `.`, as Cyrus's default imapd.conf). */
-export function datasetLines(users: number): string[] {
-  const lines: string[] = [];
-  for (let i = 0; i < users; i++) {
-    lines.push(`mailbox create user.u${i}`);
-    if (i % 10 === 0) lines.push(`mailbox create user.u${i}.sub`);
-    if (i % 4 === 0) {
-      lines.push(`quota set user.u${i} --storage 10240 --message 1000`);
-      // every 20th user is over its storage limit
-      lines.push(`quota usage user.u${i} --storage ${i % 20 === 0 ? 20 * 1024 * 1024 : 4096} --message 10`);
-    }
-    if (i % 1000 === 1) lines.push(`deny add u${i} --message "Account closed"`);
-  }
-  for (let j = 0; j < 1000; j++) {
-    lines.push(`mailbox create shared.list${j}`);
-    lines.push(`acl set shared.list${j} anyone ${j % 5 === 0 ? 'lrs' : 'lrsp'}`);
-  }
-  return lines;
-}
-
-/** 50% hits, 20% misses, 15% plus-addresses, 10% over quota, 5% shared folders. */
-export function keys(users: number, n: number): string[] {
-  const r = prng(42);
-  const pick = (m: number): number => Math.floor(r.next().value! * m);
-  const out: string[] = [];
-  for (let k = 0; k < n; k++) {
-    const x = r.next().value!;
-    if (x < 0.5) out.push(`u${pick(users)}`);
-    else if (x < 0.7) out.push(`nosuch${pick(users)}`);
-    else if (x < 0.85) out.push(`u${pick(users / 10) * 10}+sub`);
-    else if (x < 0.95) out.push(`u${pick(users / 20) * 20}`);
-    else out.push(`+shared.list${pick(1000)}`);
-  }
-  return out;
-}
 
 interface Load {
   rps: number;
@@ -166,13 +120,14 @@ async function main(): Promise<void> {
     writeFileSync(confNoCache, `${base}smmapd_cache_size: 0\n`);
     writeFileSync(confOne, `${base}smmapd_workers: 1\nsmmapd_cache_size: 0\n`);
     const batch = join(dir, 'dataset.txt');
-    writeFileSync(batch, `${datasetLines(USERS).join('\n')}\n`);
+    const lines = batchLines(dataset(USERS));
+    writeFileSync(batch, `${lines.join('\n')}\n`);
     let t = Date.now();
     const prov = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch', batch], { encoding: 'utf8' });
     if (prov.status !== 0) throw new Error(`provisioning failed: ${prov.stderr}`);
-    console.log(`provisioned ${USERS} users (${datasetLines(USERS).length} batch lines) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    console.log(`provisioned ${USERS} users (${lines.length} batch lines) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const keyFile = join(dir, 'keys.txt');
-    writeFileSync(keyFile, `${keys(USERS, 20_000).join('\n')}\n`);
+    writeFileSync(keyFile, `${benchKeys(USERS, 20_000).join('\n')}\n`);
     const bin = buildSmload();
 
     console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);

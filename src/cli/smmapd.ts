@@ -5,22 +5,60 @@
 import { execSync } from 'node:child_process';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from '../config';
-import { fileSink, makeLogger, stderrSink, type Logger } from '../log';
+import { chooseDestination, openLogger, stderrIsClient, type Logger, type ProcessModel } from '../log';
 import { Service } from '../server/service';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
+const EX_TEMPFAIL = 75;
 
-function die(msg: string, code: number): never {
-  process.stderr.write(`smmapd: ${msg}\n`);
+/** Which supervisor started us, from how we were started (see the header). */
+function processModel(argv: readonly string[]): ProcessModel {
+  if (argv.some((a) => a.startsWith('--listen')) || cluster.isWorker) return 'listener';
+  if (process.env.CYRUS_SERVICE !== undefined) return 'cyrus-master';
+  if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(process.pid)) return 'systemd';
+  return 'stdio';
+}
+
+const model = processModel(process.argv.slice(2));
+let log: Logger | null = null;
+
+/** Exit now: the master is told first (a silent exit while "ready" counts against the service). */
+function exitNow(code: number): never {
+  if (model === 'cyrus-master') (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).leaveMaster();
   process.exit(code);
+}
+
+/**
+ * Log and exit. Lines reach the syslog child before process.exit(): libuv writes to an idle
+ * pipe at once, and the detached child reads to EOF after we are gone.
+ */
+function die(msg: string, code: number): never {
+  if (log !== null) log.error(msg);
+  else {
+    // No configuration (yet): stderr unless it is the client's socket (inetd), and syslog
+    // too where that is the model's log (Cyrus master, inetd).
+    if (!stderrIsClient()) process.stderr.write(`smmapd: ${msg}\n`);
+    const dest = chooseDestination('', model);
+    if (dest.kind === 'syslog') {
+      openLogger({ ident: process.env.CYRUS_SERVICE ?? 'smmapd', destination: dest, syslogFacility: 'mail', syslogSocket: '', threshold: 'error', audit: false, auditLevel: 'notice' }).error(msg);
+    }
+  }
+  exitNow(code);
 }
 
 function logger(cfg: Config): Logger {
   const ident = process.env.CYRUS_SERVICE ?? 'smmapd';
-  const sink = cfg.logTarget === '' ? stderrSink() : fileSink(cfg.logTarget);
-  return makeLogger(ident, cfg.audit && cfg.logLevel !== 'debug' ? 'notice' : cfg.logLevel, sink);
+  return openLogger({
+    ident,
+    destination: chooseDestination(cfg.logTarget, model),
+    syslogFacility: cfg.syslogFacility,
+    syslogSocket: cfg.syslogSocket,
+    threshold: cfg.logLevel,
+    audit: cfg.audit,
+    auditLevel: cfg.auditLevel,
+  });
 }
 
 /** -D: run debug_command with the program name and our pid, as Cyrus does. */
@@ -37,32 +75,35 @@ function runDebugCommand(cfg: Config, log: Logger): void {
 
 async function main(args: DaemonArgs): Promise<void> {
   const cfg = loadConfig(args.config);
-  const log = logger(cfg);
-  if (args.debug && !cluster.isWorker) runDebugCommand(cfg, log);
-  const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus }, log);
+  const lg = logger(cfg);
+  log = lg;
+  if (args.debug && !cluster.isWorker) runDebugCommand(cfg, lg);
+  const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus }, lg);
   process.on('uncaughtException', (e) => {
-    log.error(`fatal: ${e.stack ?? String(e)}`);
-    process.exit(75);
+    die(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL);
   });
 
-  if (args.listen.length > 0 || cluster.isWorker) {
-    const { parseListenSpec, runListener } = await import('../server/listener');
-    const specs = args.listen.map(parseListenSpec);
-    // A listener applies -U/-T only when given (SPEC §5).
-    return runListener(specs, { cfg, log, service }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
+  switch (model) {
+    case 'listener': {
+      const { parseListenSpec, runListener } = await import('../server/listener');
+      const specs = args.listen.map(parseListenSpec);
+      // A listener applies -U/-T only when given (SPEC §5).
+      return runListener(specs, { cfg, log: lg, service }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
+    }
+    case 'cyrus-master': {
+      // Started by a supervisor: Cyrus's defaults apply (-U 250, -T 60).
+      const { runCyrusMaster } = await import('../server/cyrus-master');
+      return runCyrusMaster(service, { uses: args.uses ?? 250, timeoutSec: args.timeout ?? 60 });
+    }
+    case 'systemd': {
+      const { runSystemd } = await import('../server/systemd');
+      return runSystemd(service, { uses: args.uses ?? 250, timeoutSec: args.timeout ?? 60 });
+    }
+    case 'stdio': {
+      const { runStdio } = await import('../server/stdio');
+      return runStdio(service());
+    }
   }
-  // Started by a supervisor: Cyrus's defaults apply (-U 250, -T 60).
-  const limits = { uses: args.uses ?? 250, timeoutSec: args.timeout ?? 60 };
-  if (process.env.CYRUS_SERVICE !== undefined) {
-    const { runCyrusMaster } = await import('../server/cyrus-master');
-    return runCyrusMaster(service(), limits);
-  }
-  if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(process.pid)) {
-    const { runSystemd } = await import('../server/systemd');
-    return runSystemd(service(), limits);
-  }
-  const { runStdio } = await import('../server/stdio');
-  return runStdio(service());
 }
 
 let args: DaemonArgs;
@@ -82,5 +123,5 @@ if (args.version) {
 main(args).catch((e: unknown) => {
   if (e instanceof ConfigError) die(e.message, EX_CONFIG);
   if (e instanceof UsageError || (e as Error).name === 'ListenSpecError') die((e as Error).message, EX_USAGE);
-  die((e as Error).stack ?? String(e), 75);
+  die((e as Error).stack ?? String(e), EX_TEMPFAIL);
 });

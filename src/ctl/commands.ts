@@ -2,10 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { runBatch } from './batch';
 import { denyCommands } from './deny';
+import { importCyrusCommands } from './import-cyrus';
 import { mailboxCommands } from './mailbox';
 import { queryCommand } from './query';
 import { quotaCommands } from './quota';
 import type { CommandSpec } from './spec';
+import { syncCommands } from './sync';
 
 const initCommand: CommandSpec = {
   words: ['init'],
@@ -42,6 +44,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...quotaCommands,
   ...denyCommands,
   queryCommand,
+  ...syncCommands,
+  ...importCyrusCommands,
   batchCommand,
   initCommand,
 ];

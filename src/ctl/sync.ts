@@ -146,13 +146,15 @@ export const syncCommands: readonly CommandSpec[] = [
       const log = (msg: string): void => void process.stderr.write(`smmapctl: ${msg}\n`);
       const pool = poolFor(ctx.cfg, connections, log);
       const write = (snap: Snapshot): void => ctx.store(true).replaceSnapshot(snap);
+      // smmapctl prints a command's output when it ends; a repeating sync never ends.
+      const say = every === 0 ? ctx.out : (line: string): void => void process.stdout.write(`${line}\n`);
       try {
         for (;;) {
           const p = ttyProgress();
           try {
             const summary = await syncOnce(ctx.cfg, pool, write, p.tick);
             p.clear();
-            ctx.out(summaryLine(summary));
+            say(summaryLine(summary));
           } catch (e) {
             p.clear();
             if (every === 0) throw e;

@@ -40,14 +40,6 @@ export class AcceptGate {
 
   constructor(private readonly server: net.Server) {}
 
-  /** True when the gate can work on this server (call once it is listening). */
-  get supported(): boolean {
-    const h = handleOf(this.server);
-    if (h === null) return false;
-    const r = h.readStart();
-    return r === 0 || r === EALREADY;
-  }
-
   get isPaused(): boolean {
     return this.paused;
   }

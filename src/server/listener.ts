@@ -5,13 +5,18 @@
 import cluster, { type Worker } from 'node:cluster';
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import type { Config } from '../config';
+import { loadConfig, type Config } from '../config';
+import { encodeNetstring } from '../core/netstring';
 import type { Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import type { Service } from './service';
+import { reloadService, type Service } from './service';
 import { lookupGroup, lookupUser } from './users';
 
-export type ListenSpec = { kind: 'inet'; host: string; port: number } | { kind: 'unix'; path: string };
+export type ListenSpec =
+  | { kind: 'inet'; host: string; port: number }
+  | { kind: 'unix'; path: string }
+  /** A listening socket inherited from a supervisor (systemd Accept=no); `name` from LISTEN_FDNAMES. */
+  | { kind: 'fd'; fd: number; name: string };
 
 export class ListenSpecError extends Error {}
 
@@ -29,7 +34,14 @@ export function parseListenSpec(spec: string): ListenSpec {
 }
 
 function describe(s: ListenSpec): string {
-  return s.kind === 'unix' ? `unix:${s.path}` : `inet:${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
+  switch (s.kind) {
+    case 'unix':
+      return `unix:${s.path}`;
+    case 'inet':
+      return `inet:${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
+    case 'fd':
+      return `fd ${s.fd}${s.name !== '' ? ` (${s.name})` : ''}`;
+  }
 }
 
 /** A unix socket left by a dead daemon is removed; one that answers is in use. */
@@ -66,6 +78,7 @@ function listen(server: net.Server, spec: ListenSpec): Promise<void> {
       resolve();
     };
     if (spec.kind === 'unix') server.listen({ path: spec.path, backlog: 511 }, done);
+    else if (spec.kind === 'fd') server.listen({ fd: spec.fd }, done);
     else server.listen({ host: spec.host, port: spec.port, backlog: 511, ipv6Only: false }, done);
   });
 }
@@ -79,6 +92,25 @@ interface Hooks {
   closed(): void;
 }
 
+/** The reply a client over the connection limit gets to its first request. */
+const REFUSAL = encodeNetstring('TEMP Too many connections, try again later');
+
+/**
+ * Over `smmapd_max_connections`: refuse cleanly. Closing at once would leave the client
+ * with a lost connection mid-request; instead its first request gets a TEMP reply (Postfix:
+ * 451 4.3.0, try again later), then we close our side. Bounded: 5 s for that request.
+ */
+function refuse(sock: net.Socket): void {
+  sock.on('error', () => undefined);
+  const t = setTimeout(() => sock.destroy(), 5000);
+  t.unref();
+  sock.once('data', () => {
+    sock.end(REFUSAL);
+    sock.resume(); // read and drop the rest until the client closes
+  });
+  sock.once('close', () => clearTimeout(t));
+}
+
 /** Accept and serve on every spec until told to stop; returns the servers. */
 async function serveOn(specs: ListenSpec[], service: Service, hooks: Hooks, ownsSockets: boolean): Promise<net.Server[]> {
   const servers: net.Server[] = [];
@@ -87,7 +119,7 @@ async function serveOn(specs: ListenSpec[], service: Service, hooks: Hooks, owns
     server.on('connection', (sock: net.Socket) => {
       if (service.sessions.size >= service.cfg.maxConnections) {
         service.log.warning(`connection limit (${service.cfg.maxConnections}) reached: refusing ${peerOf(sock)}`);
-        sock.destroy();
+        refuse(sock);
         return;
       }
       hooks.opened();
@@ -106,39 +138,48 @@ function closeAll(servers: net.Server[]): void {
   for (const s of servers) s.close();
 }
 
+let shuttingDown = false;
+
 /** Drain, then exit 0; forced after the shutdown bound. */
 function shutdown(service: Service, servers: net.Server[], why: string): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
   service.log.notice(`shutting down: ${why}`);
   closeAll(servers);
   service.drainAll();
   const force = setTimeout(() => {
     service.log.warning(`${service.sessions.size} connection(s) still open after ${service.cfg.shutdownTimeoutMs} ms; closing them`);
-    process.exit(0);
+    void service.log.close().finally(() => process.exit(0));
   }, service.cfg.shutdownTimeoutMs);
   force.unref();
   const check = (): void => {
-    if (service.sessions.size === 0) void service.close().finally(() => process.exit(0));
+    if (service.sessions.size === 0) void Promise.allSettled([service.close(), service.log.close()]).finally(() => process.exit(0));
     else setTimeout(check, 20).unref();
   };
   check();
 }
 
-function reload(service: Service): void {
-  try {
-    service.reload();
-  } catch (e) {
-    service.log.error(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+function reload(service: Service, specs: ListenSpec[] = []): void {
+  if (!reloadService(service)) return;
+  // The new configuration may change the unix sockets' mode or owner.
+  for (const s of specs) {
+    if (s.kind !== 'unix') continue;
+    try {
+      secureSocket(s.path, service.cfg);
+    } catch (e) {
+      service.log.error(`cannot set owner or mode of ${s.path}: ${(e as Error).message}`);
+    }
   }
 }
 
-/** One process: listens, serves, counts. */
-async function runSingle(specs: ListenSpec[], service: Service, limits: LifecycleLimits): Promise<void> {
+/** One process: listens, serves, counts. Also serves systemd's Accept=no sockets (kind 'fd'). */
+export async function runSingle(specs: ListenSpec[], service: Service, limits: LifecycleLimits): Promise<void> {
   let servers: net.Server[] = [];
   const life = new Lifecycle(limits, () => closeAll(servers), (why) => shutdown(service, servers, why));
   servers = await serveOn(specs, service, { opened: () => life.opened(), closed: () => life.closed() }, true);
   process.on('SIGTERM', () => shutdown(service, servers, 'SIGTERM'));
   process.on('SIGINT', () => shutdown(service, servers, 'SIGINT'));
-  process.on('SIGHUP', () => reload(service));
+  process.on('SIGHUP', () => reload(service, specs));
   service.log.notice(`listening on ${specs.map(describe).join(', ')}`);
 }
 
@@ -202,6 +243,14 @@ async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits:
   process.on('SIGINT', () => exitAll('SIGINT'));
   process.on('SIGHUP', () => {
     for (const w of workers) w.process.kill('SIGHUP');
+    // The workers reload for themselves; the primary owns the unix sockets' mode and owner.
+    try {
+      const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
+      log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
+      for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, next);
+    } catch (e) {
+      log.error(`reload failed in the primary: ${(e as Error).message}`);
+    }
   });
 }
 

@@ -77,3 +77,14 @@ export class Service {
     await this.store.close();
   }
 }
+
+/** SIGHUP in any process model: reload, or keep running as before when the new configuration is bad. */
+export function reloadService(service: Service): boolean {
+  try {
+    service.reload();
+    return true;
+  } catch (e) {
+    service.log.error(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+    return false;
+  }
+}

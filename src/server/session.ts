@@ -19,6 +19,9 @@ export interface SessionContext {
   audit: boolean;
 }
 
+/** After a drain, how long the client may keep the connection open before it is dropped. */
+const DRAIN_LINGER_MS = 1000;
+
 /** Requests answered but not yet written past which we stop reading (pipelining bound). */
 const MAX_PENDING = 1024;
 
@@ -172,6 +175,10 @@ export class Session {
     this.stopReading();
     this.closing = true;
     this.flush();
+    // A pooled client (Postfix, Sendmail) may keep its end open and never see our FIN until
+    // its next request: once it has had a moment to read our last replies, drop it, so that
+    // shutdown is not held up until the drain bound.
+    setTimeout(() => this.destroy(), DRAIN_LINGER_MS).unref();
   }
 
   private endOutput(): void {

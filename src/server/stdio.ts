@@ -1,11 +1,24 @@
 // The inetd model (inetd, xinetd `wait = no`, systemd Accept=yes with StandardInput=socket,
-// tcpserver): the one connection is stdin/stdout; exit when it ends.
+// tcpserver): the one connection is stdin/stdout; exit when it ends. Under inetd and xinetd
+// stderr is the same socket, which is why the log never goes there (src/log.ts).
 import type { Socket } from 'node:net';
-import type { Service } from './service';
+import { reloadService, type Service } from './service';
+
+/** The client, as the socket on stdin shows it, or as tcpserver/xinetd tell it. */
+function peerOf(stdin: NodeJS.ReadStream & Partial<Socket>): string {
+  if (stdin.remoteAddress !== undefined) return `${stdin.remoteAddress}:${stdin.remotePort}`;
+  const env = process.env;
+  if (env.TCPREMOTEIP !== undefined) return `${env.TCPREMOTEIP}:${env.TCPREMOTEPORT ?? ''}`;
+  if (env.REMOTE_HOST !== undefined) return env.REMOTE_HOST;
+  return '[local]';
+}
 
 export async function runStdio(service: Service): Promise<void> {
-  const stdin = process.stdin as NodeJS.ReadStream & Partial<Socket>;
-  const peer = stdin.remoteAddress !== undefined ? `${stdin.remoteAddress}:${stdin.remotePort}` : '[local]';
-  await service.serve(process.stdin, process.stdout, peer).done;
-  await service.close();
+  const session = service.serve(process.stdin, process.stdout, peerOf(process.stdin));
+  // Stopped by the supervisor: answer what has arrived, then go. SIGHUP: reload, keep serving.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => session.drain());
+  process.on('SIGHUP', () => reloadService(service));
+  await session.done;
+  await Promise.allSettled([service.close(), service.log.close()]);
+  process.exit(0);
 }

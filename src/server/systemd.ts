@@ -1,6 +1,87 @@
-// systemd socket activation. STUB until the process-model work lands.
+// systemd socket activation (sd_listen_fds(3)): LISTEN_PID is ours, LISTEN_FDS descriptors
+// from fd 3 on, named by LISTEN_FDNAMES.
+//   Accept=no   listening sockets: one process serves every client, many at once, with
+//               -U/-T (after -T idle seconds it exits, and systemd activates a new one at
+//               the next client; it keeps the listening socket, so nothing is lost).
+//   Accept=yes  one connected socket per process (fd 3, named "connection" by systemd):
+//               serve it and exit. With StandardInput=socket (or systemd-socket-activate
+//               --inetd) there are no LISTEN_* variables and the stdio model runs instead.
+// systemd-socket-activate --accept does not set LISTEN_FDNAMES, so a descriptor is classed
+// by probing it (socket-probe.ts) when its name does not say.
+import net from 'node:net';
 import type { LifecycleLimits } from './lifecycle';
-import type { Service } from './service';
-export async function runSystemd(service: Service, limits: LifecycleLimits): Promise<void> {
-  throw new Error(`systemd model not implemented yet (${service.cfg.path} ${limits.uses})`);
+import { runSingle, type ListenSpec } from './listener';
+import { reloadService, type Service } from './service';
+import { probeFd, type FdKind } from './socket-probe';
+
+const SD_LISTEN_FDS_START = 3;
+
+export interface ActivatedFd {
+  readonly fd: number;
+  readonly name: string;
+  readonly kind: FdKind;
+}
+
+/** Read and unset the LISTEN_* variables (children we spawn must not see them). */
+export function activatedFds(env: NodeJS.ProcessEnv = process.env): ActivatedFd[] {
+  const n = Number(env.LISTEN_FDS ?? '0');
+  const names = (env.LISTEN_FDNAMES ?? '').split(':');
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  const out: ActivatedFd[] = [];
+  for (let i = 0; i < (Number.isInteger(n) && n > 0 ? n : 0); i++) {
+    const fd = SD_LISTEN_FDS_START + i;
+    const name = names[i] ?? '';
+    const probed = probeFd(fd);
+    // systemd's own word wins; the probe decides where it is silent.
+    const kind: FdKind = name === 'connection' && probed !== 'not-socket' ? 'connected' : probed;
+    out.push({ fd, name, kind });
+  }
+  return out;
+}
+
+function peerOf(sock: net.Socket): string {
+  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
+}
+
+/** Accept=yes: the one connection on fd 3. */
+async function serveConnection(service: Service, fd: number): Promise<void> {
+  const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  sock.setNoDelay(true);
+  sock.on('error', () => undefined);
+  const session = service.serve(sock, sock, peerOf(sock));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => session.drain());
+  process.on('SIGHUP', () => reloadService(service));
+  await session.done;
+  sock.destroy();
+  await Promise.allSettled([service.close(), service.log.close()]);
+  process.exit(0);
+}
+
+export async function runSystemd(makeService: () => Service, limits: LifecycleLimits): Promise<void> {
+  const fds = activatedFds();
+  const service = makeService();
+  const log = service.log;
+  if (fds.length === 0) {
+    log.error('LISTEN_FDS names no descriptor: nothing to serve');
+    process.exit(71);
+  }
+  const conn = fds.find((f) => f.kind === 'connected');
+  if (conn !== undefined) return serveConnection(service, conn.fd);
+
+  const specs: ListenSpec[] = [];
+  for (const f of fds) {
+    if (f.kind === 'not-socket') {
+      log.warning(`fd ${f.fd} from systemd is not a socket: ignored`);
+      continue;
+    }
+    if (f.kind === 'unknown') log.warning(`fd ${f.fd}: cannot tell whether it listens; taking it as a listening socket`);
+    specs.push({ kind: 'fd', fd: f.fd, name: f.name });
+  }
+  if (specs.length === 0) {
+    log.error('no usable socket from systemd');
+    process.exit(71);
+  }
+  return runSingle(specs, service, limits);
 }

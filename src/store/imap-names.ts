@@ -19,10 +19,12 @@ function splitInternalDomain(internal: string, domains: boolean): { domain: stri
 
 /**
  * Internal → the server's name. Null when the name cannot exist there (a component holding the
- * server's separator, which no server mailbox can have).
+ * server's separator, or an empty domain).
  */
 export function toServerName(internal: string, n: ServerNaming): string | null {
   const { domain, rest } = splitInternalDomain(internal, n.domains);
+  // `!user.fred` (`fred@` with an empty domain that qualifies): no IMAP name reaches it.
+  if (domain === '' && n.domains && internal.includes('!')) return null;
   let ext: string;
   if (n.separator === '.') {
     ext = rest;

@@ -61,6 +61,7 @@ export class ImapPool {
   private total = 0;
   private down: { reason: string; failures: number } | null = null;
   private probe: NodeJS.Timeout | null = null;
+  private probing = false;
   private closed = false;
   private readonly ca: Buffer | undefined;
 
@@ -115,7 +116,10 @@ export class ImapPool {
 
   private async acquire(d: Deadline): Promise<ImapSession> {
     if (this.closed || this.down) throw this.unavailable();
-    for (let s = this.idle.pop(); s; s = this.idle.pop()) if (s.usable) return s;
+    for (let s = this.idle.pop(); s; s = this.idle.pop()) {
+      if (s.usable) return s;
+      s.destroy();
+    }
     if (this.total < this.o.size) return this.connect(d);
     return new Promise<ImapSession>((resolve, reject) => {
       let settled = false;
@@ -137,12 +141,12 @@ export class ImapPool {
     });
   }
 
-  /** Open a counted session; a failure marks the server down. */
+  /** Open a counted session; a failure marks the server down. A login never gets more than the lookup deadline. */
   private async connect(d: Deadline): Promise<ImapSession> {
     this.total++;
     let s: ImapSession;
     try {
-      s = await this.open(d);
+      s = await this.open(d.left > this.o.timeoutMs ? new Deadline(this.o.timeoutMs) : d);
     } catch (e) {
       this.total--;
       this.markDown(describe(e));
@@ -154,7 +158,9 @@ export class ImapPool {
 
   private async open(d: Deadline): Promise<ImapSession> {
     const ac = new AbortController();
-    const p = openSession(this.o.imap, this.ca, Math.max(1, d.left), (e) => this.o.log(`IMAP connection error: ${describe(e)}`), ac.signal);
+    // While the server is known down every session reports its end: say it once (markDown).
+    const onError = (e: Error): void => { if (!this.down && !this.closed) this.o.log(`IMAP connection error: ${describe(e)}`); };
+    const p = openSession(this.o.imap, this.ca, Math.max(1, d.left), onError, ac.signal);
     p.catch(() => undefined); // settled after an abort too; nobody else awaits it then
     return within(p, d, 'login', () => ac.abort());
   }
@@ -195,26 +201,29 @@ export class ImapPool {
   }
 
   private scheduleProbe(): void {
-    if (this.probe || !this.down || this.closed) return;
+    if (this.probe || this.probing || !this.down || this.closed) return;
     this.probe = setTimeout(() => void this.runProbe(), this.backoff(this.down.failures));
     this.probe.unref();
   }
 
   private async runProbe(): Promise<void> {
     this.probe = null;
-    if (!this.down || this.closed) return;
+    if (!this.down || this.closed || this.probing) return;
     this.total++;
+    this.probing = true;
     let s: ImapSession;
     try {
       s = await this.open(new Deadline(this.o.timeoutMs));
     } catch (e) {
       this.total--;
+      this.probing = false;
       if (this.down) {
         this.down = { reason: describe(e), failures: this.down.failures + 1 };
         this.scheduleProbe();
       }
       return;
     }
+    this.probing = false;
     s.onClose(() => this.forget(s));
     if (this.closed) {
       s.destroy();
@@ -223,6 +232,17 @@ export class ImapPool {
     this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} reachable again`);
     this.down = null;
     this.release(s);
+  }
+
+  /** SIGHUP: drop idle sessions (the next jobs log in afresh) and, if down, probe now. */
+  reset(): void {
+    for (const s of this.idle.splice(0)) s.destroy();
+    if (this.down && !this.closed) {
+      if (this.probe) clearTimeout(this.probe);
+      this.probe = null;
+      this.down = { ...this.down, failures: 0 };
+      void this.runProbe();
+    }
   }
 
   /** Log out every idle session and refuse further jobs. */

@@ -90,6 +90,7 @@ class ImapStore implements MailboxStore {
 
   reopen(): void {
     this.denyStore.reopen?.();
+    this.pool.reset();
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // the file read-write (creating it, never its directory), migrates older formats, and
 // keeps the WAL journal so the daemon's read-only connections see each commit whole.
 // Every method takes Cyrus internal names; smmapctl converts what the admin types.
-import { existsSync, statSync } from 'node:fs';
+import { chownSync, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { deleteAclEntry, initialAcl, setAclEntry } from '../core/acl';
@@ -79,7 +79,8 @@ export class SqliteAdmin {
     opts: SqliteAdminOptions = {},
   ) {
     const create = opts.create ?? true;
-    if (!existsSync(path)) {
+    const isNew = !existsSync(path);
+    if (isNew) {
       const dir = dirname(path);
       if (!create) throw new StoreError(`store ${path} does not exist (smmapctl init creates it)`);
       if (!existsSync(dir)) throw new StoreError(`cannot create store ${path}: directory ${dir} does not exist`);
@@ -93,6 +94,7 @@ export class SqliteAdmin {
     }
     try {
       this.db = db;
+      if (isNew) giveToDirectoryOwner(path);
       this.migrate();
       this.s = this.prepareAll();
     } catch (e) {
@@ -370,6 +372,17 @@ export class SqliteAdmin {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * Root creating the store gives it to the owner of its directory, so the daemon, running as
+ * that user, can open it. SQLite then gives its -wal and -shm files the same owner whenever
+ * root recreates them (os_unix.c, robustFchown): root's smmapctl never locks the daemon out.
+ */
+function giveToDirectoryOwner(path: string): void {
+  if (process.getuid?.() !== 0) return;
+  const dir = statSync(dirname(path));
+  if (dir.uid !== 0 || dir.gid !== 0) chownSync(path, dir.uid, dir.gid);
 }
 
 function sqliteConstraint(e: unknown): boolean {

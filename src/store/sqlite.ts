@@ -6,7 +6,7 @@
 // itself, at most once per retry interval, so it recovers when the file is fixed.
 import Database from 'better-sqlite3';
 import { quotaRootCandidates } from '../core/mboxname';
-import { checkFormat, errorText, isLocked, SCHEMA_VERSION } from './sqlite-schema';
+import { checkFormat, errorText, isLocked, SCHEMA_VERSION, sqliteCode } from './sqlite-schema';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
 
 export interface SqliteStoreOptions {
@@ -39,6 +39,8 @@ type QuotaRow = [number | null, number | null, number, number];
 
 export class SqliteStore implements MailboxStore {
   private conn: Conn | null = null;
+  /** The connection whose read transaction is open for the current run of synchronous code. */
+  private txnConn: Conn | null = null;
   private epoch = 0;
   /** The last open failure, rethrown until the next attempt is due. */
   private openError: StoreError | null = null;
@@ -63,13 +65,9 @@ export class SqliteStore implements MailboxStore {
     const c = this.conn ?? this.connect();
     let result: MailboxState | null;
     try {
-      // One read transaction: the mailbox and its quota root come from the same snapshot
-      // (a concurrent replaceSnapshot is seen whole or not at all), and taking the WAL read
-      // lock once instead of per statement is faster too.
-      c.begin.run();
+      this.snapshot(c);
       const acl = c.acl.get(name) as string | undefined;
       result = acl === undefined ? null : { acl, quota: findQuota(c, name) };
-      c.commit.run();
     } catch (e) {
       throw this.failed(c, e);
     }
@@ -81,6 +79,7 @@ export class SqliteStore implements MailboxStore {
     const c = this.conn ?? this.connect();
     let row: [string, string] | undefined;
     try {
+      this.snapshot(c);
       row = c.deny.get(userid) as [string, string] | undefined;
     } catch (e) {
       throw this.failed(c, e);
@@ -96,6 +95,7 @@ export class SqliteStore implements MailboxStore {
   changeCounter(): number {
     try {
       const c = this.conn ?? this.connect();
+      this.snapshot(c);
       return c.epoch * 2 ** 32 + (c.dataVersion.get() as number);
     } catch (e) {
       if (this.conn !== null && !(e instanceof StoreError)) this.failed(this.conn, e);
@@ -114,6 +114,38 @@ export class SqliteStore implements MailboxStore {
     this.closed = true;
     this.drop();
   }
+
+  /**
+   * Every lookup made in one run of synchronous code (one chunk of requests) reads one
+   * snapshot: the first opens a read transaction and a microtask ends it as soon as that
+   * code returns to the event loop, so it is never held across I/O. Consistency: a mailbox,
+   * its quota root, and the change counter the answer cache checks all come from the same
+   * commit, never half of a concurrent replaceSnapshot. Speed: taking the WAL read lock
+   * (fcntl and fstat calls) once per chunk rather than per statement is what makes the
+   * difference (several times faster with pipelined requests).
+   */
+  private snapshot(c: Conn): void {
+    if (this.txnConn === c) return;
+    c.begin.run();
+    this.txnConn = c;
+    queueMicrotask(this.endSnapshot);
+  }
+
+  private readonly endSnapshot = (): void => {
+    const c = this.txnConn;
+    this.txnConn = null;
+    if (c === null || !c.db.open || !c.db.inTransaction) return;
+    try {
+      c.commit.run();
+    } catch {
+      // A read transaction has nothing to lose: roll back and let the next lookup start afresh.
+      try {
+        c.rollback.run();
+      } catch {
+        // the connection is broken; the next lookup will say so
+      }
+    }
+  };
 
   /** Open the file now, or throw the reason it cannot be (at most one attempt per interval). */
   private connect(): Conn {
@@ -164,6 +196,7 @@ export class SqliteStore implements MailboxStore {
 
   /** Turn a lookup's exception into a StoreError; keep the connection only if it was a lock. */
   private failed(c: Conn, e: unknown): StoreError {
+    if (this.txnConn === c) this.txnConn = null;
     try {
       if (c.db.inTransaction) c.rollback.run();
     } catch {
@@ -185,7 +218,11 @@ export class SqliteStore implements MailboxStore {
       return new StoreError(`store locked: ${this.path}: ${errorText(e)} (waited ${this.busyTimeoutMs} ms)`, { cause: e });
     }
     if (e instanceof StoreError) return new StoreError(`store unavailable: ${e.message}`, { cause: e });
-    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}`, { cause: e });
+    // A WAL reader must create (or write) the -shm file next to the store.
+    const hint = sqliteCode(e).startsWith('SQLITE_READONLY')
+      ? ' (the daemon needs write access to the store directory, or to existing -wal and -shm files)'
+      : '';
+    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}${hint}`, { cause: e });
   }
 
   private report(msg: string): void {
@@ -202,6 +239,7 @@ export class SqliteStore implements MailboxStore {
   private drop(): void {
     const c = this.conn;
     this.conn = null;
+    this.txnConn = null;
     if (c === null) return;
     try {
       c.db.close();

@@ -19,6 +19,10 @@ export interface CyrusOptions {
   readonly lmtpOverQuotaPermFailure?: boolean;
   /** More imapd.conf lines. */
   readonly extra?: string;
+  /** Where the instance's directory goes (default the system temp dir; /dev/shm is much faster). */
+  readonly base?: string;
+  /** Serve TLS: STARTTLS on the IMAP port and implicit TLS on `imapsPort`, with a fresh self-signed CA (`caFile`). */
+  readonly tls?: boolean;
 }
 
 export interface Cyrus {
@@ -28,6 +32,10 @@ export interface Cyrus {
   readonly imapPort: number;
   readonly smmapPort: number;
   readonly lmtpPort: number;
+  /** Implicit TLS (imaps) port; 0 without `tls`. */
+  readonly imapsPort: number;
+  /** The CA that signed the server certificate (for 127.0.0.1 and localhost); '' without `tls`. */
+  readonly caFile: string;
   readonly options: CyrusOptions;
   /** The hierarchy separator an admin sees. */
   readonly sep: '/' | '.';
@@ -38,6 +46,8 @@ export interface Cyrus {
   thaw(): void;
   /** Stop master and children (SIGTERM, then SIGKILL); the directory stays. */
   halt(): Promise<void>;
+  /** SIGKILL every process at once (works on stopped ones too) and wait until they are gone. */
+  kill(): Promise<void>;
   /** Start the master again on the same ports and data. */
   resume(): Promise<void>;
   /** halt() and remove the directory. */
@@ -97,15 +107,16 @@ function imapdConf(dir: string, o: CyrusOptions): string {
   return lines.join('\n') + '\n';
 }
 
-function cyrusConf(conf: string, imap: number, smmap: number, lmtp: number): string {
+function cyrusConf(conf: string, imap: number, smmap: number, lmtp: number, imaps: number): string {
   const b = CYRUS_BIN;
+  const tls = imaps ? `\n  imaps cmd="${b}/imapd -s -C ${conf} -U 30" listen="127.0.0.1:${imaps}" prefork=0 maxchild=10` : '';
   return `START {
   recover cmd="${b}/ctl_cyrusdb -C ${conf} -r"
 }
 SERVICES {
   imap  cmd="${b}/imapd -C ${conf} -U 30" listen="127.0.0.1:${imap}" prefork=0 maxchild=50
   smmap cmd="${b}/smmapd -C ${conf}" listen="127.0.0.1:${smmap}" prefork=1 maxchild=50
-  lmtp  cmd="${b}/lmtpd -C ${conf} -a" listen="127.0.0.1:${lmtp}" prefork=0 maxchild=10
+  lmtp  cmd="${b}/lmtpd -C ${conf} -a" listen="127.0.0.1:${lmtp}" prefork=0 maxchild=10${tls}
 }
 EVENTS {
 }
@@ -147,17 +158,32 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A CA and a server certificate it signs (127.0.0.1, localhost), with openssl. Returns the CA file. */
+function makeCertificates(dir: string): string {
+  const t = join(dir, 'tls');
+  mkdirSync(t, { recursive: true });
+  const ssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: t, stdio: 'pipe' });
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=smmapd test CA']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  writeFileSync(join(t, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  return join(t, 'ca.pem');
+}
+
 /** Start a private Cyrus. Throws when it does not come up within 15 s. */
 export async function startCyrus(options: CyrusOptions = {}): Promise<Cyrus> {
-  const dir = mkdtempSync(join(tmpdir(), 'smmapd-cyrus-'));
+  const dir = mkdtempSync(join(options.base ?? tmpdir(), 'smmapd-cyrus-'));
   chmodSync(dir, 0o755);
   const [imapPort, smmapPort, lmtpPort] = [await freePort(), await freePort(), await freePort()];
   for (const d of ['conf', 'spool', 'run/socket', 'run/proc', 'run/lock', 'log']) mkdirSync(join(dir, d), { recursive: true });
   for (const d of ['db', 'proc', 'socket', 'log', 'user', 'quota', 'sieve']) mkdirSync(join(dir, 'conf', d), { recursive: true });
   const conf = join(dir, 'imapd.conf');
-  writeFileSync(conf, imapdConf(dir, options));
+  const imapsPort = options.tls ? await freePort() : 0;
+  const caFile = options.tls ? makeCertificates(dir) : '';
+  const tlsConf = options.tls ? `tls_server_cert: ${dir}/tls/server.pem\ntls_server_key: ${dir}/tls/server.key\n` : '';
+  writeFileSync(conf, imapdConf(dir, options) + tlsConf);
   const masterConf = join(dir, 'cyrus.conf');
-  writeFileSync(masterConf, cyrusConf(conf, imapPort, smmapPort, lmtpPort));
+  writeFileSync(masterConf, cyrusConf(conf, imapPort, smmapPort, lmtpPort, imapsPort));
   const sasldb = join(dir, 'sasldb2');
   execFileSync('saslpasswd2', ['-p', '-c', '-f', sasldb, ADMIN.user], { input: `${ADMIN.password}\n` });
   const uid = uidOf('cyrus', '-u');
@@ -193,13 +219,19 @@ export async function startCyrus(options: CyrusOptions = {}): Promise<Cyrus> {
     while (pids().length > 0 && Date.now() < end + 3000) await sleep(50);
     await waitPort(imapPort, false, 3000);
   };
+  const kill = async (): Promise<void> => {
+    signalAll('SIGKILL');
+    const end = Date.now() + 5000;
+    while (pids().length > 0 && Date.now() < end) await sleep(50);
+  };
   const cyrus: Cyrus = {
-    dir, conf, imapPort, smmapPort, lmtpPort, options,
+    dir, conf, imapPort, smmapPort, lmtpPort, imapsPort, caFile, options,
     sep: options.unixhierarchysep ? '/' : '.',
     pids,
     freeze: () => signalAll('SIGSTOP'),
     thaw: () => signalAll('SIGCONT'),
     halt,
+    kill,
     resume,
     stop: async () => {
       await halt();

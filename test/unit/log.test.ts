@@ -1,0 +1,81 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { LogLevel } from '../../src/config';
+import { auditField, chooseDestination, makeLogger, syslogSink, type Sink } from '../../src/log';
+
+const dir = mkdtempSync(join(tmpdir(), 'smmapd-log-unit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function memory(): Sink & { lines: Array<[LogLevel, string]> } {
+  const lines: Array<[LogLevel, string]> = [];
+  return { lines, write: (level, line) => void lines.push([level, line]) };
+}
+
+describe('chooseDestination', () => {
+  const saved = process.env.JOURNAL_STREAM;
+  afterAll(() => {
+    if (saved !== undefined) process.env.JOURNAL_STREAM = saved;
+  });
+
+  it('an explicit smmapd_log wins', () => {
+    delete process.env.JOURNAL_STREAM;
+    expect(chooseDestination('syslog', 'listener')).toEqual({ kind: 'syslog' });
+    expect(chooseDestination('stderr', 'cyrus-master')).toEqual({ kind: 'stderr' });
+    expect(chooseDestination('/var/log/smmapd.log', 'stdio')).toEqual({ kind: 'file', path: '/var/log/smmapd.log' });
+  });
+
+  it('defaults: syslog under Cyrus master and inetd, stderr for --listen and systemd', () => {
+    delete process.env.JOURNAL_STREAM;
+    expect(chooseDestination('', 'cyrus-master')).toEqual({ kind: 'syslog' });
+    expect(chooseDestination('', 'stdio')).toEqual({ kind: 'syslog' });
+    expect(chooseDestination('', 'listener')).toEqual({ kind: 'stderr' });
+    expect(chooseDestination('', 'systemd')).toEqual({ kind: 'stderr' });
+  });
+});
+
+describe('makeLogger', () => {
+  it('drops lines below the threshold, never errors; audit lines ignore the threshold; configure() changes both', () => {
+    const sink = memory();
+    const log = makeLogger('error', sink, { enabled: true, level: 'notice' });
+    log.info('i');
+    log.notice('n');
+    log.error('e');
+    log.audit('a');
+    expect(sink.lines).toEqual([['error', 'e'], ['notice', 'a']]);
+    log.configure({ threshold: 'info', audit: false, auditLevel: 'info' });
+    log.info('i2');
+    log.audit('a2');
+    log.debug('d');
+    expect(sink.lines.slice(2)).toEqual([['info', 'i2']]);
+    expect(log.enabled('info')).toBe(true);
+    expect(log.enabled('debug')).toBe(false);
+  });
+});
+
+describe('auditField', () => {
+  it('escapes control characters, angle brackets and backslashes; clips long keys', () => {
+    expect(auditField('fred@example.com')).toBe('fred@example.com');
+    expect(auditField('a\x00b\x1f<c>\\')).toBe('a\\x00b\\x1f\\x3cc\\x3e\\x5c');
+    expect(auditField('x'.repeat(600))).toBe(`${'x'.repeat(512)}...`);
+    expect(auditField('frÉd')).toBe('frÉd');
+  });
+});
+
+describe('syslogSink', () => {
+  it('feeds one `<PRI>text` line per record to one logger child, with ident, pid and socket', async () => {
+    const out = join(dir, 'logger.out');
+    const fake = join(dir, 'fake-logger');
+    writeFileSync(fake, `#!/bin/sh\necho "ARGS $*" > ${out}\ncat >> ${out}\n`);
+    chmodSync(fake, 0o755);
+    const sink = syslogSink({ ident: 'smmap', facility: 'local6', socket: '/run/x.sock', program: fake });
+    sink.write('notice', 'first');
+    sink.write('error', 'second\nline');
+    await sink.close!();
+    await new Promise((r) => setTimeout(r, 200));
+    const text = readFileSync(out, 'utf8').split('\n');
+    expect(text[0]).toBe(`ARGS --socket-errors=off --prio-prefix --id=${process.pid} -t smmap -p local6.notice -u /run/x.sock`);
+    expect(text.slice(1, 3)).toEqual(['<181>first', '<179>second line']);
+  });
+});

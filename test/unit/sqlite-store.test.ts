@@ -1,0 +1,186 @@
+// The SQLite driver in-process: lookups, the snapshot each run of code reads, failure and
+// recovery with one log line per change of state, migrations, replaceSnapshot.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteAdmin, SqliteStore } from '../../src/store/sqlite';
+import { StoreError } from '../../src/store/store';
+
+let dir: string;
+let path: string;
+const closers: Array<{ close(): void }> = [];
+const track = <T extends { close(): void }>(x: T): T => (closers.push(x), x);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'smmapd-sqlite-'));
+  path = join(dir, 'smmapd.db');
+});
+afterEach(() => {
+  for (const c of closers.splice(0)) c.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function provision(): SqliteAdmin {
+  const admin = track(new SqliteAdmin(path));
+  admin.transaction(() => {
+    admin.createMailbox('user.fred', 'fred\tlrswipkxtecdan\t');
+    admin.createMailbox('user.fred.sub', 'fred\tlrswipkxtecdan\t');
+    admin.createMailbox('user.fred.sub.deep', 'fred\tlrswipkxtecdan\t');
+    admin.createMailbox('example.com!user.joe', 'joe@example.com\tlrswipkxtecdan\t');
+    admin.createMailbox('shared.pub', 'anyone\tlrsp\t');
+    admin.setQuota('user.fred', { storageLimitKiB: 10, messageLimit: null });
+    admin.setQuotaUsage('user.fred', { storageUsed: 1234, messageUsed: 2 });
+    admin.setQuota('user.fred.sub', { messageLimit: 5 });
+    admin.setQuota('example.com!', { storageLimitKiB: 1000 });
+    admin.setDeny('bad', 'imap,pop3', 'go away');
+  });
+  return admin;
+}
+
+describe('lookups', () => {
+  it('finds the mailbox, its ACL and the governing quota root', () => {
+    provision();
+    const s = track(new SqliteStore(path));
+    expect(s.mailbox('user.fred')).toEqual({
+      acl: 'fred\tlrswipkxtecdan\t',
+      quota: { root: 'user.fred', storageLimitKiB: 10, messageLimit: null, storageUsed: 1234, messageUsed: 2 },
+    });
+    // the nearest root wins
+    expect(s.mailbox('user.fred.sub.deep')?.quota?.root).toBe('user.fred.sub');
+    // a domain's own root covers its mailboxes
+    expect(s.mailbox('example.com!user.joe')?.quota).toEqual({
+      root: 'example.com!', storageLimitKiB: 1000, messageLimit: null, storageUsed: 0, messageUsed: 0,
+    });
+    expect(s.mailbox('shared.pub')).toEqual({ acl: 'anyone\tlrsp\t', quota: null });
+    expect(s.mailbox('user.nosuch')).toBeNull();
+    expect(s.mailbox('User.fred')).toBeNull(); // names are case-sensitive
+    expect(s.denyEntry('bad')).toEqual({ userid: 'bad', services: 'imap,pop3', message: 'go away' });
+    expect(s.denyEntry('good')).toBeNull();
+  });
+
+  it('one run of code reads one snapshot; the next sees the change, and the counter moves', async () => {
+    const admin = provision();
+    const s = track(new SqliteStore(path));
+    const c0 = s.changeCounter();
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    admin.replaceSnapshot({ mailboxes: [{ name: 'user.new', acl: '' }], quotas: [] });
+    // same synchronous run: still the old snapshot, whole
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    expect(s.mailbox('user.new')).toBeNull();
+    expect(s.changeCounter()).toBe(c0);
+    await null;
+    expect(s.mailbox('user.fred')).toBeNull();
+    expect(s.mailbox('user.new')).toEqual({ acl: '', quota: null });
+    const c1 = s.changeCounter();
+    expect(c1).not.toBe(c0);
+    await null;
+    expect(s.changeCounter()).toBe(c1);
+    // the deny list is not part of a snapshot
+    expect(s.denyEntry('bad')).not.toBeNull();
+  });
+});
+
+describe('failures', () => {
+  it('missing file: StoreError, logged once, never created, recovers by itself (throttled)', async () => {
+    const log: string[] = [];
+    const s = track(new SqliteStore(path, { retryIntervalMs: 100, log: (m) => log.push(m) }));
+    expect(() => s.mailbox('user.fred')).toThrow(StoreError);
+    expect(() => s.mailbox('user.fred')).toThrow(`store unavailable: ${path}: unable to open database file`);
+    expect(() => s.denyEntry('fred')).toThrow(StoreError);
+    expect(Number.isNaN(s.changeCounter())).toBe(true);
+    expect(log).toEqual([`store unavailable: ${path}: unable to open database file`]);
+    expect(existsSync(path)).toBe(false);
+    provision();
+    // within the retry interval the cached failure stands
+    expect(() => s.mailbox('user.fred')).toThrow(StoreError);
+    await sleep(150);
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    expect(log).toEqual([`store unavailable: ${path}: unable to open database file`, `store available again: ${path}`]);
+  });
+
+  it('corrupt file: StoreError', () => {
+    writeFileSync(path, 'garbage '.repeat(1000));
+    const s = track(new SqliteStore(path));
+    expect(() => s.mailbox('user.fred')).toThrow(`store unavailable: ${path}: file is not a database`);
+  });
+
+  it('locked past the busy timeout: StoreError, logged once; fine again when released', () => {
+    provision().close(); // every other connection gone, or the exclusive lock cannot be had
+    const locker = track(new Database(path));
+    locker.pragma('locking_mode = EXCLUSIVE');
+    locker.exec('BEGIN EXCLUSIVE');
+    locker.prepare("INSERT INTO deny (userid) VALUES ('x')").run();
+    const log: string[] = [];
+    const s = track(new SqliteStore(path, { busyTimeoutMs: 50, log: (m) => log.push(m) }));
+    const msg = `store locked: ${path}: database is locked (waited 50 ms)`;
+    expect(() => s.mailbox('user.fred')).toThrow(msg);
+    expect(() => s.mailbox('user.fred')).toThrow(msg); // a lock is retried at once, not throttled
+    expect(log).toEqual([msg]);
+    locker.exec('COMMIT');
+    locker.close();
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    expect(s.denyEntry('x')).not.toBeNull();
+    expect(log).toEqual([msg, `store available again: ${path}`]);
+  });
+
+  it('reopen() picks up a file replaced under it', async () => {
+    provision().close();
+    const s = track(new SqliteStore(path));
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    await null;
+    rmSync(path);
+    rmSync(`${path}-wal`, { force: true });
+    rmSync(`${path}-shm`, { force: true });
+    const fresh = track(new SqliteAdmin(path));
+    fresh.createMailbox('user.other', '');
+    s.reopen();
+    expect(s.mailbox('user.fred')).toBeNull();
+    expect(s.mailbox('user.other')).not.toBeNull();
+  });
+
+  it('close(): lookups fail cleanly afterwards', () => {
+    provision();
+    const s = new SqliteStore(path);
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    s.close();
+    expect(() => s.mailbox('user.fred')).toThrow('store closed');
+  });
+});
+
+describe('admin side', () => {
+  it('migrates an empty file and refuses a newer format', () => {
+    writeFileSync(path, '');
+    track(new SqliteAdmin(path)).createMailbox('user.a', '');
+    const db = track(new Database(path));
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.pragma('user_version = 2');
+    expect(() => new SqliteAdmin(path)).toThrow(/store format 2 is newer than this smmapd knows \(1\)/);
+  });
+
+  it('replaceSnapshot is all or nothing and keeps the deny list', () => {
+    const admin = provision();
+    expect(() =>
+      admin.replaceSnapshot({ mailboxes: [{ name: 'user.x', acl: '' }, { name: 'user.x', acl: '' }], quotas: [] }),
+    ).toThrow('user.x: named twice in the snapshot');
+    expect(admin.listMailboxes()).toHaveLength(5);
+    admin.replaceSnapshot({
+      mailboxes: [{ name: 'user.y', acl: 'y\tlrs\t' }],
+      quotas: [{ root: 'user.y', storageLimitKiB: 1, messageLimit: 2, storageUsed: 3, messageUsed: 4 }],
+    });
+    expect(admin.listMailboxes()).toEqual([{ name: 'user.y', acl: 'y\tlrs\t' }]);
+    expect(admin.listQuotas()).toEqual([{ root: 'user.y', storageLimitKiB: 1, messageLimit: 2, storageUsed: 3, messageUsed: 4 }]);
+    expect(admin.listDeny()).toEqual([{ userid: 'bad', services: 'imap,pop3', message: 'go away' }]);
+  });
+
+  it('create without an ACL gives the Cyrus default; a missing store with create: false is an error', () => {
+    const admin = track(new SqliteAdmin(path));
+    expect(admin.createMailbox('user.fred')).toBe('fred\tlrswipkxtecdan\t');
+    expect(admin.createMailbox('shared')).toBe('anyone\tlrs\t');
+    expect(() => admin.createMailbox('shared')).toThrow('shared: mailbox already exists');
+    expect(() => new SqliteAdmin(join(dir, 'none.db'), { create: false })).toThrow(/does not exist/);
+  });
+});
