@@ -18,7 +18,9 @@ export type ListenSpec =
   /** A listening socket inherited from a supervisor (systemd Accept=no); `name` from LISTEN_FDNAMES. */
   | { kind: 'fd'; fd: number; name: string };
 
-export class ListenSpecError extends Error {}
+export class ListenSpecError extends Error {
+  override readonly name = 'ListenSpecError';
+}
 
 /** `inet:HOST:PORT` (HOST may be `[v6]` or `*`), `unix:PATH`. */
 export function parseListenSpec(spec: string): ListenSpec {

@@ -36,7 +36,7 @@ export async function query(target: string, keys: readonly (string | Buffer)[], 
   const sock = dial(target);
   sock.setTimeout(timeoutMs);
   const out: string[] = [];
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
