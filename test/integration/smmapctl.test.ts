@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, ctlBatch, ctlOk, ROOT, runCtl, tempConfig } from '../helpers/ctl';
+import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 
 type Env = ReturnType<typeof tempConfig>;
 const envs: Env[] = [];
@@ -396,49 +397,14 @@ describe('batch', () => {
 });
 
 describe('query', () => {
-  // SPEC §4, set up exactly as it describes, with unixhierarchysep: no.
-  const TABLE: ReadonlyArray<readonly [string, string]> = [
-    ['fred', 'OK fred'],
-    ['fred@example.com', 'OK fred@example.com'],
-    ['Fred', 'OK Fred'],
-    ['fred+sub', 'OK fred+sub'],
-    ['fred+Sub', 'NOTFOUND Mailbox does not exist'],
-    ['fred+Mixed', 'OK fred+Mixed'],
-    ['fred+nosuch', 'NOTFOUND Mailbox does not exist'],
-    ['full', 'TEMP Over quota'],
-    ['quotamsg', 'TEMP Over quota'],
-    ['+shared.pub', 'OK +shared.pub'],
-    ['+shared.nopost', 'PERM Permission denied'],
-    ['+shared.hidden', 'NOTFOUND Mailbox does not exist'],
-    ['Upper', 'NOTFOUND Mailbox does not exist'],
-    ['', 'NOTFOUND Mailbox does not exist'],
-    ['fred@', 'OK fred@'],
-  ];
   let e: Env;
   beforeAll(() => {
     e = env('unixhierarchysep: no\nvirtdomains: off');
-    ctlBatch(e.conf, [
-      'mailbox create user.fred',
-      'mailbox create user.fred.sub',
-      'mailbox create user.fred.Mixed',
-      'mailbox create user.full',
-      'quota set user.full --storage 1',
-      'quota usage user.full --storage 2048',
-      'mailbox create user.quotamsg',
-      'quota set user.quotamsg --message 1',
-      'quota usage user.quotamsg --message 1',
-      'mailbox create shared.pub',
-      'acl set shared.pub anyone lrsp',
-      'mailbox create shared.nopost',
-      'acl set shared.nopost anyone lrs',
-      'mailbox create shared.hidden',
-      'acl delete shared.hidden anyone',
-      'mailbox create user.Upper',
-    ]);
+    ctlBatch(e.conf, [...SPEC_TABLE_BATCH]);
   });
 
   it('gives the SPEC §4 table', () => {
-    expect(ctlOk(e.conf, ['query', '--', ...TABLE.map(([k]) => k)])).toEqual(TABLE.map(([, r]) => r));
+    expect(ctlOk(e.conf, ['query', '--', ...SPEC_TABLE.map(([k]) => k)])).toEqual(SPEC_TABLE.map(([, r]) => r));
   });
 
   it('-p drops the detail; lmtp_over_quota_perm_failure turns TEMP into PERM', () => {

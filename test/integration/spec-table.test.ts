@@ -4,40 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMMAPCTL, SMMAPD, startDaemon, tempConfig, type RunningDaemon } from '../helpers/daemon';
+import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 import { netstring, query, raw } from '../helpers/socketmap';
 
-export const SPEC_TABLE: ReadonlyArray<readonly [string, string]> = [
-  ['fred', 'OK fred'],
-  ['fred@example.com', 'OK fred@example.com'],
-  ['Fred', 'OK Fred'],
-  ['fred+sub', 'OK fred+sub'],
-  ['fred+Sub', 'NOTFOUND Mailbox does not exist'],
-  ['fred+Mixed', 'OK fred+Mixed'],
-  ['fred+nosuch', 'NOTFOUND Mailbox does not exist'],
-  ['full', 'TEMP Over quota'],
-  ['quotamsg', 'TEMP Over quota'],
-  ['+shared.pub', 'OK +shared.pub'],
-  ['+shared.nopost', 'PERM Permission denied'],
-  ['+shared.hidden', 'NOTFOUND Mailbox does not exist'],
-  ['Upper', 'NOTFOUND Mailbox does not exist'],
-  ['', 'NOTFOUND Mailbox does not exist'],
-  ['fred@', 'OK fred@'],
-];
-
-/** The SPEC §4 mailboxes, made as a Cyrus admin would make them. */
-export function provisionSpecTable(conf: string): void {
-  const script = [
-    ...['user.fred', 'user.fred.sub', 'user.fred.Mixed', 'user.full', 'user.quotamsg', 'shared', 'shared.pub',
-      'shared.nopost', 'shared.hidden', 'user.Upper'].map((m) => `mailbox create ${m}`),
-    'acl set shared.pub anyone lrsp',
-    'acl set shared.nopost anyone lrs',
-    'acl delete shared.hidden anyone',
-    'quota set user.full --storage 1',
-    'quota usage user.full --storage 2048',
-    'quota set user.quotamsg --message 1',
-    'quota usage user.quotamsg --message 1',
-  ].join('\n');
-  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch'], { input: script, encoding: 'utf8' });
+/** Provision the SPEC §4 mailboxes with the real smmapctl. */
+function provisionSpecTable(conf: string): void {
+  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch'], { input: SPEC_TABLE_BATCH.join('\n'), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`provisioning failed: ${r.stderr}`);
 }
 

@@ -4,6 +4,7 @@ import type { Reply } from '../../src/core/reply';
 import {
   StoreError, type DenyEntry, type MailboxState, type MailboxStore, type Maybe, type QuotaState,
 } from '../../src/store/store';
+import { SPEC_TABLE } from '../fixtures/spec-table';
 
 type Mode = 'sync' | 'async';
 
@@ -101,23 +102,7 @@ async function answer(key: string | null, store: MailboxStore, o: PolicyOptions)
 for (const mode of ['sync', 'async'] as const) {
   describe(`verify with a ${mode} store`, () => {
     describe('the SPEC §4 table', () => {
-      it.each([
-        ['fred', 'OK fred'],
-        ['fred@example.com', 'OK fred@example.com'],
-        ['Fred', 'OK Fred'],
-        ['fred+sub', 'OK fred+sub'],
-        ['fred+Sub', 'NOTFOUND Mailbox does not exist'],
-        ['fred+Mixed', 'OK fred+Mixed'],
-        ['fred+nosuch', 'NOTFOUND Mailbox does not exist'],
-        ['full', 'TEMP Over quota'],
-        ['quotamsg', 'TEMP Over quota'],
-        ['+shared.pub', 'OK +shared.pub'],
-        ['+shared.nopost', 'PERM Permission denied'],
-        ['+shared.hidden', 'NOTFOUND Mailbox does not exist'],
-        ['Upper', 'NOTFOUND Mailbox does not exist'],
-        ['', 'NOTFOUND Mailbox does not exist'],
-        ['fred@', 'OK fred@'],
-      ])('%j → %s', async (key, want) => {
+      it.each(SPEC_TABLE)('%j → %s', async (key, want) => {
         expect(await answer(key, new FakeStore(section4Boxes(), {}, mode), options())).toBe(want);
       });
     });
