@@ -108,20 +108,12 @@ export function formatAcl(entries: ReadonlyArray<readonly [string, string]>): st
 export function anonymousRights(acl: string): number {
   let positive = 0;
   let negative = 0;
-  let pos = 0;
-  while (pos < acl.length) {
-    const tab1 = acl.indexOf('\t', pos);
-    if (tab1 < 0) break;
-    const tab2 = acl.indexOf('\t', tab1 + 1);
-    if (tab2 < 0) break;
-    const neg = acl.charCodeAt(pos) === 0x2d; // '-'
-    const id = acl.slice(neg ? pos + 1 : pos, tab1);
-    if (id === 'anyone' || id === 'anonymous') {
-      const mask = rightsToMask(acl.slice(tab1 + 1, tab2));
-      if (neg) negative |= mask;
-      else positive |= mask;
-    }
-    pos = tab2 + 1;
+  for (const [entry, rights] of parseAcl(acl)) {
+    const neg = entry.startsWith('-');
+    const id = neg ? entry.slice(1) : entry;
+    if (id !== 'anyone' && id !== 'anonymous') continue;
+    if (neg) negative |= rightsToMask(rights);
+    else positive |= rightsToMask(rights);
   }
   return positive & ~negative;
 }
