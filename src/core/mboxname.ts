@@ -23,8 +23,21 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
 
-function sameDomain(a: string, b: string): boolean {
-  return a.length === b.length && a.toLowerCase() === b.toLowerCase();
+/**
+ * Is `domain` the defaultdomain? Compared ASCII case-insensitively (SPEC §2.2, deliberate
+ * difference). An unset defaultdomain ('') matches nothing, not even an empty domain:
+ * Cyrus's strcmpsafe() holds NULL and "" apart, so `fred@` stays qualified by "".
+ */
+export function isDefaultDomain(domain: string, defaultdomain: string): boolean {
+  if (defaultdomain === '' || domain.length !== defaultdomain.length) return false;
+  for (let i = 0; i < domain.length; i++) {
+    let x = domain.charCodeAt(i);
+    let y = defaultdomain.charCodeAt(i);
+    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+    if (x !== y) return false;
+  }
+  return true;
 }
 
 /** `example.com!user.fred` → ['example.com', 'user.fred']; no `!` → [null, name]. */
@@ -69,7 +82,7 @@ export function toInternal(external: string, o: NameOptions): string {
     local = external.slice(0, at);
     const d = external.slice(at + 1);
     checkDomain(d, external);
-    if (!sameDomain(d, o.defaultdomain)) domain = d;
+    if (!isDefaultDomain(d, o.defaultdomain)) domain = d;
   }
   if (local === '') {
     if (domain === null) throw new NameError(`${external}: the default domain has no domain quota root`);
@@ -84,7 +97,7 @@ export function toInternal(external: string, o: NameOptions): string {
 /** The inverse of toInternal: `example.com!user.fred^smith.sub` → `user/fred.smith/sub@example.com`. */
 export function toExternal(internal: string, o: NameOptions): string {
   const [domain, body] = splitDomain(internal);
-  const suffix = domain === null || sameDomain(domain, o.defaultdomain) ? '' : `@${domain}`;
+  const suffix = domain === null || isDefaultDomain(domain, o.defaultdomain) ? '' : `@${domain}`;
   if (body === '') {
     if (suffix === '') throw new NameError(`"${internal}" is not a mailbox name`);
     return suffix;

@@ -4,6 +4,7 @@
 // call, and plain ASCII keys never touch the modified UTF-7 code.
 import { isUtf8 } from 'node:buffer';
 import type { VirtDomains } from '../config';
+import { isDefaultDomain } from './mboxname';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
 
 export interface ResolveOptions {
@@ -37,20 +38,6 @@ const ASCII_UPPER = /[A-Z]+/g;
 export function asciiLower(s: string, isAscii = false): string {
   if (isAscii) return s.toLowerCase();
   return s.replace(ASCII_UPPER, (m) => m.toLowerCase());
-}
-
-/** ASCII case-insensitive equality (defaultdomain comparison, SPEC §2.2 deliberate difference). */
-function sameDomain(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  if (a === b) return true;
-  for (let i = 0; i < a.length; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
-    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
-    if (x !== y) return false;
-  }
-  return true;
 }
 
 /** `.` inside one component is stored as `^` (Cyrus _append_intbuf). */
@@ -105,7 +92,7 @@ export function resolveRecipient(key: string, o: ResolveOptions): Recipient | nu
   let domain: string | null = null;
   if (at >= 0 && o.virtdomains !== 'off') {
     const d = key.slice(at + 1);
-    if (!sameDomain(d, o.defaultdomain)) domain = o.downcase ? asciiLower(d, ascii) : d;
+    if (!isDefaultDomain(d, o.defaultdomain)) domain = o.downcase ? asciiLower(d, ascii) : d;
   }
 
   // Detail at the FIRST `+` (SPEC §2.3); -p drops it (SPEC §2.4).

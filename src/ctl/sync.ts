@@ -13,13 +13,8 @@ import type { CtlContext } from './context';
 import { UsageError } from './context';
 import { parseCount, stringOpt, type CommandSpec } from './spec';
 
-export interface SyncOptions {
-  /** Sessions used in parallel (default: smmapd_imap_pool_size). */
-  readonly connections?: number;
-  /** Called now and then with mailboxes done and the total. */
-  readonly progress?: (done: number, total: number) => void;
-  readonly log?: (msg: string) => void;
-}
+/** Hears mailboxes done and the total as a round goes. */
+export type Progress = (done: number, total: number) => void;
 
 export interface SyncSummary {
   readonly mailboxes: number;
@@ -28,17 +23,14 @@ export interface SyncSummary {
   readonly seconds: number;
 }
 
-/** LIST of a big server takes a while (10,000 names: 0.8 s): give it more than one lookup's deadline. */
-const LIST_TIMEOUT_MS = 300_000;
-
 function selectable(flags: readonly string[]): boolean {
   return !flags.some((f) => /^\\(noselect|nonexistent)$/i.test(f));
 }
 
 /** Every mailbox name (internal form) the server lists as selectable. */
 async function listMailboxes(pool: ImapPool, cfg: Config): Promise<string[]> {
-  const { entries, separator } = await pool.run(
-    async (s) => ({ entries: await s.list('*'), separator: s.separator }), Math.max(cfg.imap.timeoutMs, LIST_TIMEOUT_MS));
+  // A big LIST takes a while (10,000 names: under a second): the deadline counts from the last name received.
+  const { entries, separator } = await pool.run(async (s, touch) => ({ entries: await s.list('*', touch), separator: s.separator }));
   const naming = namingOf(cfg, separator);
   const names = new Set<string>();
   for (const e of entries) if (selectable(e.flags)) names.add(fromServerName(e.name, naming));
@@ -61,7 +53,7 @@ async function parallel<T, R>(items: readonly T[], width: number, job: (item: T)
 }
 
 /** Read the whole server into a Snapshot. Throws (StoreError) on any failure. */
-export async function readImapSnapshot(cfg: Config, pool: ImapPool, progress?: SyncOptions['progress']): Promise<Snapshot & { acls: number }> {
+export async function readImapSnapshot(cfg: Config, pool: ImapPool, progress?: Progress): Promise<Snapshot & { acls: number }> {
   const names = await listMailboxes(pool, cfg);
   const domains = [...new Set(names.map((n) => domainOf(n, cfg.virtdomains !== 'off')).filter((d) => d !== ''))];
   const domainRoots = new Map<string, QuotaState | null>();
@@ -89,7 +81,7 @@ export async function readImapSnapshot(cfg: Config, pool: ImapPool, progress?: S
 
 /** One sync round: read everything, then swap it in. */
 export async function syncOnce(
-  cfg: Config, pool: ImapPool, write: (snap: Snapshot) => void, progress?: SyncOptions['progress'],
+  cfg: Config, pool: ImapPool, write: (snap: Snapshot) => void, progress?: Progress,
 ): Promise<SyncSummary> {
   const t0 = performance.now();
   const snap = await readImapSnapshot(cfg, pool, progress);

@@ -53,8 +53,8 @@ export interface ImapSession {
   quota(root: string): Promise<Resources | null>;
   /** GETACL as [identifier, rights] pairs; null when the mailbox does not exist. */
   acl(name: string): Promise<Array<[string, string]> | null>;
-  /** Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. */
-  list(pattern: string): Promise<ListEntry[]>;
+  /** Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry` hears each as it comes. */
+  list(pattern: string, onEntry?: () => void): Promise<ListEntry[]>;
   /** Called once when the connection goes away, for whatever reason. */
   onClose(cb: () => void): void;
   /** Drop the connection now (no LOGOUT). */
@@ -258,7 +258,7 @@ class Session implements ImapSession {
     return pairs;
   }
 
-  async list(pattern: string): Promise<ListEntry[]> {
+  async list(pattern: string, onEntry?: () => void): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
     await run(this.client, 'LIST', [str(''), str(pattern)], {
       LIST: async (u) => {
@@ -266,6 +266,7 @@ class Session implements ImapSession {
         const rawFlags = u.attributes?.[0];
         const flags = Array.isArray(rawFlags) ? rawFlags.map(text).filter((f): f is string => f !== null) : [];
         if (name !== null) entries.push({ name, flags });
+        onEntry?.();
       },
     });
     return entries;

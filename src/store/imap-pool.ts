@@ -28,28 +28,40 @@ interface Waiter {
 }
 
 class Deadline {
-  readonly at: number;
+  private at: number;
   constructor(ms: number) {
     this.at = Date.now() + ms;
   }
   get left(): number {
     return this.at - Date.now();
   }
+  /** Push the deadline to `ms` from now (a long answer that keeps coming is not a wedged server). */
+  extend(ms: number): void {
+    this.at = Math.max(this.at, Date.now() + ms);
+  }
 }
 
-/** Race `p` against the deadline; on expiry run `onExpire` and reject with StoreError. */
+/** Race `p` against the deadline (which may move); on expiry run `onExpire` and reject with StoreError. */
 function within<T>(p: Promise<T>, d: Deadline, what: string, onExpire: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      onExpire();
-      reject(new StoreError(`IMAP server did not answer within the deadline (${what})`));
-    }, Math.max(0, d.left));
+    let timer: NodeJS.Timeout;
+    const arm = (): void => {
+      timer = setTimeout(() => {
+        if (d.left > 0) return arm();
+        onExpire();
+        reject(new StoreError(`IMAP server did not answer within the deadline (${what})`));
+      }, Math.max(0, d.left));
+    };
+    arm();
     p.then(
       (v) => { clearTimeout(timer); resolve(v); },
       (e: unknown) => { clearTimeout(timer); reject(e); },
     );
   });
 }
+
+/** Lets a long job say it is still receiving: the deadline then counts from now again. */
+export type Touch = () => void;
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message || e.name : String(e);
@@ -82,13 +94,14 @@ export class ImapPool {
    * Run `job` on one session within the deadline. A tagged NO/BAD the job lets through becomes a
    * StoreError and the session stays; anything else (deadline, broken connection) drops it.
    */
-  async run<T>(job: (s: ImapSession) => Promise<T>, timeoutMs = this.o.timeoutMs): Promise<T> {
+  async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs): Promise<T> {
     const d = new Deadline(timeoutMs);
+    const touch: Touch = () => d.extend(timeoutMs);
     for (let attempt = 0; ; attempt++) {
       const s = await this.acquire(d);
       let expired = false;
       try {
-        const v = await within(job(s), d, 'command', () => {
+        const v = await within(job(s, touch), d, 'command', () => {
           expired = true;
           this.markDown('no answer within the deadline');
           s.destroy();

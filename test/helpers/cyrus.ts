@@ -19,7 +19,7 @@ export interface CyrusOptions {
   readonly lmtpOverQuotaPermFailure?: boolean;
   /** More imapd.conf lines. */
   readonly extra?: string;
-  /** Where the instance's directory goes (default the system temp dir; /dev/shm is much faster). */
+  /** Where the instance's directory goes: default /dev/shm when there is one (Cyrus creates mailboxes ~40× faster on tmpfs), else the temp dir. */
   readonly base?: string;
   /** Serve TLS: STARTTLS on the IMAP port and implicit TLS on `imapsPort`, with a fresh self-signed CA (`caFile`). */
   readonly tls?: boolean;
@@ -172,7 +172,7 @@ function makeCertificates(dir: string): string {
 
 /** Start a private Cyrus. Throws when it does not come up within 15 s. */
 export async function startCyrus(options: CyrusOptions = {}): Promise<Cyrus> {
-  const dir = mkdtempSync(join(options.base ?? tmpdir(), 'smmapd-cyrus-'));
+  const dir = mkdtempSync(join(options.base ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'smmapd-cyrus-'));
   chmodSync(dir, 0o755);
   const [imapPort, smmapPort, lmtpPort] = [await freePort(), await freePort(), await freePort()];
   for (const d of ['conf', 'spool', 'run/socket', 'run/proc', 'run/lock', 'log']) mkdirSync(join(dir, d), { recursive: true });

@@ -243,7 +243,7 @@ function runScenario(s: Scenario): void {
     beforeAll(async () => {
       buildOnce();
       dir = mkdtempSync(join(tmpdir(), 'smmapd-diff-'));
-      cy = await startCyrus({ ...s.cyrus, base: '/dev/shm' });
+      cy = await startCyrus({ ...s.cyrus });
       populate(cy, s.ops);
       for (const [user, services, message] of s.deny ?? []) {
         cy.tool('cyr_deny', [...(services ? ['-s', services] : []), ...(message ? ['-m', message] : []), user]);

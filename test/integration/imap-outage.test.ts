@@ -91,7 +91,7 @@ describe.skipIf(!cyrusAvailable())('IMAP outage: wedged, killed, back', () => {
   beforeAll(async () => {
     buildOnce();
     dir = mkdtempSync(join(tmpdir(), 'smmapd-outage-'));
-    cy = await startCyrus({ unixhierarchysep: false, base: '/dev/shm' });
+    cy = await startCyrus({ unixhierarchysep: false });
     populate(cy, [
       ...['user.fred', 'user.full', 'shared.pub', 'shared.nopost'].map((create) => ({ create })),
       { setacl: ['shared.pub', 'anyone', 'lrsp'] },

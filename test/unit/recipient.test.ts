@@ -80,8 +80,9 @@ describe('resolveRecipient: the last @ and the domain (SPEC §2.1, §2.2)', () =
       it('even an empty one', () => {
         expect(resolveRecipient('fred@', o)).toEqual({ userid: 'fred@', mailbox: '!user.fred' });
       });
-      it('an empty domain is the defaultdomain when none is set', () => {
-        expect(resolveRecipient('fred@', opts({ virtdomains }))).toEqual({ userid: 'fred', mailbox: 'user.fred' });
+      it('an unset defaultdomain matches no domain, not even an empty one (Cyrus 3.6, differential test)', () => {
+        expect(resolveRecipient('fred@', opts({ virtdomains }))).toEqual({ userid: 'fred@', mailbox: '!user.fred' });
+        expect(resolveRecipient('fred', opts({ virtdomains }))).toEqual({ userid: 'fred', mailbox: 'user.fred' });
       });
       it('no @: no domain', () => {
         expect(resolveRecipient('fred', o)).toEqual({ userid: 'fred', mailbox: 'user.fred' });
