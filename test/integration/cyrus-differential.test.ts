@@ -14,6 +14,7 @@ import { ADMIN, cyrusAvailable, populate, startCyrus, type AdminOp, type Cyrus, 
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
+import { describeWithPeer } from '../helpers/procs';
 
 type StoreKind = 'live' | 'sync' | 'import';
 const ALL: readonly StoreKind[] = ['live', 'sync', 'import'];
@@ -296,6 +297,6 @@ function runScenario(s: Scenario): void {
   });
 }
 
-describe.skipIf(!cyrusAvailable())('differential: Cyrus 3.6 smmapd vs ours (live, sync, import)', () => {
+describeWithPeer('differential: Cyrus 3.6 smmapd vs ours (live, sync, import)', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   for (const s of [A, B, C, D, E]) runScenario(s);
 });

@@ -7,11 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
+import { describeWithPeer } from '../helpers/procs';
 
 const DEADLINE_S = 2;
 const EXPECTED: ReadonlyArray<readonly [string, string]> = [
@@ -79,7 +80,7 @@ function conf(cy: Cyrus, dir: string, name: string, backend: 'imap' | 'sqlite'):
 
 const expectedOf = (key: string): string => EXPECTED.find(([k]) => k === key)![1];
 
-describe.skipIf(!cyrusAvailable())('IMAP outage: wedged, killed, back', () => {
+describeWithPeer('IMAP outage: wedged, killed, back', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   let cy: Cyrus;
   let dir: string;
   let live: RunningDaemon;

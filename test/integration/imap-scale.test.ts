@@ -5,11 +5,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN, createMany, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
+import { describeWithPeer } from '../helpers/procs';
 
 const USERS = 2000; // × (INBOX + 4 folders) = 10,000 mailboxes
 
@@ -30,7 +31,7 @@ function conf(cy: Cyrus, dir: string, name: string, backend: 'imap' | 'sqlite'):
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-describe.skipIf(!cyrusAvailable())('IMAP at 10,000 mailboxes', () => {
+describeWithPeer('IMAP at 10,000 mailboxes', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   let cy: Cyrus;
   let dir: string;
 

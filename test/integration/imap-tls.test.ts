@@ -3,13 +3,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { buildOnce, ctlOk, runCtl } from '../helpers/ctl';
 import { startDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
+import { describeWithPeer } from '../helpers/procs';
 
-describe.skipIf(!cyrusAvailable())('IMAP over TLS', () => {
+describeWithPeer('IMAP over TLS', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   let cy: Cyrus;
   let dir: string;
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, SMMAPD } from '../helpers/daemon';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
-import { alive, isRoot, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { alive, describeWithPeer, isRoot, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
 import { dial, netstring, parseReplies, query } from '../helpers/socketmap';
 
 interface Daemon {
@@ -199,7 +199,7 @@ describe('--listen, connection limit', () => {
   }, 30_000);
 });
 
-describe.skipIf(!isRoot())('--listen, unix socket permissions (root: chown)', () => {
+describeWithPeer('--listen, unix socket permissions (root: chown)', isRoot() ? null : 'root', () => {
   const uid = (n: string): number => Number(spawnSync('id', ['-u', n], { encoding: 'utf8' }).stdout.trim());
   const gid = (n: string): number => Number(spawnSync('getent', ['group', n], { encoding: 'utf8' }).stdout.split(':')[2]);
   const canConnect = (user: string, path: string): boolean =>

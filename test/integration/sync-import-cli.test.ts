@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildOnce, ctlBatch, ctlOk, runCtl, SMMAPCTL, tempConfig } from '../helpers/ctl';
 import { FakeImap } from '../helpers/fake-imap';
 
