@@ -37,7 +37,7 @@ EVENTS {
 }
 CONF
 mkdir -p "$DIR"/conf/{db,proc,socket,log,user,quota,sieve}
-( cd "$ROOT" && npx tsc -p bench >/dev/null && node dist/bench/dataset.js "$USERS" "$DIR/data" )
+( cd "$ROOT" && npx tsc -p bench >/dev/null && node dist/devtools/bench/dataset.js "$USERS" "$DIR/data" )
 chown -R cyrus:mail "$DIR"
 as_cyrus() { setpriv --reuid=cyrus --regid=mail --init-groups "$@"; }
 as_cyrus $BIN/ctl_mboxlist -C "$DIR/imapd.conf" -u < "$DIR/data/mboxlist.json"
