@@ -7,7 +7,7 @@
 //           stdin; it is started at the first line only, so a quiet process never pays for it;
 //   a file  appended to, one line per write.
 // The default per process model is chosen by defaultDestination() below.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, fstatSync, writeSync } from 'node:fs';
 import type { LogLevel } from './config';
 
@@ -135,6 +135,8 @@ export function syslogSink(opts: SyslogOptions): Sink {
   };
   const start = (): ChildProcess | null => {
     try {
+      // loaded here, at the first line logged: the stdio model pays start-up per connection
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
       const c = spawn(opts.program ?? 'logger', args, { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       c.on('error', () => {
         broken = true;

@@ -2,8 +2,6 @@
 // smmapd: answer socketmap lookups like Cyrus's smmapd. Picks its process model from how it
 // was started: --listen (own listener), Cyrus master (fd 3/4, CYRUS_SERVICE), systemd
 // socket activation (LISTEN_FDS), or else the one connection on stdin/stdout (inetd).
-import { execSync } from 'node:child_process';
-import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { chooseDestination, openLogger, stderrIsClient, type Logger, type ProcessModel } from '../log';
 import { Service } from '../server/service';
@@ -13,9 +11,15 @@ const EX_USAGE = 64;
 const EX_CONFIG = 78;
 const EX_TEMPFAIL = 75;
 
+/**
+ * A worker forked by our own listener (node:cluster marks its workers with NODE_UNIQUE_ID).
+ * Read from the environment so the other models never load node:cluster.
+ */
+const isClusterWorker = process.env.NODE_UNIQUE_ID !== undefined;
+
 /** Which supervisor started us, from how we were started (see the header). */
 function processModel(argv: readonly string[]): ProcessModel {
-  if (argv.some((a) => a.startsWith('--listen')) || cluster.isWorker) return 'listener';
+  if (argv.some((a) => a.startsWith('--listen')) || isClusterWorker) return 'listener';
   if (process.env.CYRUS_SERVICE !== undefined) return 'cyrus-master';
   if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(process.pid)) return 'systemd';
   return 'stdio';
@@ -67,7 +71,7 @@ function runDebugCommand(cfg: Config, log: Logger): void {
   const cmd = cfg.debugCommand.replace('%s', process.argv[1] ?? 'smmapd').replace('%d', String(process.pid));
   log.notice(`running external debugger: ${cmd}`);
   try {
-    execSync(cmd, { stdio: 'inherit', shell: '/bin/sh' });
+    (require('node:child_process') as typeof import('node:child_process')).execSync(cmd, { stdio: 'inherit', shell: '/bin/sh' });
   } catch (e) {
     log.error(`debug_command failed: ${(e as Error).message}`);
   }
@@ -77,7 +81,7 @@ async function main(args: DaemonArgs): Promise<void> {
   const cfg = loadConfig(args.config);
   const lg = logger(cfg);
   log = lg;
-  if (args.debug && !cluster.isWorker) runDebugCommand(cfg, lg);
+  if (args.debug && !isClusterWorker) runDebugCommand(cfg, lg);
   const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus }, lg);
   process.on('uncaughtException', (e) => {
     die(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL);

@@ -261,4 +261,3 @@ function findQuota(c: Conn, name: string): QuotaState | null {
 }
 
 // The write side lives in its own module; re-exported so `store/sqlite` is the one import.
-export { AdminError, SqliteAdmin, type MailboxRow, type QuotaLimits, type QuotaUsage, type SqliteAdminOptions } from './sqlite-admin';
