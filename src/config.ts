@@ -52,7 +52,7 @@ export interface Config {
   readonly storeBusyTimeoutMs: number;
   /** Processes sharing the listening sockets in the --listen model. */
   readonly workers: number;
-  /** Connections one process serves at once; more are refused (closed at once). */
+  /** Connections one process serves at once; past it a client gets `TEMP Too many connections` and is closed. */
   readonly maxConnections: number;
   /** SIGTERM drain bound, ms. */
   readonly shutdownTimeoutMs: number;

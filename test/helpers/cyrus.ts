@@ -319,3 +319,23 @@ s.sendall(b'Z LOGOUT\\r\\n')
   });
   if (r.status !== 0) throw new Error(`createMany failed: ${r.stderr || r.stdout}`);
 }
+
+/**
+ * Our configuration for reading this Cyrus: its own imapd.conf (unknown options are ignored,
+ * as an admin would point us at it) plus our store and the admin login; `extra` lines last.
+ */
+export function smmapdConf(cy: Pick<Cyrus, 'conf' | 'imapPort'>, dir: string, name: string, backend: 'imap' | 'sqlite', extra: readonly string[] = []): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, [
+    readFileSync(cy.conf, 'utf8'),
+    `smmapd_store: ${join(dir, `${name}.db`)}`,
+    `smmapd_backend: ${backend}`,
+    `smmapd_imap_server: 127.0.0.1:${cy.imapPort}`,
+    'smmapd_imap_tls: none',
+    `smmapd_imap_user: ${ADMIN.user}`,
+    `smmapd_imap_password: ${ADMIN.password}`,
+    'smmapd_workers: 1',
+    ...extra,
+  ].join('\n') + '\n');
+  return file;
+}

@@ -6,11 +6,11 @@
 // Our daemon reads Cyrus's own imapd.conf (plus our smmapd_ lines), so both sides run on one
 // configuration. Answers must match byte for byte; where we differ on purpose, the difference
 // is named below with its SPEC section, and the test checks that Cyrus still answers otherwise.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, cyrusAvailable, populate, startCyrus, type AdminOp, type Cyrus, type CyrusOptions } from '../helpers/cyrus';
+import { cyrusAvailable, populate, smmapdConf, startCyrus, type AdminOp, type Cyrus, type CyrusOptions } from '../helpers/cyrus';
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
@@ -205,22 +205,6 @@ const E: Scenario = {
   ],
 };
 
-function ourConf(cy: Cyrus, dir: string, name: string, backend: 'imap' | 'sqlite'): string {
-  const conf = join(dir, `${name}.conf`);
-  writeFileSync(conf, [
-    readFileSync(cy.conf, 'utf8'), // Cyrus's own imapd.conf: unknown options are ignored
-    `smmapd_store: ${join(dir, `${name}.db`)}`,
-    `smmapd_backend: ${backend}`,
-    `smmapd_imap_server: 127.0.0.1:${cy.imapPort}`,
-    'smmapd_imap_tls: none',
-    `smmapd_imap_user: ${ADMIN.user}`,
-    `smmapd_imap_password: ${ADMIN.password}`,
-    'smmapd_imap_timeout: 5',
-    'smmapd_workers: 1',
-  ].join('\n') + '\n');
-  return conf;
-}
-
 async function answers(conf: string, keys: readonly (string | Buffer)[]): Promise<string[]> {
   const d: RunningDaemon = await startDaemon(conf);
   try {
@@ -251,13 +235,13 @@ function runScenario(s: Scenario): void {
       }
       want = await query(`127.0.0.1:${cy.smmapPort}`, s.keys, 'cyrus');
 
-      got.set('live', await answers(ourConf(cy, dir, 'live', 'imap'), s.keys));
+      got.set('live', await answers(smmapdConf(cy, dir, 'live', 'imap', ['smmapd_imap_timeout: 5']), s.keys));
 
-      const replica = ourConf(cy, dir, 'replica', 'sqlite');
+      const replica = smmapdConf(cy, dir, 'replica', 'sqlite', ['smmapd_imap_timeout: 5']);
       expect(ctlOk(replica, ['sync']).join('\n')).toMatch(/^synced \d+ mailboxes, \d+ quota roots, \d+ ACLs in /);
       got.set('sync', await answers(replica, s.keys));
 
-      const imported = ourConf(cy, dir, 'import', 'sqlite');
+      const imported = smmapdConf(cy, dir, 'import', 'sqlite', ['smmapd_imap_timeout: 5']);
       const dump = (file: string, text: string): string => (writeFileSync(join(dir, file), text), join(dir, file));
       const mboxlist = dump('mboxlist.json', cy.tool('ctl_mboxlist', ['-d']));
       const quota = dump('quota.txt', cy.tool('quota', s.textQuotaReport ? [] : ['-J']));

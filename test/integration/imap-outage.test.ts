@@ -4,11 +4,11 @@
 // answer, never OK for a mailbox it could not see) within its deadline, and fail fast once it
 // knows the server is down; the replica must keep answering right; the live store must come back
 // by itself when the server does.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
+import { cyrusAvailable, populate, smmapdConf, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
@@ -62,22 +62,6 @@ function load(target: string, clients: number, phase: () => string): { stop: () 
   };
 }
 
-function conf(cy: Cyrus, dir: string, name: string, backend: 'imap' | 'sqlite'): string {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, [
-    readFileSync(cy.conf, 'utf8'),
-    `smmapd_store: ${join(dir, `${name}.db`)}`,
-    `smmapd_backend: ${backend}`,
-    `smmapd_imap_server: 127.0.0.1:${cy.imapPort}`,
-    'smmapd_imap_tls: none',
-    `smmapd_imap_user: ${ADMIN.user}`,
-    `smmapd_imap_password: ${ADMIN.password}`,
-    `smmapd_imap_timeout: ${DEADLINE_S}`,
-    'smmapd_workers: 1',
-  ].join('\n') + '\n');
-  return file;
-}
-
 const expectedOf = (key: string): string => EXPECTED.find(([k]) => k === key)![1];
 
 describeWithPeer('IMAP outage: wedged, killed, back', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
@@ -101,8 +85,8 @@ describeWithPeer('IMAP outage: wedged, killed, back', cyrusAvailable() ? null : 
       { append: ['user.full', 3000] },
       { setquota: ['user.full', '(STORAGE 1)'] },
     ]);
-    live = await startDaemon(conf(cy, dir, 'live', 'imap'));
-    const replicaConf = conf(cy, dir, 'replica', 'sqlite');
+    live = await startDaemon(smmapdConf(cy, dir, 'live', 'imap', [`smmapd_imap_timeout: ${DEADLINE_S}`]));
+    const replicaConf = smmapdConf(cy, dir, 'replica', 'sqlite', [`smmapd_imap_timeout: ${DEADLINE_S}`]);
     ctlOk(replicaConf, ['sync']);
     replica = await startDaemon(replicaConf);
 

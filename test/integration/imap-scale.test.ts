@@ -2,32 +2,17 @@
 // the project machine), and the live store's cold and warm lookup latency and lookups per second
 // through its session pool, measured through the daemon over sockets. Cyrus runs on /dev/shm:
 // creating 10,000 mailboxes on disk takes Cyrus over two minutes, on tmpfs a few seconds.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN, createMany, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
+import { createMany, cyrusAvailable, populate, smmapdConf, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { buildOnce, ctlOk } from '../helpers/ctl';
 import { startDaemon } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
 import { describeWithPeer } from '../helpers/procs';
 
 const USERS = 2000; // × (INBOX + 4 folders) = 10,000 mailboxes
-
-function conf(cy: Cyrus, dir: string, name: string, backend: 'imap' | 'sqlite'): string {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, [
-    readFileSync(cy.conf, 'utf8'),
-    `smmapd_store: ${join(dir, `${name}.db`)}`,
-    `smmapd_backend: ${backend}`,
-    `smmapd_imap_server: 127.0.0.1:${cy.imapPort}`,
-    'smmapd_imap_tls: none',
-    `smmapd_imap_user: ${ADMIN.user}`,
-    `smmapd_imap_password: ${ADMIN.password}`,
-    'smmapd_workers: 1',
-  ].join('\n') + '\n');
-  return file;
-}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -61,7 +46,7 @@ describeWithPeer('IMAP at 10,000 mailboxes', cyrusAvailable() ? null : 'Cyrus 3.
 
   // 10,000 + shared.pub + shared (Cyrus creates the parent of a new shared folder).
   it('smmapctl sync copies 10,000 mailboxes in under 60 s, and the replica answers', async () => {
-    const replica = conf(cy, dir, 'replica', 'sqlite');
+    const replica = smmapdConf(cy, dir, 'replica', 'sqlite');
     const t0 = performance.now();
     const out = ctlOk(replica, ['sync', '--connections', '4']);
     const secs = (performance.now() - t0) / 1000;
@@ -79,7 +64,7 @@ describeWithPeer('IMAP at 10,000 mailboxes', cyrusAvailable() ? null : 'Cyrus 3.
   }, 120_000);
 
   it('live store: cold and warm latency, lookups per second through the pool', async () => {
-    const d = await startDaemon(conf(cy, dir, 'live', 'imap'));
+    const d = await startDaemon(smmapdConf(cy, dir, 'live', 'imap'));
     try {
       let t0 = performance.now();
       expect(await query(d.target, ['u0'])).toEqual(['OK u0']);
