@@ -64,7 +64,7 @@ export function verify(key: string | null, store: MailboxStore, o: PolicyOptions
   const rcpt = resolveRecipient(key, o.resolve);
   if (rcpt === null) return NONEXISTENT;
   const shared = rcpt.userid === null;
-  const checkMailbox = (): Maybe<Reply> => guard(() => store.mailbox(rcpt.mailbox), (box) => judgeMailbox(key, shared, box, o));
+  const checkMailbox = (): Maybe<Reply> => guard(() => store.mailbox(rcpt.mailbox, shared), (box) => judgeMailbox(key, shared, box, o));
   if (shared) return checkMailbox();
   return guard(() => store.denyEntry(rcpt.userid!), (entry) =>
     entry !== null && servicesDeny(entry.services, o.serviceName) ? deniedReply(entry) : checkMailbox());

@@ -1,6 +1,6 @@
 // The live IMAP store (`smmapd_backend: imap`): every lookup asks the IMAP server, as its admin,
 // whether the mailbox exists (GETQUOTAROOT, which also names the governing quota root with its
-// usage and limits in one round trip), for its ACL (GETACL), and, for a mailbox in a domain with
+// usage and limits in one round trip), for its ACL (GETACL) when the policy will read it, and, for a mailbox in a domain with
 // no closer root, for the domain's own root (GETQUOTA "@domain": Cyrus leaves it out of
 // QUOTAROOT). The deny list lives in the local store. STORAGE comes in KiB rounded down: usage is
 // reported as KiB × 1024 (SPEC §3, last paragraphs).
@@ -55,6 +55,7 @@ export async function domainRoot(s: ImapSession, domain: string): Promise<QuotaS
 export async function lookupMailbox(
   s: ImapSession, internal: string, cfg: Config,
   domainQuota: (s: ImapSession, domain: string) => Promise<QuotaState | null> = domainRoot,
+  withAcl = true,
 ): Promise<MailboxState | null> {
   const naming = namingOf(cfg, s.separator);
   const name = toServerName(internal, naming);
@@ -64,7 +65,9 @@ export async function lookupMailbox(
   let quota = governingRoot(qr, naming);
   const domain = domainOf(internal, naming.domains);
   if (quota === null && domain !== '') quota = await domainQuota(s, domain);
-  // Every mailbox's ACL, not only shared ones: `+user.fred.sub` (postuser) is ACL-checked too.
+  // Not only shared folders' ACLs: `+user.fred.sub` (postuser) is ACL-checked too; the policy
+  // says when it will read the ACL (withAcl), and sync wants them all.
+  if (!withAcl) return { acl: '', quota };
   const acl = await s.acl(name);
   if (acl === null) return null; // deleted between the two commands
   return { acl: cyrusAclText(acl), quota };
@@ -84,8 +87,8 @@ class ImapStore implements MailboxStore {
     return this.denyStore.denyEntry(userid);
   }
 
-  mailbox(name: string): Promise<MailboxState | null> {
-    return this.pool.run((s) => lookupMailbox(s, name, this.cfg));
+  mailbox(name: string, withAcl = true): Promise<MailboxState | null> {
+    return this.pool.run((s) => lookupMailbox(s, name, this.cfg, domainRoot, withAcl));
   }
 
   reopen(): void {

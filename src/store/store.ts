@@ -42,8 +42,12 @@ export class StoreError extends Error {
 export interface MailboxStore {
   /** The user deny entry for a userid, or null. */
   denyEntry(userid: string): Maybe<DenyEntry | null>;
-  /** The mailbox's ACL and governing quota root, or null when it does not exist. Throws StoreError. */
-  mailbox(name: string): Maybe<MailboxState | null>;
+  /**
+   * The mailbox's ACL and governing quota root, or null when it does not exist. Throws
+   * StoreError. `withAcl` false: the caller will not read the ACL (a user's own folders are
+   * never ACL-checked), so a store for which it costs a round trip may leave it ''.
+   */
+  mailbox(name: string, withAcl?: boolean): Maybe<MailboxState | null>;
   /**
    * A number that changes whenever the store's content may have changed, so answers can be
    * cached exactly (SQLite's PRAGMA data_version). Absent when the store cannot tell: callers

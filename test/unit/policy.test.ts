@@ -26,8 +26,12 @@ class FakeStore implements MailboxStore {
     return this.answer(this.deny[userid] ?? null);
   }
 
-  mailbox(name: string): Maybe<MailboxState | null> {
+  /** The withAcl argument of each mailbox() call. */
+  readonly aclWanted: Array<boolean | undefined> = [];
+
+  mailbox(name: string, withAcl?: boolean): Maybe<MailboxState | null> {
     this.calls.push(`mailbox ${name}`);
+    this.aclWanted.push(withAcl);
     return this.answer(this.boxes[name] ?? null);
   }
 
@@ -122,6 +126,13 @@ for (const mode of ['sync', 'async'] as const) {
       expect(await answer(null, store, options())).toBe('NOTFOUND Mailbox does not exist');
       expect(await answer('fred\x00', store, options())).toBe('NOTFOUND Mailbox does not exist');
       expect(store.calls).toEqual([]);
+    });
+
+    it('asks the store for an ACL only where it reads one: shared folders, never a user\'s own', async () => {
+      const store = new FakeStore(section4Boxes(), {}, mode);
+      await answer('fred+sub', store, options());
+      await answer('+shared.pub', store, options());
+      expect(store.aclWanted).toEqual([false, true]);
     });
 
     describe('the deny list (SPEC §3.1)', () => {
