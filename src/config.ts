@@ -76,6 +76,9 @@ export class ConfigError extends Error {}
 
 const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
 
+/** Postfix refuses socketmap replies over 100,000 bytes (SPEC §1). */
+export const MAX_REPLY = 100_000;
+
 /** syslog facilities an admin may name (Cyrus accepts the same names, in any case). */
 const SYSLOG_FACILITIES = ['mail', 'daemon', 'user', 'news', 'uucp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
 
@@ -185,7 +188,8 @@ export function configFromText(text: string, path = ''): Config {
     negativeCacheTtlMs: r.int('smmapd_negative_cache_ttl', 0, 0) * 1000,
     cacheSize: r.int('smmapd_cache_size', 100_000, 0),
     serviceName: r.str('smmapd_service_name', 'smmapd'),
-    maxRequest: r.int('smmapd_max_request', 10_000, 16, 1 << 24),
+    // SPEC §1: no reply may exceed 100,000 bytes (Postfix refuses it); `OK <key>` echoes the key.
+    maxRequest: r.int('smmapd_max_request', 10_000, 16, MAX_REPLY - 'OK '.length),
     timeout: r.int('smmapd_timeout', 360, 0),
     storeBusyTimeoutMs: r.int('smmapd_store_busy_timeout', 500, 0, 60_000),
     workers,

@@ -29,6 +29,13 @@ interface Entry {
   readonly expires: number;
 }
 
+/**
+ * Keys longer than this are answered but not cached: an entry holds its key three times
+ * (cache key, audit key, the echo in `OK <key>`), and real addresses are short (Sendmail
+ * cuts keys at 256 bytes), so long keys only serve to fill memory.
+ */
+const MAX_CACHED_KEY = 512;
+
 /** Store failures are never cached: the next request must ask the store again. */
 function cacheable(r: Reply): boolean {
   return !(r.status === 'TEMP' && r.outcome === 'failed');
@@ -96,7 +103,7 @@ export class Answerer {
   private remember(cacheKey: string, key: string, r: Reply): Answer {
     const answer: Answer = { wire: encodeNetstring(replyPayload(r)), outcome: r.outcome, status: r.status, key };
     const { size, positiveTtlMs, negativeTtlMs } = this.cacheOpts;
-    if (size === 0 || !cacheable(r)) return answer;
+    if (size === 0 || !cacheable(r) || cacheKey.length > MAX_CACHED_KEY) return answer;
     let expires = 0;
     if (!this.exact) {
       const ttl = r.status === 'OK' ? positiveTtlMs : negativeTtlMs;

@@ -221,17 +221,28 @@ async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits:
   const fork = (): void => {
     const w = cluster.fork();
     workers.add(w);
+    // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
+    let open = 0;
     w.on('message', (m: WorkerMsg) => {
-      if (m?.smmapd === 'opened') life.opened();
-      else if (m?.smmapd === 'closed') life.closed();
-      else if (m?.smmapd === 'ready' && !secured) {
-        secured = true;
-        for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, cfg);
-        log.notice(`listening on ${specs.map(describe).join(', ')} with ${cfg.workers} workers`);
+      if (m?.smmapd === 'opened') {
+        open++;
+        life.opened();
+      } else if (m?.smmapd === 'closed') {
+        open--;
+        life.closed();
+      } else if (m?.smmapd === 'ready') {
+        // a replacement forked after -U was reached must not take new connections
+        if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
+        if (!secured) {
+          secured = true;
+          for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, cfg);
+          log.notice(`listening on ${specs.map(describe).join(', ')} with ${cfg.workers} workers`);
+        }
       }
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      for (; open > 0; open--) life.closed();
       if (stopping) {
         if (workers.size === 0) process.exit(0);
         return;

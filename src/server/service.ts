@@ -63,10 +63,12 @@ export class Service {
    * their next request. The old store closes once lookups in flight on it are surely over.
    */
   reload(): void {
+    // Both may throw (bad file, unreadable CA file): nothing changes until both succeeded.
     const cfg = loadConfig(this.opts.configPath);
+    const store = openStore(cfg, (msg) => this.log.error(msg));
     const old = this.store;
     this.cfg = cfg;
-    this.store = openStore(cfg, (msg) => this.log.error(msg));
+    this.store = store;
     Object.assign(this.ctx, this.makeContext());
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
     setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();

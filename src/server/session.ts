@@ -5,7 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { keyOffset, NetstringDecoder, encodeNetstring, type FrameError } from '../core/netstring';
 import { isPromise } from '../core/policy';
-import { badProtocol, replyPayload } from '../core/reply';
+import { badProtocol, replyPayload, storeFailure } from '../core/reply';
 import { auditField, type Logger } from '../log';
 import type { Answer, Answerer } from './answers';
 
@@ -25,6 +25,9 @@ const DRAIN_LINGER_MS = 1000;
 /** Requests answered but not yet written past which we stop reading (pipelining bound). */
 const MAX_PENDING = 1024;
 
+/** What a bug on the answer path gets: TEMP, never OK, and the connection keeps serving. */
+const INTERNAL_ERROR: Answer = { wire: encodeNetstring(replyPayload(storeFailure('internal error'))), outcome: 'failed', status: 'TEMP', key: '' };
+
 interface Pending {
   answer: Answer | null;
   /** Written last, then the connection closes (protocol error). */
@@ -40,6 +43,9 @@ export class Session {
   private closing = false;
   private inputEnded = false;
   private finished = false;
+  /** SIGTERM: once the last reply is out, the client gets a moment to read it, then is dropped. */
+  private draining = false;
+  private awaitingDrain = false;
   private resolveDone!: () => void;
   private readonly timer: NodeJS.Timeout | null;
   /** A socket is input and output at once; stdin/stdout are two streams. */
@@ -80,24 +86,30 @@ export class Session {
     try {
       a = this.ctx.answerer.answer(frame.subarray(off));
     } catch (e) {
-      // verify() never throws; this is a bug, not the client's fault: answer TEMP, keep serving.
-      this.ctx.log.error(`internal error answering ${this.peer}: ${(e as Error).stack ?? String(e)}`);
-      a = { wire: encodeNetstring('TEMP internal error'), outcome: 'failed' as const, status: 'TEMP' as const, key: '' };
+      a = this.internalError(e);
     }
     if (!isPromise(a)) {
       this.audit(a);
       if (this.pending.length === 0) this.out += a.wire;
       else this.pending.push({ answer: a, final: null });
-      return;
+    } else {
+      const slot: Pending = { answer: null, final: null };
+      this.pending.push(slot);
+      const settle = (answer: Answer): void => {
+        slot.answer = answer;
+        this.audit(answer);
+        this.flush();
+      };
+      a.then(settle, (e: unknown) => settle(this.internalError(e)));
     }
-    const slot: Pending = { answer: null, final: null };
-    this.pending.push(slot);
-    a.then((answer) => {
-      slot.answer = answer;
-      this.audit(answer);
-      this.flush();
-    });
+    // Answers queued behind a slow one count too: stop reading until they are written.
     if (this.pending.length >= MAX_PENDING) this.pauseInput();
+  }
+
+  /** verify() never throws: reaching this is a bug, not the client's fault. */
+  private internalError(e: unknown): Answer {
+    this.ctx.log.error(`internal error answering ${this.peer}: ${(e as Error)?.stack ?? String(e)}`);
+    return INTERNAL_ERROR;
   }
 
   private onBadFrame(reason: FrameError): void {
@@ -135,9 +147,13 @@ export class Session {
     if (this.out !== '' && !this.finished) {
       const ok = this.output.write(this.out);
       this.out = '';
-      if (!ok) {
+      if (!ok && !this.awaitingDrain) {
+        this.awaitingDrain = true;
         this.pauseInput();
-        this.output.once('drain', () => this.resumeInput());
+        this.output.once('drain', () => {
+          this.awaitingDrain = false;
+          this.resumeInput();
+        });
       }
     }
     if (this.pending.length < MAX_PENDING / 2 && this.reading) this.resumeInput();
@@ -172,13 +188,10 @@ export class Session {
   /** SIGTERM: answer what has fully arrived, take nothing more, then close. */
   drain(): void {
     if (this.finished) return;
+    this.draining = true;
     this.stopReading();
     this.closing = true;
     this.flush();
-    // A pooled client (Postfix, Sendmail) may keep its end open and never see our FIN until
-    // its next request: once it has had a moment to read our last replies, drop it, so that
-    // shutdown is not held up until the drain bound.
-    setTimeout(() => this.destroy(), DRAIN_LINGER_MS).unref();
   }
 
   private endOutput(): void {
@@ -186,6 +199,10 @@ export class Session {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     this.output.end();
+    // A pooled client (Postfix, Sendmail) may keep its end open and never see our FIN until
+    // its next request: once it has had a moment to read our last replies, drop it, so that
+    // shutdown is not held up until the drain bound. Replies still pending are waited for.
+    if (this.draining) setTimeout(() => this.destroy(), DRAIN_LINGER_MS).unref();
     if (!this.duplex) {
       this.input.pause();
       // stdin need not be read to its end once we are done

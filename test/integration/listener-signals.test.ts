@@ -197,6 +197,22 @@ describe('--listen, connection limit', () => {
     expect(await d.exited()).toBe(0);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
   }, 30_000);
+
+  it('with workers, a worker killed with connections open does not stall -T: the primary still exits when idle', async () => {
+    const conf = confWith('workers-idle.conf', 'smmapd_workers: 2');
+    const port = await freePort();
+    const d = await start(conf, [`inet:127.0.0.1:${port}`], ['-T', '1']);
+    const held = [client(d.target), client(d.target)];
+    for (const c of held) expect(await c.ask('fred')).toBe('OK fred');
+    // every worker dies (SIGKILL) with its connection open; the primary forks replacements
+    for (const pid of spawnSync('pgrep', ['-P', String(d.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')) {
+      process.kill(Number(pid), 'SIGKILL');
+    }
+    expect(await waitFor(() => held.every((c) => c.closed()), 5000)).toBe(true);
+    const t0 = Date.now();
+    expect(await Promise.race([d.exited(), sleep(8000).then(() => 'still running')])).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(8000);
+  }, 30_000);
 });
 
 describeWithPeer('--listen, unix socket permissions (root: chown)', isRoot() ? null : 'root', () => {

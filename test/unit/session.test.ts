@@ -1,0 +1,103 @@
+// One connection's bookkeeping, on in-memory streams with scripted answers: replies in
+// order, bounded queues, and what SIGTERM's drain and a bug on the answer path do.
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { encodeNetstring } from '../../src/core/netstring';
+import { makeLogger } from '../../src/log';
+import { Answerer, type Answer } from '../../src/server/answers';
+import { Session, type SessionContext } from '../../src/server/session';
+import type { MailboxStore } from '../../src/store/store';
+import { netstring } from '../helpers/socketmap';
+
+const answerOf = (key: string): Answer => ({ wire: encodeNetstring(`OK ${key}`), outcome: 'ok', status: 'OK', key });
+
+/** An Answerer whose answers are scripted per key: a value now, a promise, or a throw. */
+function scripted(fn: (key: string) => Answer | Promise<Answer>): Answerer {
+  const a = Object.create(Answerer.prototype) as Answerer;
+  Object.assign(a, { refresh: () => undefined, answer: (k: Buffer) => fn(k.toString()) });
+  return a;
+}
+
+function session(answerer: Answerer): { s: Session; input: PassThrough; output: PassThrough; got: () => string; errors: string[] } {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  let text = '';
+  output.on('data', (d: Buffer) => (text += d.toString()));
+  const errors: string[] = [];
+  const log = makeLogger('error', { write: (_level, line) => void errors.push(line) });
+  const ctx: SessionContext = { answerer, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
+  return { s: new Session(input, output, 'test', ctx), input, output, got: () => text, errors };
+}
+
+const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('Session', () => {
+  it('keeps request order when a slow answer comes before fast ones', async () => {
+    const t = session(scripted((k) => (k === 'slow' ? tick(50).then(() => answerOf(k)) : answerOf(k))));
+    t.input.write(Buffer.concat(['any slow', 'any a', 'any b'].map((r) => netstring(r))));
+    await tick(100);
+    expect(t.got()).toBe('7:OK slow,4:OK a,4:OK b,');
+  });
+
+  it('a drain (SIGTERM) waits for an answer still in flight, however slow, before closing', async () => {
+    const t = session(scripted((k) => tick(1500).then(() => answerOf(k))));
+    t.input.write(netstring('any fred'));
+    await tick(20);
+    t.s.drain();
+    await t.s.done;
+    expect(t.got()).toBe('7:OK fred,');
+  });
+
+  it('a rejected answer is TEMP internal error, logged, and the connection goes on', async () => {
+    const t = session(scripted((k) => (k === 'bad' ? Promise.reject(new Error('boom')) : answerOf(k))));
+    t.input.write(Buffer.concat([netstring('any bad'), netstring('any ok')]));
+    await tick(50);
+    expect(t.got()).toBe('19:TEMP internal error,5:OK ok,');
+    expect(t.errors.join('\n')).toMatch(/internal error answering test: Error: boom/);
+  });
+
+  it('answers queued behind a slow one stop the reading at the bound', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const t = session(scripted((k) => (k === 'slow' ? gate.then(() => answerOf(k)) : answerOf(k))));
+    const many = Buffer.concat([netstring('any slow'), ...Array.from({ length: 5000 }, () => netstring('any x'))]);
+    t.input.write(many);
+    await tick(50);
+    expect(t.input.isPaused()).toBe(true);
+    release();
+    await tick(50);
+    expect(t.got().startsWith('7:OK slow,4:OK x,')).toBe(true);
+  });
+
+  it('a client that does not read gets one drain listener, not one per write', async () => {
+    const t = session(scripted(answerOf));
+    t.output.pause();
+    t.output.removeAllListeners('data');
+    for (let i = 0; i < 50; i++) {
+      t.input.write(Buffer.concat(Array.from({ length: 400 }, () => netstring('any fred'))));
+      await tick(1);
+    }
+    expect(t.output.listenerCount('drain')).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('Answerer cache', () => {
+  it('does not keep keys longer than 512 bytes', () => {
+    let lookups = 0;
+    const store: MailboxStore = {
+      denyEntry: () => null,
+      mailbox: () => (lookups++, { acl: '', quota: null }),
+      changeCounter: () => 1,
+      close: () => undefined,
+    };
+    const policy = { resolve: { virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false }, serviceName: 'smmapd', overQuotaPerm: false } as const;
+    const a = new Answerer(store, policy, { size: 100, positiveTtlMs: 0, negativeTtlMs: 0 });
+    const long = Buffer.from(`fred@${'a'.repeat(600)}`);
+    a.answer(long);
+    a.answer(long);
+    expect(lookups).toBe(2);
+    a.answer(Buffer.from('fred'));
+    a.answer(Buffer.from('fred'));
+    expect(lookups).toBe(3);
+  });
+});
