@@ -4,6 +4,7 @@
 // socket activation (LISTEN_FDS), or else the one connection on stdin/stdout (inetd).
 import { ConfigError, loadConfig, type Config } from '../config';
 import { chooseDestination, openLogger, stderrIsClient, type Logger, type ProcessModel } from '../log';
+import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
@@ -77,6 +78,11 @@ function runDebugCommand(cfg: Config, log: Logger): void {
   }
 }
 
+/** Started by a supervisor: -U/-T default as for Cyrus's own services (SPEC §5). */
+function supervisedLimits(args: DaemonArgs): LifecycleLimits {
+  return { uses: args.uses ?? SUPERVISED_DEFAULTS.uses, timeoutSec: args.timeout ?? SUPERVISED_DEFAULTS.timeoutSec };
+}
+
 async function main(args: DaemonArgs): Promise<void> {
   const cfg = loadConfig(args.config);
   const lg = logger(cfg);
@@ -95,13 +101,12 @@ async function main(args: DaemonArgs): Promise<void> {
       return runListener(specs, { cfg, log: lg, service }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
     }
     case 'cyrus-master': {
-      // Started by a supervisor: Cyrus's defaults apply (-U 250, -T 60).
       const { runCyrusMaster } = await import('../server/cyrus-master');
-      return runCyrusMaster(service, { uses: args.uses ?? 250, timeoutSec: args.timeout ?? 60 });
+      return runCyrusMaster(service, supervisedLimits(args));
     }
     case 'systemd': {
       const { runSystemd } = await import('../server/systemd');
-      return runSystemd(service, { uses: args.uses ?? 250, timeoutSec: args.timeout ?? 60 });
+      return runSystemd(service, supervisedLimits(args));
     }
     case 'stdio': {
       const { runStdio } = await import('../server/stdio');

@@ -18,6 +18,9 @@ export const MSG_OVERQUOTA = 'Over quota';
 export const MSG_DENIED_DEFAULT = 'Access to this service has been blocked';
 export const MSG_BAD_PROTOCOL = 'Bad protocol';
 
+/** Our own: past smmapd_max_connections, before the connection is closed. */
+export const TOO_MANY_CONNECTIONS: Reply = { status: 'TEMP', text: 'Too many connections, try again later', outcome: 'failed' };
+
 export const NONEXISTENT: Reply = { status: 'NOTFOUND', text: MSG_NONEXISTENT, outcome: 'nonexistent' };
 
 export function badProtocol(reason: string): Reply {

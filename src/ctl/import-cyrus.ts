@@ -13,6 +13,7 @@
 // is standard input.
 import { readFileSync } from 'node:fs';
 import { separatorOf, type Config } from '../config';
+import { formatAcl } from '../core/acl';
 import { MSG_DENIED_DEFAULT } from '../core/reply';
 import { fromServerName, type ServerNaming } from '../store/imap-names';
 import type { DenyEntry, QuotaState, Snapshot } from '../store/store';
@@ -49,11 +50,11 @@ export function parseMboxlist(text: string): Mailbox[] {
     if (NOT_A_MAILBOX.test(mbtype)) continue;
     const acl = entry.acl ?? {};
     if (!isRecord(acl)) throw new ImportError(`mailbox list: ${name}: acl: want an object`);
-    const pairs = Object.entries(acl).map(([id, rights]) => {
+    const pairs = Object.entries(acl).map(([id, rights]): [string, string] => {
       if (typeof rights !== 'string') throw new ImportError(`mailbox list: ${name}: acl ${id}: want a string`);
-      return `${id}\t${rights}\t`;
+      return [id, rights];
     });
-    out.push({ name, acl: pairs.join('') });
+    out.push({ name, acl: formatAcl(pairs) });
   }
   return out;
 }

@@ -36,13 +36,7 @@ function handleOf(server: net.Server): ListenHandle | null {
 }
 
 export class AcceptGate {
-  private paused = false;
-
   constructor(private readonly server: net.Server) {}
-
-  get isPaused(): boolean {
-    return this.paused;
-  }
 
   /** Stop accepting; connections wait in the kernel's listen queue. False if not possible. */
   pause(): boolean {
@@ -51,7 +45,6 @@ export class AcceptGate {
     const r = h.readStart();
     if (r !== 0 && r !== EALREADY) return false;
     if (h.readStop() !== 0) return false;
-    this.paused = true;
     return true;
   }
 
@@ -61,7 +54,6 @@ export class AcceptGate {
     if (h === null) return false;
     const r = h.readStart();
     if (r !== 0 && r !== EALREADY) return false;
-    this.paused = false;
     return true;
   }
 }

@@ -78,13 +78,6 @@ export class Answerer {
     }
   }
 
-  /** Forget every cached answer (SIGHUP, store reopened). */
-  clear(): void {
-    this.cache.clear();
-    this.counter = NaN;
-    this.checkedAt = 0;
-  }
-
   /** Answer the key bytes of one request (everything after the first space). */
   answer(keyBytes: Buffer): Maybe<Answer> {
     // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.

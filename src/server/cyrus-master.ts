@@ -18,7 +18,7 @@ import net from 'node:net';
 import { endianness } from 'node:os';
 import { AcceptGate } from './accept-gate';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import type { Service } from './service';
+import { peerOf, type Service } from './service';
 
 const STATUS_FD = 3;
 const LISTEN_FD = 4;
@@ -59,10 +59,6 @@ export function leaveMaster(): void {
 /** -T as Cyrus applies it: between T and 2T seconds (0 = never). */
 export function randomisedTimeout(t: number): number {
   return t > 0 ? t + Math.floor(Math.random() * t) : 0;
-}
-
-function peerOf(sock: net.Socket): string {
-  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
 }
 
 function listenOnFd(server: net.Server, fd: number): Promise<void> {

@@ -2,6 +2,9 @@
 // once one was served, exit after `timeoutSec` without a new one. The owner decides what
 // "stop accepting" and "exit" mean for its process model.
 
+/** Cyrus's defaults where a supervisor starts us (master(8), socket activation): -U 250 -T 60. */
+export const SUPERVISED_DEFAULTS: LifecycleLimits = { uses: 250, timeoutSec: 60 };
+
 export interface LifecycleLimits {
   /** Connections before the process stops accepting and exits when they end; 0 = no limit. */
   readonly uses: number;

@@ -7,9 +7,10 @@ import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs
 import net from 'node:net';
 import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';
+import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import type { Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { reloadService, type Service } from './service';
+import { peerOf, reloadService, type Service } from './service';
 import { lookupGroup, lookupUser } from './users';
 
 export type ListenSpec =
@@ -68,10 +69,6 @@ function secureSocket(path: string, cfg: Config): void {
   }
 }
 
-function peerOf(sock: net.Socket): string {
-  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
-}
-
 function listen(server: net.Server, spec: ListenSpec): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -95,7 +92,7 @@ interface Hooks {
 }
 
 /** The reply a client over the connection limit gets to its first request. */
-const REFUSAL = encodeNetstring('TEMP Too many connections, try again later');
+const REFUSAL = encodeNetstring(replyPayload(TOO_MANY_CONNECTIONS));
 
 /**
  * Over `smmapd_max_connections`: refuse cleanly. Closing at once would leave the client

@@ -9,6 +9,11 @@ import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
 import { Session, type SessionContext } from './session';
 
+/** The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket. */
+export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
+}
+
 export interface ServiceOptions {
   readonly configPath: string | undefined;
   readonly skipPlus: boolean;

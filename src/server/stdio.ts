@@ -2,11 +2,11 @@
 // tcpserver): the one connection is stdin/stdout; exit when it ends. Under inetd and xinetd
 // stderr is the same socket, which is why the log never goes there (src/log.ts).
 import type { Socket } from 'node:net';
-import { reloadService, type Service } from './service';
+import { peerOf, reloadService, type Service } from './service';
 
 /** The client, as the socket on stdin shows it, or as tcpserver/xinetd tell it. */
-function peerOf(stdin: NodeJS.ReadStream & Partial<Socket>): string {
-  if (stdin.remoteAddress !== undefined) return `${stdin.remoteAddress}:${stdin.remotePort}`;
+function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): string {
+  if (stdin.remoteAddress !== undefined) return peerOf(stdin);
   const env = process.env;
   if (env.TCPREMOTEIP !== undefined) return `${env.TCPREMOTEIP}:${env.TCPREMOTEPORT ?? ''}`;
   if (env.REMOTE_HOST !== undefined) return env.REMOTE_HOST;
@@ -14,7 +14,7 @@ function peerOf(stdin: NodeJS.ReadStream & Partial<Socket>): string {
 }
 
 export async function runStdio(service: Service): Promise<void> {
-  const session = service.serve(process.stdin, process.stdout, peerOf(process.stdin));
+  const session = service.serve(process.stdin, process.stdout, stdinPeer(process.stdin));
   // Stopped by the supervisor: answer what has arrived, then go. SIGHUP: reload, keep serving.
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => session.drain());
   process.on('SIGHUP', () => reloadService(service));

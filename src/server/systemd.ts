@@ -11,7 +11,7 @@
 import net from 'node:net';
 import type { LifecycleLimits } from './lifecycle';
 import { runSingle, type ListenSpec } from './listener';
-import { reloadService, type Service } from './service';
+import { peerOf, reloadService, type Service } from './service';
 import { probeFd, type FdKind } from './socket-probe';
 
 const SD_LISTEN_FDS_START = 3;
@@ -39,10 +39,6 @@ export function activatedFds(env: NodeJS.ProcessEnv = process.env): ActivatedFd[
     out.push({ fd, name, kind });
   }
   return out;
-}
-
-function peerOf(sock: net.Socket): string {
-  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
 }
 
 /** Accept=yes: the one connection on fd 3. */

@@ -2,6 +2,7 @@
 // a domain root `example.com!`) and what an IMAP admin session shows with the SERVER's separator
 // (`user/fred.smith/sub@example.com` or `user.fred^smith.sub@example.com`, a domain root
 // `@example.com`). The separator comes from the server (LIST "" ""), not from our configuration.
+import { isDefaultDomain } from '../core/mboxname';
 
 export interface ServerNaming {
   /** The server's hierarchy separator. */
@@ -45,7 +46,7 @@ export function fromServerName(external: string, n: ServerNaming): string {
     if (at >= 0) {
       domain = external.slice(at + 1);
       rest = external.slice(0, at);
-      if (n.defaultdomain !== '' && domain.toLowerCase() === n.defaultdomain.toLowerCase()) domain = '';
+      if (isDefaultDomain(domain, n.defaultdomain)) domain = '';
     }
   }
   const internal = n.separator === '.'

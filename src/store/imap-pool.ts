@@ -85,11 +85,6 @@ export class ImapPool {
     return this.o.size;
   }
 
-  /** Null when the server is believed reachable, else why not. */
-  get downReason(): string | null {
-    return this.down?.reason ?? null;
-  }
-
   /**
    * Run `job` on one session within the deadline. A tagged NO/BAD the job lets through becomes a
    * StoreError and the session stays; anything else (deadline, broken connection) drops it.
@@ -245,17 +240,6 @@ export class ImapPool {
     this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} reachable again`);
     this.down = null;
     this.release(s);
-  }
-
-  /** SIGHUP: drop idle sessions (the next jobs log in afresh) and, if down, probe now. */
-  reset(): void {
-    for (const s of this.idle.splice(0)) s.destroy();
-    if (this.down && !this.closed) {
-      if (this.probe) clearTimeout(this.probe);
-      this.probe = null;
-      this.down = { ...this.down, failures: 0 };
-      void this.runProbe();
-    }
   }
 
   /** Log out every idle session and refuse further jobs. */

@@ -6,15 +6,11 @@
 // reported as KiB × 1024 (SPEC §3, last paragraphs).
 import { existsSync } from 'node:fs';
 import type { Config } from '../config';
+import { formatAcl } from '../core/acl';
 import type { ImapSession, QuotaRootAnswer, Resources } from './imap-client';
 import { domainOf, fromServerName, toServerName, type ServerNaming } from './imap-names';
 import { ImapPool } from './imap-pool';
 import type { DenyEntry, MailboxState, MailboxStore, QuotaState } from './store';
-
-/** Cyrus ACL text (`identifier\trights\t` pairs, store.ts) from GETACL's pairs. */
-export function cyrusAclText(pairs: ReadonlyArray<readonly [string, string]>): string {
-  return pairs.map(([id, rights]) => `${id}\t${rights}\t`).join('');
-}
 
 /** A quota root's state from the server's resources (STORAGE in KiB; a negative limit is none). */
 export function quotaFromResources(root: string, r: Resources): QuotaState {
@@ -70,7 +66,7 @@ export async function lookupMailbox(
   if (!withAcl) return { acl: '', quota };
   const acl = await s.acl(name);
   if (acl === null) return null; // deleted between the two commands
-  return { acl: cyrusAclText(acl), quota };
+  return { acl: formatAcl(acl), quota };
 }
 
 class ImapStore implements MailboxStore {
@@ -89,11 +85,6 @@ class ImapStore implements MailboxStore {
 
   mailbox(name: string, withAcl = true): Promise<MailboxState | null> {
     return this.pool.run((s) => lookupMailbox(s, name, this.cfg, domainRoot, withAcl));
-  }
-
-  reopen(): void {
-    this.denyStore.reopen?.();
-    this.pool.reset();
   }
 
   async close(): Promise<void> {

@@ -70,7 +70,7 @@ export class SqliteAdmin {
   private readonly s: Record<
     | 'getMailbox' | 'insertMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
     | 'getQuota' | 'upsertQuota' | 'setUsage' | 'deleteQuota' | 'deleteQuotaRange' | 'listQuotas'
-    | 'getDeny' | 'setDeny' | 'deleteDeny' | 'listDeny' | 'clearMailboxes' | 'clearQuotas',
+    | 'setDeny' | 'deleteDeny' | 'listDeny' | 'clearMailboxes' | 'clearQuotas',
     Statement
   >;
 
@@ -137,7 +137,6 @@ export class SqliteAdmin {
       deleteQuota: p('DELETE FROM quota_roots WHERE root = ?'),
       deleteQuotaRange: p('DELETE FROM quota_roots WHERE root >= ? AND root < ?'),
       listQuotas: p(`SELECT ${quotaCols} FROM quota_roots ORDER BY root`).raw(),
-      getDeny: p('SELECT userid, services, message FROM deny WHERE userid = ?').raw(),
       setDeny: p(`INSERT INTO deny (userid, services, message) VALUES (?, ?, ?)
                   ON CONFLICT (userid) DO UPDATE SET services = excluded.services, message = excluded.message`),
       deleteDeny: p('DELETE FROM deny WHERE userid = ?'),
@@ -314,11 +313,6 @@ export class SqliteAdmin {
   }
 
   // --- user deny list ----------------------------------------------------------------------
-
-  getDeny(userid: string): DenyEntry | null {
-    const r = this.run(() => this.s.getDeny.get(userid) as [string, string, string] | undefined);
-    return r === undefined ? null : { userid: r[0], services: r[1], message: r[2] };
-  }
 
   listDeny(): DenyEntry[] {
     return this.run(() =>

@@ -103,13 +103,6 @@ export class SqliteStore implements MailboxStore {
     }
   }
 
-  /** SIGHUP: drop the connection; the next lookup opens the file afresh (it may have been replaced). */
-  reopen(): void {
-    this.drop();
-    this.openError = null;
-    this.nextAttempt = 0;
-  }
-
   close(): void {
     this.closed = true;
     this.drop();
@@ -260,4 +253,3 @@ function findQuota(c: Conn, name: string): QuotaState | null {
   return null;
 }
 
-// The write side lives in its own module; re-exported so `store/sqlite` is the one import.

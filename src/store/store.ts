@@ -54,8 +54,6 @@ export interface MailboxStore {
    * then cache only with TTLs.
    */
   changeCounter?(): number;
-  /** Drop and reopen underlying handles (SIGHUP). */
-  reopen?(): void;
   close(): Maybe<void>;
 }
 

@@ -127,21 +127,6 @@ describe('failures', () => {
     expect(log).toEqual([msg, `store available again: ${path}`]);
   });
 
-  it('reopen() picks up a file replaced under it', async () => {
-    provision().close();
-    const s = track(new SqliteStore(path));
-    expect(s.mailbox('user.fred')).not.toBeNull();
-    await null;
-    rmSync(path);
-    rmSync(`${path}-wal`, { force: true });
-    rmSync(`${path}-shm`, { force: true });
-    const fresh = track(new SqliteAdmin(path));
-    fresh.createMailbox('user.other', '');
-    s.reopen();
-    expect(s.mailbox('user.fred')).toBeNull();
-    expect(s.mailbox('user.other')).not.toBeNull();
-  });
-
   it('close(): lookups fail cleanly afterwards', () => {
     provision();
     const s = new SqliteStore(path);
