@@ -82,7 +82,7 @@ export const MAX_REPLY = 100_000;
 /** syslog facilities an admin may name (Cyrus accepts the same names, in any case). */
 const SYSLOG_FACILITIES = ['mail', 'daemon', 'user', 'news', 'uucp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];
 
-/** Parse imapd.conf text into option → value (keys lowercased). Cyrus: a line without ':' is fatal. */
+/** Parse imapd.conf text into option → value (keys lowercased). As in Cyrus, a line without ':' and an option given twice are fatal. */
 export function parseImapdConf(text: string, path = 'config'): Map<string, { value: string; line: number }> {
   const out = new Map<string, { value: string; line: number }>();
   const lines = text.split('\n');
@@ -91,7 +91,11 @@ export function parseImapdConf(text: string, path = 'config'): Map<string, { val
     if (line === '' || line.startsWith('#')) continue;
     const colon = line.indexOf(':');
     if (colon <= 0) throw new ConfigError(`${path}:${i + 1}: invalid option line (want "name: value"): ${line}`);
-    out.set(line.slice(0, colon).trim().toLowerCase(), { value: line.slice(colon + 1).trim(), line: i + 1 });
+    const key = line.slice(0, colon).trim().toLowerCase();
+    // Cyrus's config loader refuses this too ("option specified twice"): say which lines.
+    const first = out.get(key);
+    if (first) throw new ConfigError(`${path}:${i + 1}: ${key} was already set on line ${first.line}`);
+    out.set(key, { value: line.slice(colon + 1).trim(), line: i + 1 });
   }
   return out;
 }

@@ -26,9 +26,11 @@ afterAll(() => {
 });
 
 let n = 0;
+/** A config on the fixture's store; `extra` may name another store (options may not repeat). */
 function conf(extra: string): string {
   const c = join(fx.dir, `log-${++n}.conf`);
-  writeFileSync(c, `configdirectory: ${fx.dir}\nsmmapd_store: ${fx.store}\nunixhierarchysep: no\nsmmapd_workers: 1\n${extra}\n`);
+  const store = extra.includes('smmapd_store:') ? '' : `smmapd_store: ${fx.store}\n`;
+  writeFileSync(c, `configdirectory: ${fx.dir}\n${store}unixhierarchysep: no\nsmmapd_workers: 1\n${extra}\n`);
   return c;
 }
 

@@ -19,6 +19,7 @@ describe('configuration', () => {
   it('names the file and line of a bad value', () => {
     expect(() => configFromText('virtdomains: maybe\n', '/etc/smmapd.conf')).toThrow(/^\/etc\/smmapd.conf:1: virtdomains/);
     expect(() => configFromText('a line without a colon\n', 'x.conf')).toThrow(ConfigError);
+    expect(() => configFromText('postuser: a\n# x\npostuser: b\n', 'x.conf')).toThrow('x.conf:3: postuser was already set on line 1');
   });
 
   it('keeps smmapd_max_request where no reply can exceed 100,000 bytes (SPEC §1)', () => {
