@@ -215,6 +215,11 @@ async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits:
   };
   const life = new Lifecycle(limits, () => tell({ smmapd: 'stop-accepting' }), exitAll);
   let secured = false;
+  let announced = false;
+  // A worker takes SIGHUP only once it says it is ready: before its handler is installed the
+  // signal would kill it. One that is still starting gets the reload when it is ready.
+  const ready = new Set<Worker>();
+  const reloadWhenReady = new Set<Worker>();
   const fork = (): void => {
     const w = cluster.fork();
     workers.add(w);
@@ -228,17 +233,24 @@ async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits:
         open--;
         life.closed();
       } else if (m?.smmapd === 'ready') {
+        ready.add(w);
+        if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
         // a replacement forked after -U was reached must not take new connections
         if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
         if (!secured) {
-          secured = true;
+          secured = true; // the socket files exist once one worker listens
           for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, cfg);
+        }
+        if (!announced && ready.size >= cfg.workers) {
+          announced = true;
           log.notice(`listening on ${specs.map(describe).join(', ')} with ${cfg.workers} workers`);
         }
       }
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      ready.delete(w);
+      reloadWhenReady.delete(w);
       for (; open > 0; open--) life.closed();
       if (stopping) {
         if (workers.size === 0) process.exit(0);
@@ -252,7 +264,10 @@ async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits:
   process.on('SIGTERM', () => exitAll('SIGTERM'));
   process.on('SIGINT', () => exitAll('SIGINT'));
   process.on('SIGHUP', () => {
-    for (const w of workers) w.process.kill('SIGHUP');
+    for (const w of workers) {
+      if (ready.has(w)) w.process.kill('SIGHUP');
+      else reloadWhenReady.add(w);
+    }
     // The workers reload for themselves; the primary owns the unix sockets' mode and owner.
     try {
       const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
