@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { freePort, waitForPort } from './daemon';
 import { EXAMPLE, readExample, substitute } from './fixture';
 import { alive, pidsMatching, waitFor } from './procs';
+import { rcptDialogue } from './smtp';
 
 export interface PostmapResult {
   readonly status: number | null;
@@ -161,44 +162,9 @@ function byEnv(marker: string): number[] {
 /** One SMTP session: EHLO, MAIL FROM, a RCPT TO per address; the replies as one line each. */
 async function smtpRcpt(port: number, addresses: readonly string[]): Promise<string[]> {
   const sock = net.connect({ host: '127.0.0.1', port });
-  sock.setTimeout(60_000);
-  let buf = '';
-  const waiters: Array<(l: string) => void> = [];
-  const lines: string[] = [];
-  sock.on('data', (d: Buffer) => {
-    buf += d.toString('latin1');
-    let i;
-    while ((i = buf.indexOf('\r\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 2);
-    }
-    while (waiters.length > 0 && lines.length > 0) waiters.shift()!(lines.shift()!);
-  });
-  const line = (): Promise<string> => new Promise((resolve, reject) => {
-    if (lines.length > 0) return resolve(lines.shift()!);
-    waiters.push(resolve);
-    sock.once('timeout', () => reject(new Error('SMTP timeout')));
-  });
-  /** A whole (possibly multi-line) reply, as its last line. */
-  const reply = async (): Promise<string> => {
-    for (;;) {
-      const l = await line();
-      if (l.length < 4 || l[3] !== '-') return l;
-    }
-  };
-  const cmd = async (c: string): Promise<string> => {
-    sock.write(`${c}\r\n`);
-    return reply();
-  };
+  sock.setTimeout(60_000, () => sock.destroy(new Error('SMTP timeout')));
   try {
-    const greet = await reply();
-    if (!greet.startsWith('220')) throw new Error(`no greeting: ${greet}`);
-    await cmd('EHLO client.test');
-    await cmd('MAIL FROM:<tester@client.test>');
-    const out: string[] = [];
-    for (const a of addresses) out.push(await cmd(`RCPT TO:<${a}>`));
-    await cmd('QUIT');
-    return out;
+    return await rcptDialogue(sock, (l) => sock.write(l), 'tester@client.test', addresses);
   } finally {
     sock.destroy();
   }

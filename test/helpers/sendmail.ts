@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readExample, substitute } from './fixture';
+import { rcptDialogue } from './smtp';
 
 const CANDIDATES = [process.env.SM_ROOT, '/var/cache/smmapd-test/sendmail/root', '/tmp/smtest/root'];
 
@@ -112,46 +113,9 @@ export class Sendmail {
   async rcpt(cf: string, addresses: readonly string[]): Promise<string[]> {
     const [cmd, ...args] = this.ns([this.bin, `-C${cf}`, '-bs']);
     const p = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let buf = '';
-    const lines: string[] = [];
-    let wake: (() => void) | null = null;
-    p.stdout.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        lines.push(buf.slice(0, i).replace(/\r$/, ''));
-        buf = buf.slice(i + 1);
-      }
-      wake?.();
-    });
     const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    const line = async (): Promise<string> => {
-      while (lines.length === 0) {
-        if (p.exitCode !== null) throw new Error('sendmail -bs ended');
-        await new Promise<void>((r) => (wake = r));
-        wake = null;
-      }
-      return lines.shift()!;
-    };
-    const reply = async (): Promise<string> => {
-      for (;;) {
-        const l = await line();
-        if (l.length < 4 || l[3] !== '-') return l;
-      }
-    };
-    const say = (c: string): Promise<string> => {
-      p.stdin.write(`${c}\r\n`);
-      return reply();
-    };
     try {
-      const greet = await reply();
-      if (!greet.startsWith('220')) throw new Error(`no greeting: ${greet}`);
-      await say('EHLO client.test');
-      await say('MAIL FROM:<tester@localhost>');
-      const out: string[] = [];
-      for (const a of addresses) out.push(await say(`RCPT TO:<${a}>`));
-      await say('QUIT');
-      return out;
+      return await rcptDialogue(p.stdout, (l) => p.stdin.write(l), 'tester@localhost', addresses);
     } finally {
       clearTimeout(timer);
       p.stdin.end();
