@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-export type VirtDomains = 'off' | 'userid' | 'on';
+import type { VirtDomains } from './core/contract';
+
+export type { VirtDomains };
 export type ImapTls = 'none' | 'starttls' | 'tls';
 export type Backend = 'sqlite' | 'imap';
 export type LogLevel = 'error' | 'warning' | 'notice' | 'info' | 'debug';

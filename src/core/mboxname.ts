@@ -7,7 +7,7 @@
 // `^`; `user.<localpart>[.<box>]*` for users; `domain!` alone is a domain's quota root.
 // External with separator `.`: the same text, `@domain` at the end instead of `domain!`.
 // External with `/`: components joined by `/`, a `.` inside a component written as `.`.
-import type { VirtDomains } from '../config';
+import type { VirtDomains } from './contract';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
 
 export interface NameOptions {

@@ -1,8 +1,8 @@
 // The verification policy (SPEC §3): deny list, existence, anonymous post right on shared
 // folders, quota — in that order — then `OK <key>`. Pure: the store is passed in, and the
 // result is synchronous whenever the store's answers are.
-import type { DenyEntry, MailboxState, MailboxStore, Maybe } from '../store/store';
-import { StoreError } from '../store/store';
+import type { DenyEntry, MailboxState, MailboxStore, Maybe } from './contract';
+import { StoreError } from './contract';
 import { anonymousMayLookup, anonymousMayPost } from './acl';
 import { isOverQuota } from './quota';
 import { resolveRecipient, type ResolveOptions } from './recipient';

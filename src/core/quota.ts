@@ -1,7 +1,7 @@
 // Quota arithmetic (SPEC §3.4), as Cyrus's smmapd check_quotas asks quota_check_useds:
 // STORAGE with a delta of 0 bytes, MESSAGE with a delta of 1 (imap/quota_db.c quota_check:
 // over when used + delta > limit × unit; a negative limit, for us null, is unlimited).
-import type { QuotaState } from '../store/store';
+import type { QuotaState } from './contract';
 
 /** Bytes per STORAGE unit (Cyrus quota_units[QUOTA_STORAGE]). */
 export const KIB = 1024;

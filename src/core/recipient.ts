@@ -3,7 +3,7 @@
 // imap/mboxname.c). Runs on every request: one pass over the key, no regex built per
 // call, and plain ASCII keys never touch the modified UTF-7 code.
 import { isUtf8 } from 'node:buffer';
-import type { VirtDomains } from '../config';
+import type { VirtDomains } from './contract';
 import { isDefaultDomain } from './mboxname';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
 

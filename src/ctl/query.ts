@@ -3,7 +3,7 @@
 import { verify } from '../core/policy';
 import { replyPayload } from '../core/reply';
 import { policyOptions } from '../policy-options';
-import { openStore } from '../store/open';
+import { openStore } from '../store/registry';
 import type { CommandSpec } from './spec';
 
 export const queryCommand: CommandSpec = {
@@ -14,7 +14,7 @@ export const queryCommand: CommandSpec = {
   details: 'A key starting with - needs -- before it. The exit status is 0 whatever the answers.',
   batch: false,
   async run(ctx, keys, opts) {
-    const store = openStore(ctx.cfg);
+    const store = openStore(ctx.cfg, () => undefined);
     try {
       const o = policyOptions(ctx.cfg, opts['skipPlus'] === true);
       for (const key of keys) ctx.out(replyPayload(await verify(key, store, o)));

@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
 import type { Logger } from '../log';
 import { policyOptions } from '../policy-options';
-import { openStore } from '../store/open';
+import { openStore } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
 import { Session, type SessionContext } from './session';

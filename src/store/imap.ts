@@ -10,6 +10,7 @@ import { formatAcl } from '../core/acl';
 import type { ImapSession, QuotaRootAnswer, Resources } from './imap-client';
 import { domainOf, fromServerName, toServerName, type ServerNaming } from './imap-names';
 import { ImapPool } from './imap-pool';
+import { openStore as openSqliteStore } from './sqlite';
 import type { DenyEntry, MailboxState, MailboxStore, QuotaState } from './store';
 
 /** A quota root's state from the server's resources (STORAGE in KiB; a negative limit is none). */
@@ -96,4 +97,9 @@ class ImapStore implements MailboxStore {
 /** The live IMAP store. Lookups throw StoreError (→ TEMP) when the server cannot answer in time. */
 export function createImapStore(cfg: Config, denyStore: MailboxStore, log: (msg: string) => void = () => undefined): MailboxStore {
   return new ImapStore(cfg, denyStore, log);
+}
+
+/** The registry's entry point. The deny list stays local with the IMAP backend: it lives in the SQLite store. */
+export function openStore(cfg: Config, log: (msg: string) => void): MailboxStore {
+  return createImapStore(cfg, openSqliteStore(cfg, log), log);
 }

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import { quotaRootCandidates } from '../core/mboxname';
 import { checkFormat, errorText, isLocked, SCHEMA_VERSION, sqliteCode } from './sqlite-schema';
+import type { Config } from '../config';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
 
 export interface SqliteStoreOptions {
@@ -253,3 +254,8 @@ function findQuota(c: Conn, name: string): QuotaState | null {
   return null;
 }
 
+
+/** The registry's entry point: the read-only store on cfg.store, with the configured busy timeout. */
+export function openStore(cfg: Config, log?: (msg: string) => void): SqliteStore {
+  return new SqliteStore(cfg.store, { busyTimeoutMs: cfg.storeBusyTimeoutMs, ...(log ? { log } : {}) });
+}

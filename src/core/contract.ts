@@ -1,0 +1,71 @@
+// The store contract, owned by the core: what the checks ask of any mailbox store (Postfix's
+// dict_*.c is the model: one interface, many small drivers in src/store). Names are Cyrus internal mailbox names
+// (`example.com!user.fred^smith.sub`, `shared.pub`, a domain root `example.com!`).
+
+/** A quota root's limits (absent = unlimited) and usage. */
+export interface QuotaState {
+  readonly root: string;
+  readonly storageLimitKiB: number | null;
+  readonly messageLimit: number | null;
+  /** Bytes. Stores that only know KiB (IMAP) report KiB × 1024 (SPEC §3). */
+  readonly storageUsed: number;
+  readonly messageUsed: number;
+}
+
+/** What the checks need to know of an existing mailbox. */
+export interface MailboxState {
+  /** Cyrus ACL text: `identifier\trights\t` pairs. */
+  readonly acl: string;
+  /** The quota root that governs the mailbox, or null when none does. */
+  readonly quota: QuotaState | null;
+}
+
+export interface DenyEntry {
+  readonly userid: string;
+  /** Comma-separated wildmat patterns, `*` when added without services. */
+  readonly services: string;
+  /** '' means the default message. */
+  readonly message: string;
+}
+
+/** A value now, or later: the SQLite store answers synchronously, the IMAP store does not. */
+export type Maybe<T> = T | Promise<T>;
+
+/** The store could not answer (missing, locked, corrupt, unreachable): the reply is TEMP, never OK. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+export interface MailboxStore {
+  /** The user deny entry for a userid, or null. */
+  denyEntry(userid: string): Maybe<DenyEntry | null>;
+  /**
+   * The mailbox's ACL and governing quota root, or null when it does not exist. Throws
+   * StoreError. `withAcl` false: the caller will not read the ACL (a user's own folders are
+   * never ACL-checked), so a store for which it costs a round trip may leave it ''.
+   */
+  mailbox(name: string, withAcl?: boolean): Maybe<MailboxState | null>;
+  /**
+   * A number that changes whenever the store's content may have changed, so answers can be
+   * cached exactly (SQLite's PRAGMA data_version). Absent when the store cannot tell: callers
+   * then cache only with TTLs.
+   */
+  changeCounter?(): number;
+  close(): Maybe<void>;
+}
+
+/** The naming options a recipient is resolved with (Cyrus's `virtdomains`). */
+export type VirtDomains = 'off' | 'userid' | 'on';
+
+/**
+ * A lookup table (Postfix's dict: a SQL or LDAP directory behind `smmapd_map_NAME`): the
+ * result Postfix's own table gives for the key (several values already joined with commas),
+ * or null when there is none. Throws StoreError when the directory cannot answer.
+ */
+export interface LookupTable {
+  lookup(key: string): Maybe<string | null>;
+  close(): Maybe<void>;
+}

@@ -1,0 +1,42 @@
+// The store family, as Postfix's dict_open() table: every driver by its type name, each
+// required only when a configuration names it (the stdio model pays for what it loads, and
+// a directory driver must never slow the Cyrus path). A new driver is one file and one line.
+import type { LookupTable, MailboxStore } from '../core/contract';
+import type { Config } from '../config';
+
+export type Log = (msg: string) => void;
+
+/** What a mailbox store driver module exports. */
+export interface StoreDriver {
+  openStore(cfg: Config, log: Log): MailboxStore;
+}
+
+/** What a lookup table driver module exports: `TYPE:FILE` from `smmapd_map_NAME`. */
+export interface TableDriver {
+  openTable(file: string, cfg: Config, log: Log): LookupTable;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const STORES: Record<Config['backend'], () => StoreDriver> = {
+  sqlite: () => require('./sqlite') as StoreDriver,
+  imap: () => require('./imap') as StoreDriver,
+};
+
+const TABLES: Record<string, () => TableDriver> = {
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export function openStore(cfg: Config, log: Log): MailboxStore {
+  return STORES[cfg.backend]().openStore(cfg, log);
+}
+
+export function tableTypes(): string[] {
+  return Object.keys(TABLES);
+}
+
+/** Open `TYPE:FILE`; throws Error naming the type when no driver has it. */
+export function openTable(type: string, file: string, cfg: Config, log: Log): LookupTable {
+  const driver = TABLES[type];
+  if (driver === undefined) throw new Error(`unknown table type "${type}" (known: ${tableTypes().join(', ')})`);
+  return driver().openTable(file, cfg, log);
+}
