@@ -3,6 +3,9 @@
 // a directory driver must never slow the Cyrus path). A new driver is one file and one line.
 import type { LookupTable, MailboxStore } from '../core/contract';
 import type { Config } from '../config';
+// The default store is always needed where any is: loaded eagerly (vitest runs the sources,
+// where a plain require() of a .ts file would not resolve).
+import * as sqlite from './sqlite';
 
 export type Log = (msg: string) => void;
 
@@ -18,7 +21,7 @@ export interface TableDriver {
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const STORES: Record<Config['backend'], () => StoreDriver> = {
-  sqlite: () => require('./sqlite') as StoreDriver,
+  sqlite: () => sqlite,
   imap: () => require('./imap') as StoreDriver,
 };
 
