@@ -1,4 +1,4 @@
-// Configuration in imapd.conf syntax (SPEC §5, §6). Cyrus option names keep their Cyrus
+// Configuration in imapd.conf syntax (behaviour §5, §6). Cyrus option names keep their Cyrus
 // meaning and defaults; our own options start with `smmapd_`; unknown options are ignored
 // so an admin can point us at an existing imapd.conf. Every bad value is an error at start.
 import { readFileSync } from 'node:fs';
@@ -78,7 +78,7 @@ export class ConfigError extends Error {}
 
 const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
 
-/** Postfix refuses socketmap replies over 100,000 bytes (SPEC §1). */
+/** Postfix refuses socketmap replies over 100,000 bytes (behaviour §1). */
 export const MAX_REPLY = 100_000;
 
 /** syslog facilities an admin may name (Cyrus accepts the same names, in any case). */
@@ -194,7 +194,7 @@ export function configFromText(text: string, path = ''): Config {
     negativeCacheTtlMs: r.int('smmapd_negative_cache_ttl', 0, 0) * 1000,
     cacheSize: r.int('smmapd_cache_size', 100_000, 0),
     serviceName: r.str('smmapd_service_name', 'smmapd'),
-    // SPEC §1: no reply may exceed 100,000 bytes (Postfix refuses it); `OK <key>` echoes the key.
+    // behaviour §1: no reply may exceed 100,000 bytes (Postfix refuses it); `OK <key>` echoes the key.
     maxRequest: r.int('smmapd_max_request', 10_000, 16, MAX_REPLY - 'OK '.length),
     timeout: r.int('smmapd_timeout', 360, 0),
     storeBusyTimeoutMs: r.int('smmapd_store_busy_timeout', 500, 0, 60_000),

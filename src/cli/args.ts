@@ -3,7 +3,7 @@
 
 export interface DaemonArgs {
   readonly config: string | undefined;
-  /** undefined when not given: each process model has its own default (SPEC §5). */
+  /** undefined when not given: each process model has its own default (behaviour §5). */
   readonly uses: number | undefined;
   readonly timeout: number | undefined;
   readonly skipPlus: boolean;

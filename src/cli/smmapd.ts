@@ -78,7 +78,7 @@ function runDebugCommand(cfg: Config, log: Logger): void {
   }
 }
 
-/** Started by a supervisor: -U/-T default as for Cyrus's own services (SPEC §5). */
+/** Started by a supervisor: -U/-T default as for Cyrus's own services (behaviour §5). */
 function supervisedLimits(args: DaemonArgs): LifecycleLimits {
   return { uses: args.uses ?? SUPERVISED_DEFAULTS.uses, timeoutSec: args.timeout ?? SUPERVISED_DEFAULTS.timeoutSec };
 }
@@ -97,7 +97,7 @@ async function main(args: DaemonArgs): Promise<void> {
     case 'listener': {
       const { parseListenSpec, runListener } = await import('../server/listener');
       const specs = args.listen.map(parseListenSpec);
-      // A listener applies -U/-T only when given (SPEC §5).
+      // A listener applies -U/-T only when given (behaviour §5).
       return runListener(specs, { cfg, log: lg, service }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
     }
     case 'cyrus-master': {

@@ -1,4 +1,4 @@
-// Cyrus ACLs (SPEC §2 last paragraph, §3.3): the text form is `identifier\trights\t` pairs,
+// Cyrus ACLs (behaviour §2 last paragraph, §3.3): the text form is `identifier\trights\t` pairs,
 // as in mailboxes.db; an identifier starting with `-` is a negative entry. Rights follow
 // Cyrus's lib/acl.c (cyrus_acl_strtomask / cyrus_acl_masktostr with the default
 // `deleteright: c`), lib/acl_afs.c (cyrus_acl_myrights, cyrus_acl_set) and cyradm's

@@ -7,7 +7,7 @@ export interface QuotaState {
   readonly root: string;
   readonly storageLimitKiB: number | null;
   readonly messageLimit: number | null;
-  /** Bytes. Stores that only know KiB (IMAP) report KiB × 1024 (SPEC §3). */
+  /** Bytes. Stores that only know KiB (IMAP) report KiB × 1024 (behaviour §3). */
   readonly storageUsed: number;
   readonly messageUsed: number;
 }

@@ -1,4 +1,4 @@
-// Mailbox names: what an admin writes (cyradm lm, SPEC §2 last paragraph) and Cyrus's
+// Mailbox names: what an admin writes (cyradm lm, behaviour §2 last paragraph) and Cyrus's
 // internal form that stores keep. After Cyrus imap/mboxname.c in the admin namespace
 // (mbname_from_extname / mbname_extname with admindomains, mbname_from_intname) and
 // quota_findroot (imap/quota_db.c).
@@ -24,7 +24,7 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
- * Is `domain` the defaultdomain? Compared ASCII case-insensitively (SPEC §2.2, deliberate
+ * Is `domain` the defaultdomain? Compared ASCII case-insensitively (behaviour §2.2, deliberate
  * difference). An unset defaultdomain ('') matches nothing, not even an empty domain:
  * Cyrus's strcmpsafe() holds NULL and "" apart, so `fred@` stays qualified by "".
  */

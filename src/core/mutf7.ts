@@ -1,4 +1,4 @@
-// IMAP modified UTF-7 (RFC 3501 §5.1.3), the charset of Cyrus mailbox names (SPEC §2.3).
+// IMAP modified UTF-7 (RFC 3501 §5.1.3), the charset of Cyrus mailbox names (behaviour §2.3).
 // Printable US-ASCII (0x20–0x7e) stands for itself except `&`, which is written `&-`;
 // every other character goes, as UTF-16, into a `&…-` run of modified base64 (`,` for
 // `/`, no padding). The decoder is strict, as Cyrus's mboxname_policycheck is: no

@@ -1,4 +1,4 @@
-// Socketmap framing (SPEC §1): `<decimal length>:<bytes>,`. A streaming decoder that takes
+// Socketmap framing (behaviour §1): `<decimal length>:<bytes>,`. A streaming decoder that takes
 // whatever chunks the socket delivers (pipelined requests, one request split over many
 // writes) and an encoder for replies. Pure: no sockets here.
 

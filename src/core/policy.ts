@@ -1,4 +1,4 @@
-// The verification policy (SPEC §3): deny list, existence, anonymous post right on shared
+// The verification policy (behaviour §3): deny list, existence, anonymous post right on shared
 // folders, quota — in that order — then `OK <key>`. Pure: the store is passed in, and the
 // result is synchronous whenever the store's answers are.
 import type { DenyEntry, MailboxState, MailboxStore, Maybe } from './contract';

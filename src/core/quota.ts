@@ -1,4 +1,4 @@
-// Quota arithmetic (SPEC §3.4), as Cyrus's smmapd check_quotas asks quota_check_useds:
+// Quota arithmetic (behaviour §3.4), as Cyrus's smmapd check_quotas asks quota_check_useds:
 // STORAGE with a delta of 0 bytes, MESSAGE with a delta of 1 (imap/quota_db.c quota_check:
 // over when used + delta > limit × unit; a negative limit, for us null, is unlimited).
 import type { QuotaState } from './contract';
@@ -11,7 +11,7 @@ export function kibOf(bytes: number): number {
   return Math.floor(bytes / KIB);
 }
 
-/** KiB → bytes. Stores that only know KiB report usage this way (SPEC §3, last paragraphs). */
+/** KiB → bytes. Stores that only know KiB report usage this way (behaviour §3, last paragraphs). */
 export function bytesOfKib(kib: number): number {
   return kib * KIB;
 }

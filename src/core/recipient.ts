@@ -1,4 +1,4 @@
-// From recipient key to Cyrus mailbox name (SPEC §2), as Cyrus's smmapd verify_user does
+// From recipient key to Cyrus mailbox name (behaviour §2), as Cyrus's smmapd verify_user does
 // with mbname_from_recipient, mbname_downcaseuser and the postuser check (imap/smmapd.c,
 // imap/mboxname.c). Runs on every request: one pass over the key, no regex built per
 // call, and plain ASCII keys never touch the modified UTF-7 code.
@@ -34,7 +34,7 @@ export function decodeKey(bytes: Buffer): string | null {
 
 const ASCII_UPPER = /[A-Z]+/g;
 
-/** Lowercase ASCII letters only (Cyrus's lcase): `FRÉD` → `frÉd`, SPEC §2.5. */
+/** Lowercase ASCII letters only (Cyrus's lcase): `FRÉD` → `frÉd`, behaviour §2.5. */
 export function asciiLower(s: string, isAscii = false): string {
   if (isAscii) return s.toLowerCase();
   return s.replace(ASCII_UPPER, (m) => m.toLowerCase());
@@ -46,7 +46,7 @@ function intComponent(s: string): string {
 }
 
 /**
- * The detail's components in internal form (SPEC §2.3, §2.7, §2.8): modified UTF-7 unless
+ * The detail's components in internal form (behaviour §2.3, §2.7, §2.8): modified UTF-7 unless
  * it already is, split on the separator, empty components dropped, `.` → `^`.
  */
 function detailComponents(detail: string, sep: '/' | '.', ascii: boolean): string[] {
@@ -71,13 +71,13 @@ function extComponent(s: string): string {
 }
 
 /**
- * null: the key never names a mailbox — a control character (SPEC §2.9), nothing left to
+ * null: the key never names a mailbox — a control character (behaviour §2.9), nothing left to
  * name, or a `!` that would read as a domain separator in the internal name (Cyrus allows
- * `!` in no mailbox name but there, mboxname_policycheck; SPEC §2.8: `!` never marks a
+ * `!` in no mailbox name but there, mboxname_policycheck; behaviour §2.8: `!` never marks a
  * domain).
  */
 export function resolveRecipient(key: string, o: ResolveOptions): Recipient | null {
-  // One pass: control characters, non-ASCII, the last `@` (SPEC §2.1).
+  // One pass: control characters, non-ASCII, the last `@` (behaviour §2.1).
   let ascii = true;
   let at = -1;
   for (let i = 0; i < key.length; i++) {
@@ -88,14 +88,14 @@ export function resolveRecipient(key: string, o: ResolveOptions): Recipient | nu
   }
   const local = at < 0 ? key : key.slice(0, at);
 
-  // Domain (SPEC §2.2): dropped with virtdomains off or when it is the defaultdomain.
+  // Domain (behaviour §2.2): dropped with virtdomains off or when it is the defaultdomain.
   let domain: string | null = null;
   if (at >= 0 && o.virtdomains !== 'off') {
     const d = key.slice(at + 1);
     if (!isDefaultDomain(d, o.defaultdomain)) domain = o.downcase ? asciiLower(d, ascii) : d;
   }
 
-  // Detail at the FIRST `+` (SPEC §2.3); -p drops it (SPEC §2.4).
+  // Detail at the FIRST `+` (behaviour §2.3); -p drops it (behaviour §2.4).
   const plus = local.indexOf('+');
   let user = plus < 0 ? local : local.slice(0, plus);
   const detail = plus < 0 || o.skipPlus ? null : local.slice(plus + 1);
@@ -113,7 +113,7 @@ export function resolveRecipient(key: string, o: ResolveOptions): Recipient | nu
   return userMailbox(user, domain, boxes);
 }
 
-/** The postuser's detail names a shared folder, with no user and no domain (SPEC §2.6). */
+/** The postuser's detail names a shared folder, with no user and no domain (behaviour §2.6). */
 function sharedFolder(boxes: string[]): Recipient | null {
   if (boxes.length === 0) return null;
   const mailbox = boxes.join('.');
@@ -121,9 +121,9 @@ function sharedFolder(boxes: string[]): Recipient | null {
 }
 
 /**
- * `[domain!]user.<user>[.<box>]*` with empty components dropped (SPEC §2.7). When the user
+ * `[domain!]user.<user>[.<box>]*` with empty components dropped (behaviour §2.7). When the user
  * part is empty the first box becomes the user (`+shared.pub` with postuser `bb` is user
- * `shared`'s folder `pub`), and the userid follows it so the deny list (SPEC §3.1) is
+ * `shared`'s folder `pub`), and the userid follows it so the deny list (behaviour §3.1) is
  * checked against the mailbox's real owner, not against ''. For the same reason a `^` in
  * the user part reads as the `.` it stands for in the userid.
  */

@@ -1,4 +1,4 @@
-// Socketmap replies (SPEC §1, §3): a status word, one space, a text.
+// Socketmap replies (behaviour §1, §3): a status word, one space, a text.
 
 export type Status = 'OK' | 'NOTFOUND' | 'TEMP' | 'TIMEOUT' | 'PERM';
 
@@ -27,7 +27,7 @@ export function badProtocol(reason: string): Reply {
   return { status: 'PERM', text: `${MSG_BAD_PROTOCOL} (${reason})`, outcome: 'failed' };
 }
 
-/** A store failure: never OK, never PERM (Sendmail would bounce), always TEMP (SPEC §3, last paragraph). */
+/** A store failure: never OK, never PERM (Sendmail would bounce), always TEMP (behaviour §3, last paragraph). */
 export function storeFailure(reason: string): Reply {
   return { status: 'TEMP', text: reason, outcome: 'failed' };
 }

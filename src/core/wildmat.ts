@@ -1,4 +1,4 @@
-// Rich Salz's wildmat and the deny-list service match (SPEC §3.1), after Cyrus's
+// Rich Salz's wildmat and the deny-list service match (behaviour §3.1), after Cyrus's
 // lib/wildmat.c (DoMatch, with Lars Mathiesen's ABORT shortcut) and imap/userdeny_db.c.
 
 const TRUE = 1;
@@ -77,7 +77,7 @@ export function wildmat(text: string, pattern: string): boolean {
  * True when the comma-separated pattern list denies `service` (Cyrus userdeny()): items are
  * trimmed, a leading `!` negates, and the FIRST pattern that matches decides — a negated
  * match allows. No match: not denied. (Cyrus's comment says right to left; its code and
- * ours go left to right, SPEC §3.1.)
+ * ours go left to right, behaviour §3.1.)
  */
 export function servicesDeny(patterns: string, service: string): boolean {
   for (const raw of patterns.split(',')) {

@@ -7,7 +7,7 @@ import { UsageError } from './context';
 import { stringOpt, type CommandSpec } from './spec';
 
 /**
- * The userid as the daemon will look it up (SPEC §2): domain dropped or kept as virtdomains
+ * The userid as the daemon will look it up (behaviour §2): domain dropped or kept as virtdomains
  * says, lowercased with lmtp_downcase_rcpt. An entry stored any other way would never match.
  */
 function denyUserid(ctx: CtlContext, user: string): string {

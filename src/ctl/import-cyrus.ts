@@ -4,7 +4,7 @@
 //   ctl_mboxlist -d     JSON (Cyrus 3.x): {"<internal name>": {"mbtype": "e", "acl": {id: rights}, ...}}
 //                       Deleted (d), intermediate (i) and reserved (z) entries are not mailboxes.
 //   quota [-J]          the text report (STORAGE in KiB, rounded down: usage becomes KiB × 1024,
-//                       SPEC §3) or, better, its JSON form (`quota -J`, exact bytes). Roots are
+//                       behaviour §3) or, better, its JSON form (`quota -J`, exact bytes). Roots are
 //                       named as an admin sees them (the configured separator, `@domain`).
 //   cyr_deny -l         `%-30s %-20s %s` lines under a header (the same in 3.6 and 3.12).
 //
@@ -132,7 +132,7 @@ function parseQuotaText(text: string, naming: ServerNaming): QuotaImport {
     const acc = roots.get(root) ?? newRoot();
     roots.set(root, acc);
     if (resource === 'STORAGE') {
-      acc.storageUsed = used * 1024; // KiB, rounded down by Cyrus (SPEC §3)
+      acc.storageUsed = used * 1024; // KiB, rounded down by Cyrus (behaviour §3)
       acc.storageLimitKiB = limit;
     } else if (resource === 'MESSAGE') {
       acc.messageUsed = used;

@@ -1,4 +1,4 @@
-// Mailbox names as the admin writes them (SPEC §2, last paragraph) and as the store keeps
+// Mailbox names as the admin writes them (behaviour §2, last paragraph) and as the store keeps
 // them, plus the ordering and LIST patterns smmapctl's listings use.
 import { NameError, toExternal, toInternal } from '../core/mboxname';
 import { AdminError } from '../store/sqlite-admin';

@@ -126,7 +126,7 @@ export const syncCommands: readonly CommandSpec[] = [
     summary: 'copy mailboxes, ACLs and quota roots from the IMAP server into the store',
     details:
       'Reads smmapd_imap_server as its admin and replaces the store\'s mailboxes and quota roots\n' +
-      'in one transaction (the deny list stays). STORAGE usage is known in KiB only (SPEC §3).',
+      'in one transaction (the deny list stays). STORAGE usage is known in KiB only (behaviour §3).',
     batch: false,
     async run(ctx: CtlContext, _args, opts) {
       const everyText = stringOpt(opts, 'every');

@@ -3,7 +3,7 @@
 // usage and limits in one round trip), for its ACL (GETACL) when the policy will read it, and, for a mailbox in a domain with
 // no closer root, for the domain's own root (GETQUOTA "@domain": Cyrus leaves it out of
 // QUOTAROOT). The deny list lives in the local store. STORAGE comes in KiB rounded down: usage is
-// reported as KiB × 1024 (SPEC §3, last paragraphs).
+// reported as KiB × 1024 (behaviour §3, last paragraphs).
 import { existsSync } from 'node:fs';
 import type { Config } from '../config';
 import { formatAcl } from '../core/acl';

@@ -199,7 +199,7 @@ export class SqliteAdmin {
 
   /**
    * Create one mailbox, never its parents. Without `acl` it gets what Cyrus gives a new
-   * mailbox (SPEC §2): its nearest existing ancestor's ACL, all rights for a user INBOX's
+   * mailbox (behaviour §2): its nearest existing ancestor's ACL, all rights for a user INBOX's
    * owner, `anyone lrs` for a top-level shared folder. Returns the ACL it got.
    */
   createMailbox(name: string, acl?: string): string {

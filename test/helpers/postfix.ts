@@ -1,5 +1,5 @@
 // The real Postfix as a socketmap client: `postmap -q`, and a private smtpd (ported from
-// shared/reference/postfix-smtpd.sh) whose virtual_mailbox_maps is our socketmap, driven
+// a reference script for a private Postfix smtpd) whose virtual_mailbox_maps is our socketmap, driven
 // over SMTP so that each RCPT TO reply shows what Postfix makes of each answer.
 // Pitfalls kept from the script: maillog_file=<file> makes a directly started master exit
 // silently (no /dev/log to say why), so logs go to /dev/stdout with `master -s`, and that

@@ -1,6 +1,6 @@
 // The real Sendmail 8 (Debian's sendmail-bin, unpacked by .ci/install-peers with dpkg -x, never
 // installed: it conflicts with Postfix) as a socketmap client, ported from
-// shared/reference/sendmail-bt.sh: address test mode (-bt, `/map cyrus KEY`) with a minimal
+// a reference script for Sendmail in -bt mode: address test mode (-bt, `/map cyrus KEY`) with a minimal
 // hand-written .cf, and SMTP (-bs) with a sendmail.cf built by m4 from the example
 // conf/sendmail.mc. Pitfall kept from the script: on an unqualified host name Sendmail sleeps
 // 60 s at every start, so it runs under unshare(1) with a private UTS and mount namespace

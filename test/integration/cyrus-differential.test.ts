@@ -5,7 +5,7 @@
 //   import  a SQLite store seeded by `smmapctl import-cyrus` from ctl_mboxlist -d, quota, cyr_deny -l
 // Our daemon reads Cyrus's own imapd.conf (plus our smmapd_ lines), so both sides run on one
 // configuration. Answers must match byte for byte; where we differ on purpose, the difference
-// is named below with its SPEC section, and the test checks that Cyrus still answers otherwise.
+// is named below with its doc/behaviour.md section, and the test checks that Cyrus still answers otherwise.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,11 +42,11 @@ interface Scenario {
 // Message sizes: APPEND of `From: a@b\r\nSubject: x\r\n\r\n` + body + `\r\n` is body + 27 bytes.
 const bytes = (n: number): number => n - 27;
 
-const KIB = 'SPEC §3 (last paragraphs): through IMAP, STORAGE usage is KiB rounded down and counts as KiB × 1024';
-const MUTF7 = 'SPEC §2.3: a detail already in modified UTF-7 is taken as it is (Cyrus 3.12+); 3.6 re-encodes it';
-const CONTROL = 'SPEC §2.9: a key with a control character never names a mailbox; 3.6 cuts the key at NUL';
-const DENY = 'SPEC header and §3.1: the user deny list is consulted (Cyrus 3.12); 3.6 smmapd ignores it';
-const DEFAULTDOMAIN = 'SPEC §2.2: defaultdomain is compared case-insensitively; Cyrus 3.6 compares case-sensitively';
+const KIB = 'behaviour §3 (last paragraphs): through IMAP, STORAGE usage is KiB rounded down and counts as KiB × 1024';
+const MUTF7 = 'behaviour §2.3: a detail already in modified UTF-7 is taken as it is (Cyrus 3.12+); 3.6 re-encodes it';
+const CONTROL = 'behaviour §2.9: a key with a control character never names a mailbox; 3.6 cuts the key at NUL';
+const DENY = 'behaviour §3.1: the user deny list is consulted (Cyrus 3.12); 3.6 smmapd ignores it';
+const DEFAULTDOMAIN = 'behaviour §2.2: defaultdomain is compared case-insensitively; Cyrus 3.6 compares case-sensitively';
 const DOMAIN_ROOT = "Cyrus 3.6's quota report cannot name a domain's own root ((null) / left out), so import-cyrus cannot carry it";
 
 const A: Scenario = {

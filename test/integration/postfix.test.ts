@@ -1,6 +1,6 @@
 // The real Postfix as a socketmap client of our daemon: `postmap -q` against an inet and a
 // unix socket, and a private smtpd with the example conf/postfix-main.cf lines, whose RCPT TO
-// replies show what Postfix makes of each answer (SPEC's client table).
+// replies show what Postfix makes of each answer (the client table in doc/behaviour.md).
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Hostile and broken input (SPEC §1): one `PERM Bad protocol (...)` reply and a closed
+// Hostile and broken input (behaviour §1): one `PERM Bad protocol (...)` reply and a closed
 // connection, no loops, no stalls; after each, the daemon still answers everyone else.
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';

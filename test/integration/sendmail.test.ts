@@ -1,6 +1,6 @@
 // The real Sendmail 8 as a socketmap client of our daemon, with the example conf/sendmail.mc:
 // `-bt` map lookups (the K line) and SMTP RCPT replies (the rulesets), for OK, NOTFOUND,
-// TEMP and PERM answers (SPEC's client table).
+// TEMP and PERM answers (the client table in doc/behaviour.md).
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon';

@@ -1,6 +1,6 @@
 // smmapctl, the built CLI run as a real process on temp stores: every command, both
 // separators, virtual domains, errors and exit codes, batch atomicity and speed, `query`
-// against SPEC §4, and a store that is missing, corrupt or locked.
+// against behaviour §4, and a store that is missing, corrupt or locked.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -193,7 +193,7 @@ describe('ACLs', () => {
       'mailbox create shared.pub', 'mailbox create top']);
   });
 
-  it('gives new mailboxes the ACL Cyrus gives them (SPEC §2)', () => {
+  it('gives new mailboxes the ACL Cyrus gives them (behaviour §2)', () => {
     expect(ctlOk(e.conf, ['acl', 'list', 'user.fred'])).toEqual([`fred ${ALL}`]);
     expect(ctlOk(e.conf, ['acl', 'list', 'top'])).toEqual(['anyone lrs']);
     // a folder copies its nearest existing ancestor's ACL
@@ -403,7 +403,7 @@ describe('query', () => {
     ctlBatch(e.conf, [...SPEC_TABLE_BATCH]);
   });
 
-  it('gives the SPEC §4 table', () => {
+  it('gives the behaviour §4 table', () => {
     expect(ctlOk(e.conf, ['query', '--', ...SPEC_TABLE.map(([k]) => k)])).toEqual(SPEC_TABLE.map(([, r]) => r));
   });
 

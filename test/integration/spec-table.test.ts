@@ -1,4 +1,4 @@
-// SPEC §4, byte for byte (framing included), through the real daemon process in the
+// behaviour §4, byte for byte (framing included), through the real daemon process in the
 // listener model and the stdio model, on a store provisioned with the real smmapctl.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -7,13 +7,13 @@ import { SMMAPCTL, SMMAPD, startDaemon, tempConfig, type RunningDaemon } from '.
 import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 import { netstring, query, raw } from '../helpers/socketmap';
 
-/** Provision the SPEC §4 mailboxes with the real smmapctl. */
+/** Provision the behaviour §4 mailboxes with the real smmapctl. */
 function provisionSpecTable(conf: string): void {
   const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch'], { input: SPEC_TABLE_BATCH.join('\n'), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`provisioning failed: ${r.stderr}`);
 }
 
-describe('SPEC §4 table', () => {
+describe('behaviour §4 table', () => {
   let env: ReturnType<typeof tempConfig>;
   let d: RunningDaemon;
 
@@ -40,7 +40,7 @@ describe('SPEC §4 table', () => {
     expect(closed).toBe(false);
   });
 
-  it('listener: malformed requests of SPEC §4', async () => {
+  it('listener: malformed requests of behaviour §4', async () => {
     expect(await raw(d.target, Buffer.from('3:any,'))).toEqual({ data: Buffer.from('31:PERM Bad protocol (missing key),'), closed: true });
     expect(await raw(d.target, Buffer.from('5:any f;'))).toEqual({ data: Buffer.from('38:PERM Bad protocol (missing terminator),'), closed: true });
   });

@@ -18,7 +18,7 @@ describe('parseAcl / formatAcl', () => {
   });
 });
 
-describe('anonymous rights (SPEC §3.3)', () => {
+describe('anonymous rights (behaviour §3.3)', () => {
   it.each([
     ['anyone\tlrsp\t', true, true],
     ['anyone\tlrs\t', false, true],

@@ -22,7 +22,7 @@ describe('configuration', () => {
     expect(() => configFromText('postuser: a\n# x\npostuser: b\n', 'x.conf')).toThrow('x.conf:3: postuser was already set on line 1');
   });
 
-  it('keeps smmapd_max_request where no reply can exceed 100,000 bytes (SPEC §1)', () => {
+  it('keeps smmapd_max_request where no reply can exceed 100,000 bytes (behaviour §1)', () => {
     expect(configFromText('smmapd_max_request: 99997\n').maxRequest).toBe(99_997);
     expect(() => configFromText('smmapd_max_request: 99998\n')).toThrow(/smmapd_max_request/);
   });

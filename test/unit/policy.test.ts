@@ -71,7 +71,7 @@ function quota(root: string, o: Partial<QuotaState>): QuotaState {
   return { root, storageLimitKiB: null, messageLimit: null, storageUsed: 0, messageUsed: 0, ...o };
 }
 
-/** SPEC §4's Cyrus 3.6 mailboxes (unixhierarchysep: no, virtdomains: off). */
+/** behaviour §4's Cyrus 3.6 mailboxes (unixhierarchysep: no, virtdomains: off). */
 function section4Boxes(): Record<string, MailboxState> {
   const owner = (u: string): string => `${u}\tlrswipkxtecdan\t`;
   return {
@@ -105,7 +105,7 @@ async function answer(key: string | null, store: MailboxStore, o: PolicyOptions)
 
 for (const mode of ['sync', 'async'] as const) {
   describe(`verify with a ${mode} store`, () => {
-    describe('the SPEC §4 table', () => {
+    describe('the behaviour §4 table', () => {
       it.each(SPEC_TABLE)('%j → %s', async (key, want) => {
         expect(await answer(key, new FakeStore(section4Boxes(), {}, mode), options())).toBe(want);
       });
@@ -135,7 +135,7 @@ for (const mode of ['sync', 'async'] as const) {
       expect(store.aclWanted).toEqual([false, true]);
     });
 
-    describe('the deny list (SPEC §3.1)', () => {
+    describe('the deny list (behaviour §3.1)', () => {
       const deny = (services: string, message = ''): Record<string, DenyEntry> => ({ fred: { userid: 'fred', services, message } });
 
       it('comes before existence: a denied user gets the deny message, the mailbox is never asked', async () => {
@@ -180,7 +180,7 @@ for (const mode of ['sync', 'async'] as const) {
       });
     });
 
-    describe('ACLs (SPEC §3.3)', () => {
+    describe('ACLs (behaviour §3.3)', () => {
       it('a user\'s own folders are never ACL-checked', async () => {
         const store = new FakeStore({ 'user.fred': box(''), 'user.fred.x': box('-anyone\tlrswipkxtecdan\t') }, {}, mode);
         expect(await answer('fred', store, options())).toBe('OK fred');
@@ -209,7 +209,7 @@ for (const mode of ['sync', 'async'] as const) {
       });
     });
 
-    describe('quota (SPEC §3.4)', () => {
+    describe('quota (behaviour §3.4)', () => {
       it('over quota is PERM with lmtp_over_quota_perm_failure', async () => {
         const store = new FakeStore(section4Boxes(), {}, mode);
         expect(await answer('full', store, options({ overQuotaPerm: true }))).toBe('PERM Over quota');
@@ -239,7 +239,7 @@ for (const mode of ['sync', 'async'] as const) {
   });
 }
 
-describe('verify when the store fails (SPEC §3, last paragraph)', () => {
+describe('verify when the store fails (behaviour §3, last paragraph)', () => {
   it.each([
     ['throw', 'deny', 'TEMP store locked'],
     ['throw', 'mailbox', 'TEMP store locked'],

@@ -6,7 +6,7 @@ function q(o: Partial<QuotaState>): QuotaState {
   return { root: 'user.fred', storageLimitKiB: null, messageLimit: null, storageUsed: 0, messageUsed: 0, ...o };
 }
 
-describe('isOverQuota (SPEC §3.4)', () => {
+describe('isOverQuota (behaviour §3.4)', () => {
   it('no limits: never over', () => {
     expect(isOverQuota(q({ storageUsed: 1e12, messageUsed: 1e9 }))).toBe(false);
   });
@@ -15,7 +15,7 @@ describe('isOverQuota (SPEC §3.4)', () => {
     expect(isOverQuota(q({ storageLimitKiB: 1, storageUsed: 1023 }))).toBe(false);
     expect(isOverQuota(q({ storageLimitKiB: 1, storageUsed: 1024 }))).toBe(false); // exactly at the limit
     expect(isOverQuota(q({ storageLimitKiB: 1, storageUsed: 1025 }))).toBe(true);
-    expect(isOverQuota(q({ storageLimitKiB: 1, storageUsed: 2048 }))).toBe(true); // SPEC §4 user.full
+    expect(isOverQuota(q({ storageLimitKiB: 1, storageUsed: 2048 }))).toBe(true); // behaviour §4 user.full
     expect(isOverQuota(q({ storageLimitKiB: 0, storageUsed: 0 }))).toBe(false);
     expect(isOverQuota(q({ storageLimitKiB: 0, storageUsed: 1 }))).toBe(true);
     expect(isStorageOver(q({ storageLimitKiB: 1, storageUsed: 1025 }))).toBe(true);
@@ -23,7 +23,7 @@ describe('isOverQuota (SPEC §3.4)', () => {
 
   it('MESSAGE: over when one more message would exceed the limit', () => {
     expect(isOverQuota(q({ messageLimit: 1, messageUsed: 0 }))).toBe(false);
-    expect(isOverQuota(q({ messageLimit: 1, messageUsed: 1 }))).toBe(true); // SPEC §4 user.quotamsg
+    expect(isOverQuota(q({ messageLimit: 1, messageUsed: 1 }))).toBe(true); // behaviour §4 user.quotamsg
     expect(isOverQuota(q({ messageLimit: 0, messageUsed: 0 }))).toBe(true);
     expect(isOverQuota(q({ messageLimit: 10, messageUsed: 9 }))).toBe(false);
     expect(isMessageOver(q({ messageLimit: 10, messageUsed: 10 }))).toBe(true);

@@ -29,7 +29,7 @@ describe('decodeKey', () => {
   });
 });
 
-describe('resolveRecipient: SPEC §4 keys (virtdomains off)', () => {
+describe('resolveRecipient: behaviour §4 keys (virtdomains off)', () => {
   for (const separator of SEPS) {
     const o = opts({ separator });
     it(`separator ${separator}`, () => {
@@ -53,7 +53,7 @@ describe('resolveRecipient: SPEC §4 keys (virtdomains off)', () => {
   });
 });
 
-describe('resolveRecipient: the last @ and the domain (SPEC §2.1, §2.2)', () => {
+describe('resolveRecipient: the last @ and the domain (behaviour §2.1, §2.2)', () => {
   it('splits at the LAST @', () => {
     expect(resolveRecipient('a@b@example.com', opts())).toEqual({ userid: 'a@b', mailbox: 'user.a@b' });
     expect(resolveRecipient('a@b@example.com', opts({ virtdomains: 'on' })))
@@ -95,7 +95,7 @@ describe('resolveRecipient: the last @ and the domain (SPEC §2.1, §2.2)', () =
   }
 });
 
-describe('resolveRecipient: the detail (SPEC §2.3, §2.7, §2.8)', () => {
+describe('resolveRecipient: the detail (behaviour §2.3, §2.7, §2.8)', () => {
   it('splits at the FIRST +', () => {
     expect(resolveRecipient('fred+a+b', opts())).toEqual({ userid: 'fred', mailbox: 'user.fred.a+b' });
   });
@@ -152,7 +152,7 @@ describe('resolveRecipient: the detail (SPEC §2.3, §2.7, §2.8)', () => {
   });
 });
 
-describe('resolveRecipient: -p (SPEC §2.4)', () => {
+describe('resolveRecipient: -p (behaviour §2.4)', () => {
   const o = opts({ skipPlus: true });
   it('drops the detail', () => {
     expect(resolveRecipient('fred+anything', o)).toEqual({ userid: 'fred', mailbox: 'user.fred' });
@@ -165,7 +165,7 @@ describe('resolveRecipient: -p (SPEC §2.4)', () => {
   });
 });
 
-describe('resolveRecipient: lmtp_downcase_rcpt (SPEC §2.5)', () => {
+describe('resolveRecipient: lmtp_downcase_rcpt (behaviour §2.5)', () => {
   it('lowercases ASCII letters only', () => {
     expect(resolveRecipient('FRÉD', opts())).toEqual({ userid: 'frÉd', mailbox: 'user.frÉd' });
     expect(resolveRecipient('FRÉD@ÉXAMPLE.COM', opts({ virtdomains: 'on' })))
@@ -176,7 +176,7 @@ describe('resolveRecipient: lmtp_downcase_rcpt (SPEC §2.5)', () => {
   });
 });
 
-describe('resolveRecipient: postuser and shared folders (SPEC §2.6, §2.7)', () => {
+describe('resolveRecipient: postuser and shared folders (behaviour §2.6, §2.7)', () => {
   it('default postuser "": an empty user part names a shared folder', () => {
     expect(resolveRecipient('+shared.pub', opts({ separator: '.' }))).toEqual({ userid: null, mailbox: 'shared.pub' });
     expect(resolveRecipient('+shared', opts())).toEqual({ userid: null, mailbox: 'shared' });
@@ -222,7 +222,7 @@ describe('resolveRecipient: postuser and shared folders (SPEC §2.6, §2.7)', ()
   });
 });
 
-describe('resolveRecipient: the user part is never split (SPEC §2.8)', () => {
+describe('resolveRecipient: the user part is never split (behaviour §2.8)', () => {
   for (const separator of SEPS) {
     it(`a dot is stored as ^ (separator ${separator})`, () => {
       expect(resolveRecipient('fred.smith', opts({ separator }))).toEqual({ userid: 'fred.smith', mailbox: 'user.fred^smith' });
@@ -246,7 +246,7 @@ describe('resolveRecipient: the user part is never split (SPEC §2.8)', () => {
   });
 });
 
-describe('resolveRecipient: control characters (SPEC §2.9)', () => {
+describe('resolveRecipient: control characters (behaviour §2.9)', () => {
   it.each([
     'fred\x00', '\x00fred', 'fred\x1f+x', 'fred\x7f', 'fred+a\tb', 'fred@ex\x01ample.com', '+shared\x00.pub', '\r\n',
   ])('%j names no mailbox', (key) => {

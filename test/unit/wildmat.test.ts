@@ -57,7 +57,7 @@ describe('wildmat', () => {
   });
 });
 
-describe('servicesDeny (SPEC §3.1)', () => {
+describe('servicesDeny (behaviour §3.1)', () => {
   it.each([
     ['*', 'smmapd', true],
     ['', 'smmapd', false],
