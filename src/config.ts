@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 import type { VirtDomains } from './core/contract';
+import { defaultActions, type PolicyActions } from './core/policy-actions';
 
 export type { VirtDomains };
 export type ImapTls = 'none' | 'starttls' | 'tls';
@@ -28,6 +29,13 @@ export interface ImapConfig {
 export interface Config {
   /** The file this came from ('' for built-in defaults). */
   readonly path: string;
+  /** Named directory maps (smmapd_map_NAME); empty: every request gets the Cyrus verification. */
+  readonly maps: readonly MapSpec[];
+  /** smmapd_maps_*: per-lookup deadline, answer cache TTLs (0 = off), connections per host. */
+  readonly mapTimeoutMs: number;
+  readonly mapCacheTtlMs: number;
+  readonly mapNegativeCacheTtlMs: number;
+  readonly mapPoolSize: number;
   // Cyrus options
   readonly configdirectory: string;
   readonly postuser: string;
@@ -61,6 +69,9 @@ export interface Config {
   readonly unixSocketMode: number;
   readonly unixSocketOwner: string;
   readonly unixSocketGroup: string;
+  /** Started as root: the user and group to run as once the sockets are bound ('' = stay). */
+  readonly runUser: string;
+  readonly runGroup: string;
   readonly logLevel: LogLevel;
   /** Log every answer (Cyrus's auditlog). */
   readonly audit: boolean;
@@ -72,9 +83,44 @@ export interface Config {
   readonly syslogFacility: string;
   /** The syslog socket the `logger` child writes to; '' = its default, /dev/log. */
   readonly syslogSocket: string;
+  /** `smmapd --policy`: the Postfix policy delegation actions (smmapd_policy_*). */
+  readonly policy: PolicyActions;
+  /** smmapd_metrics_listen: `inet:HOST:PORT` for Prometheus /metrics; '' = off. */
+  readonly metricsListen: string;
 }
 
 export class ConfigError extends Error {}
+
+/** `smmapd_map_NAME: TYPE:FILE`: a request for map NAME is answered from that table (issue 9). */
+export interface MapSpec {
+  /** Lowercase, as every option name. */
+  readonly name: string;
+  readonly type: string;
+  readonly file: string;
+  /** `config:line` of the option, for errors about the table. */
+  readonly where: string;
+}
+
+/** The table types `smmapd_map_*` may name (drivers in src/table, registered in store/registry.ts). */
+export const TABLE_TYPES = ['pgsql', 'mysql', 'sqlite', 'ldap'];
+
+/** Every `smmapd_map_NAME` option; the files are read when the tables open. */
+function mapsOf(opts: Map<string, { value: string; line: number }>, path: string): MapSpec[] {
+  const out: MapSpec[] = [];
+  for (const [key, { value, line }] of opts) {
+    if (!key.startsWith('smmapd_map_')) continue;
+    const name = key.slice('smmapd_map_'.length);
+    const colon = value.indexOf(':');
+    const type = colon > 0 ? value.slice(0, colon).toLowerCase() : '';
+    const file = colon > 0 ? value.slice(colon + 1) : '';
+    if (name === '' || /\s/.test(name)) throw new ConfigError(`${path}:${line}: ${key}: want smmapd_map_NAME with a NAME`);
+    if (!TABLE_TYPES.includes(type) || file === '') {
+      throw new ConfigError(`${path}:${line}: ${key}: want TYPE:FILE with TYPE one of ${TABLE_TYPES.join(', ')}, not "${value}"`);
+    }
+    out.push({ name, type, file, where: `${path}:${line}` });
+  }
+  return out;
+}
 
 const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
 
@@ -154,9 +200,28 @@ function hostPort(server: string, tls: ImapTls, path: string): { host: string; p
   return { host: m[1]!, port: m[2] !== undefined ? Number(m[2]) : dfltPort };
 }
 
+/** smmapd_policy_*: each action as Dovecot's quota_status_* (one line; `%s` = the reason). */
+function policyActionsOf(r: Reader): PolicyActions {
+  const d = defaultActions(r.bool('lmtp_over_quota_perm_failure', false));
+  const action = (name: keyof Omit<PolicyActions, 'gracePercent'>): string => {
+    const v = r.str(`smmapd_policy_${name}`, d[name]);
+    if (v === '' && name !== 'toolarge') throw new ConfigError(`smmapd_policy_${name}: want a policy action (e.g. ${d[name]}), not nothing`);
+    return v;
+  };
+  return {
+    success: action('success'),
+    nouser: action('nouser'),
+    overquota: action('overquota'),
+    toolarge: action('toolarge'),
+    failure: action('failure'),
+    gracePercent: r.int('smmapd_policy_grace', 0, 0, 1000),
+  };
+}
+
 /** Build a Config from imapd.conf text. */
 export function configFromText(text: string, path = ''): Config {
-  const r = new Reader(parseImapdConf(text, path || 'config'), path || 'config');
+  const opts = parseImapdConf(text, path || 'config');
+  const r = new Reader(opts, path || 'config');
   const configdirectory = r.str('configdirectory', DEFAULT_CONFIG_DIRECTORY);
   const tls = r.oneOf<ImapTls>('smmapd_imap_tls', 'starttls', { none: 'none', starttls: 'starttls', tls: 'tls' });
   const server = r.str('smmapd_imap_server', '');
@@ -169,6 +234,11 @@ export function configFromText(text: string, path = ''): Config {
   if (mode !== '' && !/^[0-7]{3,4}$/.test(mode)) throw new ConfigError(`${path || 'config'}: smmapd_unix_socket_mode: want an octal mode like 0660, not "${mode}"`);
   return {
     path,
+    maps: mapsOf(opts, path || 'config'),
+    mapTimeoutMs: r.int('smmapd_maps_timeout', 5, 1, 3600) * 1000,
+    mapCacheTtlMs: r.int('smmapd_maps_cache_ttl', 0, 0) * 1000,
+    mapNegativeCacheTtlMs: r.int('smmapd_maps_negative_cache_ttl', 0, 0) * 1000,
+    mapPoolSize: r.int('smmapd_maps_pool_size', 4, 1, 64),
     configdirectory,
     postuser: r.str('postuser', ''),
     lmtpDowncaseRcpt: r.bool('lmtp_downcase_rcpt', true),
@@ -193,7 +263,8 @@ export function configFromText(text: string, path = ''): Config {
     cacheTtlMs: r.int('smmapd_cache_ttl', 0, 0) * 1000,
     negativeCacheTtlMs: r.int('smmapd_negative_cache_ttl', 0, 0) * 1000,
     cacheSize: r.int('smmapd_cache_size', 100_000, 0),
-    serviceName: r.str('smmapd_service_name', 'smmapd'),
+    // Unset under Cyrus master: the service's cyrus.conf name, as Cyrus's config_ident.
+    serviceName: r.str('smmapd_service_name', process.env.CYRUS_SERVICE || 'smmapd'),
     // behaviour §1: no reply may exceed 100,000 bytes (Postfix refuses it); `OK <key>` echoes the key.
     maxRequest: r.int('smmapd_max_request', 10_000, 16, MAX_REPLY - 'OK '.length),
     timeout: r.int('smmapd_timeout', 360, 0),
@@ -204,6 +275,8 @@ export function configFromText(text: string, path = ''): Config {
     unixSocketMode: mode === '' ? 0o666 : parseInt(mode, 8),
     unixSocketOwner: r.str('smmapd_unix_socket_owner', ''),
     unixSocketGroup: r.str('smmapd_unix_socket_group', ''),
+    runUser: r.str('smmapd_user', ''),
+    runGroup: r.str('smmapd_group', ''),
     logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', {
       error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
     }),
@@ -214,6 +287,8 @@ export function configFromText(text: string, path = ''): Config {
     logTarget: r.str('smmapd_log', ''),
     syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
     syslogSocket: r.str('smmapd_syslog_socket', ''),
+    policy: policyActionsOf(r),
+    metricsListen: r.str('smmapd_metrics_listen', ''),
   };
 }
 

@@ -2,19 +2,25 @@
 // whatever chunks the socket delivers (pipelined requests, one request split over many
 // writes) and an encoder for replies. Pure: no sockets here.
 
-/** Why a frame was refused. The first four are Cyrus's own reasons (imap/smmapd.c). */
+/** Why a frame was refused: Cyrus's own reasons (imap/smmapd.c; `request too large` is 3.13's). */
 export type FrameError =
   | 'missing length'
   | "request size doesn't match length"
   | 'missing terminator'
   | 'missing key'
-  | 'request too long';
+  | 'request too large';
 
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const SPACE = 0x20;
 const ZERO = 0x30;
 const NINE = 0x39;
+
+/**
+ * Most length digits read. The value is checked as it grows, so this only bounds leading
+ * zeros (Cyrus, Postfix and Sendmail accept them; Cyrus 3.6 takes 25 digits of `0…011`).
+ */
+export const MAX_LENGTH_DIGITS = 32;
 
 const enum State { Length, Body, Terminator, Failed }
 
@@ -30,15 +36,12 @@ export class NetstringDecoder {
   private length = 0;
   private body: Buffer | null = null;
   private filled = 0;
-  private readonly maxDigits: number;
 
   constructor(
     private readonly maxLength: number,
     private readonly onFrame: (frame: Buffer) => void,
     private readonly onError: (reason: FrameError) => void,
-  ) {
-    this.maxDigits = String(maxLength).length;
-  }
+  ) {}
 
   /** True between frames: nothing of a request has arrived yet. */
   get idle(): boolean {
@@ -61,10 +64,15 @@ export class NetstringDecoder {
     this.body = null;
   }
 
-  /** The peer closed its side: a request cut short is Cyrus's "request size doesn't match length". */
+  /**
+   * The peer closed its side. A request cut short answers as Cyrus's read loop does: in the
+   * length `missing length`, in the body `request size doesn't match length`, and with the
+   * whole body read but no comma `missing terminator` (its getc sees EOF, not ',').
+   */
   end(): void {
     if (this.state === State.Failed || this.idle) return;
-    this.fail(this.state === State.Length ? 'missing length' : "request size doesn't match length");
+    if (this.state === State.Length) return this.fail('missing length');
+    this.fail(this.state === State.Terminator ? 'missing terminator' : "request size doesn't match length");
   }
 
   push(chunk: Buffer): void {
@@ -77,10 +85,10 @@ export class NetstringDecoder {
         case State.Length: {
           const c = chunk[i++]!;
           if (c >= ZERO && c <= NINE) {
-            if (++this.digits > this.maxDigits) return this.fail('request too long');
+            // Judged by value as it grows, so a 2 GB length is refused before anything is buffered.
             this.length = this.length * 10 + (c - ZERO);
+            if (this.length > this.maxLength || ++this.digits > MAX_LENGTH_DIGITS) return this.fail('request too large');
           } else if (c === COLON && this.digits > 0) {
-            if (this.length > this.maxLength) return this.fail('request too long');
             // Fast path: the whole body and terminator are in this chunk, hand out a view.
             if (n - i > this.length) {
               const end = i + this.length;

@@ -39,15 +39,31 @@ describe('protocol robustness', () => {
     ['non-digit before colon', '12x:any fred,', 'missing length'],
     ['no space', '3:any,', 'missing key'],
     ['missing terminator', '5:any f;', 'missing terminator'],
-    ['2 GB declared length', '2000000000:any ', 'request too long'],
-    ['20-digit length', '99999999999999999999:x', 'request too long'],
-    ['just over the maximum', `10001:any ${'x'.repeat(9996)},`, 'request too long'],
+    ['2 GB declared length', '2000000000:any ', 'request too large'],
+    ['20-digit length', '99999999999999999999:x', 'request too large'],
+    ['just over the maximum', `10001:any ${'x'.repeat(9996)},`, 'request too large'],
   ])('%s: PERM with the reason, connection closed', async (_name, input, reason) => {
     const { data, closed } = await raw(d.target, Buffer.from(input, 'latin1'));
     expect(data.toString('latin1')).toMatch(BAD);
     expect(data.toString('latin1')).toContain(`(${reason})`);
     expect(closed).toBe(true);
     await stillServes();
+  });
+
+  it('a length is judged by its value: leading zeros are fine (Cyrus, Postfix, Sendmail)', async () => {
+    const { data, closed } = await raw(d.target, Buffer.from('000011:smmapd fred,'), { waitMs: 300 });
+    expect(data.toString()).toBe('7:OK fred,');
+    expect(closed).toBe(false);
+  });
+
+  it('end of input where the comma should be: missing terminator, as Cyrus 3.6 answers', async () => {
+    const sock = dial(d.target);
+    const got: Buffer[] = [];
+    sock.on('data', (b: Buffer) => got.push(b));
+    await new Promise((res) => sock.once('connect', res));
+    sock.end('11:smmapd fred');
+    await new Promise((res) => sock.once('close', res));
+    expect(Buffer.concat(got).toString()).toBe('38:PERM Bad protocol (missing terminator),');
   });
 
   it('the maximum request size itself is served', async () => {

@@ -16,6 +16,20 @@ describe('configuration', () => {
     expect(c.timeout).toBe(360);
   });
 
+  it('deny-list service name: smmapd, under Cyrus master the cyrus.conf name, unless smmapd_service_name is set', () => {
+    const saved = process.env.CYRUS_SERVICE;
+    try {
+      delete process.env.CYRUS_SERVICE;
+      expect(configFromText('').serviceName).toBe('smmapd');
+      process.env.CYRUS_SERVICE = 'smmap';
+      expect(configFromText('').serviceName).toBe('smmap');
+      expect(configFromText('smmapd_service_name: verify\n').serviceName).toBe('verify');
+    } finally {
+      if (saved === undefined) delete process.env.CYRUS_SERVICE;
+      else process.env.CYRUS_SERVICE = saved;
+    }
+  });
+
   it('names the file and line of a bad value', () => {
     expect(() => configFromText('virtdomains: maybe\n', '/etc/smmapd.conf')).toThrow(/^\/etc\/smmapd.conf:1: virtdomains/);
     expect(() => configFromText('a line without a colon\n', 'x.conf')).toThrow(ConfigError);

@@ -31,9 +31,10 @@ describe('NetstringDecoder', () => {
     ['-1:x,', 'missing length'],
     ['12x:any fred,', 'missing length'],
     ['5:any f;', 'missing terminator'],
-    ['2000000000:any ', 'request too long'],
-    ['99999999999999999999:x', 'request too long'],
-    ['10001:', 'request too long'],
+    ['2000000000:any ', 'request too large'],
+    ['99999999999999999999:x', 'request too large'],
+    ['10001:', 'request too large'],
+    [`${'0'.repeat(40)}11:smmapd fred,`, 'request too large'],
   ])('refuses %j with "%s"', (input, reason) => {
     expect(decode([input]).error).toBe(reason);
   });
@@ -50,7 +51,20 @@ describe('NetstringDecoder', () => {
   it('accepts exactly the maximum length', () => {
     const body = 'x'.repeat(16);
     expect(decode([`16:${body},`], 16)).toEqual({ frames: [body], error: null });
-    expect(decode([`17:${body}x,`], 16).error).toBe('request too long');
+    expect(decode([`17:${body}x,`], 16).error).toBe('request too large');
+  });
+
+  it('judges a length by its value: leading zeros are fine (Cyrus, Postfix, Sendmail)', () => {
+    expect(decode(['000011:smmapd fred,'], 16)).toEqual({ frames: ['smmapd fred'], error: null });
+    expect(decode([`${'0'.repeat(23)}11:smmapd fred,`], 16)).toEqual({ frames: ['smmapd fred'], error: null });
+    expect(decode(['00:,'])).toEqual({ frames: [''], error: null });
+  });
+
+  it('refuses a huge length at its first digits, before buffering anything', () => {
+    const errors: FrameError[] = [];
+    const d = new NetstringDecoder(10_000, () => undefined, (r) => errors.push(r));
+    d.push(Buffer.from('99999'));
+    expect(errors).toEqual(['request too large']);
   });
 
   it('reports a request cut short at end of input', () => {
@@ -59,10 +73,15 @@ describe('NetstringDecoder', () => {
     d.push(Buffer.from('50:any fr'));
     d.end();
     expect(errors).toEqual(["request size doesn't match length"]);
+    // The whole body, then end of input where the comma should be: Cyrus 3.6 says missing terminator.
+    const noComma = new NetstringDecoder(100, () => undefined, (r) => errors.push(r));
+    noComma.push(Buffer.from('11:smmapd fred'));
+    noComma.end();
+    expect(errors).toEqual(["request size doesn't match length", 'missing terminator']);
     const idle = new NetstringDecoder(100, () => undefined, (r) => errors.push(r));
     idle.push(Buffer.from('3:a b,'));
     idle.end();
-    expect(errors).toHaveLength(1);
+    expect(errors).toHaveLength(2);
   });
 
   it('can be stopped from inside a frame callback', () => {
