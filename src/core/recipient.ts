@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import type { VirtDomains } from './contract';
 import { isDefaultDomain } from './mboxname';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
+import type { Trace } from './trace';
 
 export interface ResolveOptions {
   readonly virtdomains: VirtDomains;
@@ -76,7 +77,7 @@ function extComponent(s: string): string {
  * `!` in no mailbox name but there, mboxname_policycheck; behaviour §2.8: `!` never marks a
  * domain).
  */
-export function resolveRecipient(key: string, o: ResolveOptions): Recipient | null {
+export function resolveRecipient(key: string, o: ResolveOptions, t?: Trace): Recipient | null {
   // One pass: control characters, non-ASCII, the last `@` (behaviour §2.1).
   let ascii = true;
   let at = -1;
@@ -109,8 +110,15 @@ export function resolveRecipient(key: string, o: ResolveOptions): Recipient | nu
   }
 
   const userid = domain === null ? user : `${user}@${domain}`;
+  if (t !== undefined) traceSplit(t, key, at, user, detail, domain, boxes, userid === o.postuser, o);
   if (userid === o.postuser) return sharedFolder(boxes);
   return userMailbox(user, domain, boxes);
+}
+
+function traceSplit(t: Trace, key: string, at: number, user: string, detail: string | null, domain: string | null, boxes: string[], post: boolean, o: ResolveOptions): void {
+  const dom = at < 0 ? 'none' : domain === null ? `"${key.slice(at + 1)}" dropped (virtdomains ${o.virtdomains}${o.defaultdomain !== '' ? `, defaultdomain ${o.defaultdomain}` : ''})` : `"${domain}"`;
+  const det = detail === null ? (o.skipPlus && key.indexOf('+') >= 0 ? 'dropped (-p)' : 'none') : `"${detail}" -> folders [${boxes.join(', ')}]`;
+  t('split', `user "${user}"${post ? ' (the postuser: a shared folder)' : ''}, detail ${det}, domain ${dom}`);
 }
 
 /** The postuser's detail names a shared folder, with no user and no domain (behaviour §2.6). */
