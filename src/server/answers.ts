@@ -43,6 +43,8 @@ function cacheable(r: Reply): boolean {
 
 export class Answerer {
   private readonly cache = new Map<string, Entry>();
+  /** Named directory maps (smmapd_map_NAME, src/table/maps.ts); null when none is configured. */
+  maps: ReadonlyMap<string, { answer(keyBytes: Buffer): Maybe<Answer> }> | null = null;
   private counter = NaN;
   private checkedAt = 0;
   private readonly exact: boolean;
@@ -79,7 +81,13 @@ export class Answerer {
   }
 
   /** Answer the key bytes of one request (everything after the first space). */
-  answer(keyBytes: Buffer): Maybe<Answer> {
+  answer(keyBytes: Buffer, frame?: Buffer): Maybe<Answer> {
+    if (this.maps !== null && frame !== undefined) {
+      // A configured map name (the request's first word) selects its table; any other name
+      // gets the Cyrus verification. Without smmapd_map_* this is one null check.
+      const m = this.maps.get(frame.toString('latin1', 0, frame.length - keyBytes.length - 1).toLowerCase());
+      if (m !== undefined) return m.answer(keyBytes);
+    }
     // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.
     const cacheKey = keyBytes.toString('latin1');
     const hit = this.cache.get(cacheKey);

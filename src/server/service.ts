@@ -8,6 +8,7 @@ import { openStore } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
 import { Session, type SessionContext } from './session';
+import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
 
 /** The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket. */
 export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
@@ -21,6 +22,8 @@ export interface ServiceOptions {
 
 export class Service {
   private store: MailboxStore;
+  /** smmapd_map_NAME tables (issue 9), null when none is configured. */
+  private maps: Map<string, MapAnswerer> | null;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session>();
@@ -31,7 +34,9 @@ export class Service {
     readonly log: Logger,
   ) {
     this.store = openStore(cfg, (msg) => log.error(msg));
+    this.maps = openMaps(cfg, (msg) => log.error(msg));
     this.ctx = this.makeContext();
+    this.ctx.answerer.maps = this.maps;
   }
 
   private makeContext(): SessionContext {
@@ -71,16 +76,28 @@ export class Service {
     // Both may throw (bad file, unreadable CA file): nothing changes until both succeeded.
     const cfg = loadConfig(this.opts.configPath);
     const store = openStore(cfg, (msg) => this.log.error(msg));
+    let maps;
+    try {
+      maps = openMaps(cfg, (msg) => this.log.error(msg));
+    } catch (e) {
+      void store.close();
+      throw e;
+    }
     const old = this.store;
+    const oldMaps = this.maps;
     this.cfg = cfg;
     this.store = store;
+    this.maps = maps;
     Object.assign(this.ctx, this.makeContext());
+    this.ctx.answerer.maps = maps;
+    setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + 1000).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
     setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();
     this.log.notice(`reloaded ${cfg.path || 'built-in defaults'}; store ${cfg.backend === 'sqlite' ? cfg.store : cfg.imap.server}`);
   }
 
   async close(): Promise<void> {
+    closeMaps(this.maps);
     await this.store.close();
   }
 }

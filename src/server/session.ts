@@ -84,7 +84,7 @@ export class Session {
     if (off < 0) return this.onBadFrame('missing key');
     let a;
     try {
-      a = this.ctx.answerer.answer(frame.subarray(off));
+      a = this.ctx.answerer.answer(frame.subarray(off), frame);
     } catch (e) {
       a = this.internalError(e);
     }

@@ -26,6 +26,10 @@ const STORES: Record<Config['backend'], () => StoreDriver> = {
 };
 
 const TABLES: Record<string, () => TableDriver> = {
+  pgsql: () => require('../table/pgsql') as TableDriver,
+  mysql: () => require('../table/mysql') as TableDriver,
+  sqlite: () => require('../table/sqlite') as TableDriver,
+  ldap: () => require('../table/ldap') as TableDriver,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

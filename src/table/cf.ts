@@ -1,0 +1,134 @@
+// Postfix's table configuration files (pgsql_table(5), mysql_table(5), sqlite_table(5),
+// ldap_table(5)): `name = value` lines read as cfg_parser.c/dict_load_fp() read them, so an
+// admin reuses the .cf files Postfix already has. Every error names the file and line.
+import { readFileSync } from 'node:fs';
+
+export class CfError extends Error {}
+
+export interface CfValue {
+  readonly value: string;
+  readonly line: number;
+}
+
+export class CfFile {
+  private readonly used = new Set<string>();
+
+  constructor(
+    readonly path: string,
+    private readonly values: ReadonlyMap<string, CfValue>,
+  ) {}
+
+  /** `file:line: name: why` (or `file: why` for a parameter that is not there). */
+  fail(name: string, why: string): never {
+    const v = this.values.get(name);
+    throw new CfError(v ? `${this.path}:${v.line}: ${name}: ${why}` : `${this.path}: ${name}: ${why}`);
+  }
+
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
+  /** cfg_get_str(): `min` is the least length a value given must have (Postfix's "must not be empty"). */
+  str(name: string, dflt: string, min = 0): string {
+    this.used.add(name);
+    const v = this.values.get(name);
+    if (v === undefined) return dflt;
+    if (v.value.length < min) this.fail(name, 'must not be empty');
+    return v.value;
+  }
+
+  /** A parameter that must be given. */
+  required(name: string): string {
+    if (!this.values.has(name)) throw new CfError(`${this.path}: ${name} is not set`);
+    return this.str(name, '', 1);
+  }
+
+  int(name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    this.used.add(name);
+    const v = this.values.get(name);
+    if (v === undefined) return dflt;
+    if (!/^-?\d+$/.test(v.value) || Number(v.value) < min || Number(v.value) > max) {
+      this.fail(name, `want a whole number from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, not "${v.value}"`);
+    }
+    return Number(v.value);
+  }
+
+  /** cfg_get_bool(): Postfix accepts exactly yes/no (any case). */
+  bool(name: string, dflt: boolean): boolean {
+    this.used.add(name);
+    const v = this.values.get(name);
+    if (v === undefined) return dflt;
+    const t = v.value.toLowerCase();
+    if (t === 'yes') return true;
+    if (t === 'no') return false;
+    return this.fail(name, `want yes or no, not "${v.value}"`);
+  }
+
+  /** Where a parameter was set, for messages about its effect: `file:line`. */
+  where(name: string): string {
+    const v = this.values.get(name);
+    return v ? `${this.path}:${v.line}` : this.path;
+  }
+
+  /** Parameters given but never read by the driver (Postfix ignores them too; check-map says so). */
+  unused(): string[] {
+    return [...this.values.keys()].filter((k) => !this.used.has(k));
+  }
+}
+
+/**
+ * Parse the text: a line starting with white space continues the previous one, blank lines
+ * and lines whose first non-blank character is `#` are skipped, everything else must be
+ * `name = value` (white space around both trimmed). A name given twice: the last wins, as in
+ * Postfix.
+ */
+export function parseCf(text: string, path: string): CfFile {
+  const values = new Map<string, CfValue>();
+  const logical: Array<{ text: string; line: number }> = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.replace(/\r$/, '');
+    if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue;
+    if (/^[ \t]/.test(raw) && logical.length > 0) {
+      logical[logical.length - 1]!.text += ' ' + raw.trim();
+      continue;
+    }
+    logical.push({ text: raw.trim(), line: i + 1 });
+  }
+  for (const { text: l, line } of logical) {
+    const eq = l.indexOf('=');
+    const name = eq < 0 ? '' : l.slice(0, eq).trim();
+    if (name === '') throw new CfError(`${path}:${line}: expected format: name = value`);
+    values.set(name, { value: l.slice(eq + 1).trim(), line });
+  }
+  return new CfFile(path, values);
+}
+
+export function readCf(path: string): CfFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CfError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseCf(text, path);
+}
+
+/** Postfix's CHARS_COMMA_SP list splitting (argv_split: empty items dropped). */
+export function splitList(s: string): string[] {
+  return s.split(/[,\s]+/).filter((x) => x !== '');
+}
+
+/**
+ * A secret: `password_file` (our extension, read once at open, trailing newline dropped)
+ * wins over the inline value, as smmapd_imap_password_file does for the IMAP backend.
+ */
+export function secret(cf: CfFile, inline: string, fileParam: string): string {
+  const file = cf.str(fileParam, '');
+  if (file === '') return cf.str(inline, '');
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    return cf.fail(fileParam, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}

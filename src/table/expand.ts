@@ -1,0 +1,235 @@
+// Postfix's db_common.c, the part every SQL and LDAP table shares: the `%s %u %d %[1-9]
+// %S %U %D %%` templates, the rule that a key lacking what the query needs is not looked up
+// at all (NOTFOUND, no query), the `domain` restriction, and the result expansion that joins
+// several values with commas. Pure: quoting is the caller's (each table quotes its own way).
+import { readFileSync } from 'node:fs';
+import { StoreError } from '../core/contract';
+import { CfError, type CfFile, splitList } from './cf';
+
+const KEY_DOMAIN = 1;
+const KEY_USER = 2;
+const VALUE_DOMAIN = 4;
+const VALUE_USER = 8;
+
+/** db_common_parse() results for the query and the result_format of one table. */
+export interface TemplateCtx {
+  flags: number;
+  /** Highest %[1-9] in the query: keys with fewer domain labels are not looked up. */
+  nparts: number;
+  /** The `domain` list (lowercase; `!` negates), or null: every key is looked up. */
+  domain: Array<{ neg: boolean; name: string }> | null;
+}
+
+export type Quote = (s: string) => string;
+
+export function newCtx(): TemplateCtx {
+  return { flags: 0, nparts: 0, domain: null };
+}
+
+/** db_common_parse(): record what a template needs; throws on an unknown `%x`. */
+export function parseTemplate(ctx: TemplateCtx, format: string, query: boolean, where: string): boolean {
+  let dynamic = false;
+  for (let i = 0; i < format.length; i++) {
+    if (format[i] !== '%') continue;
+    const c = format[++i];
+    switch (c) {
+      case '%':
+        break;
+      case 'u':
+        ctx.flags |= query ? KEY_USER : VALUE_USER;
+        dynamic = true;
+        break;
+      case 'd':
+        ctx.flags |= query ? KEY_DOMAIN : VALUE_DOMAIN;
+        dynamic = true;
+        break;
+      case 's':
+      case 'S':
+        dynamic = true;
+        break;
+      case 'U':
+        ctx.flags |= KEY_USER;
+        dynamic = true;
+        break;
+      case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
+        ctx.nparts = Math.max(ctx.nparts, Number(c));
+        ctx.flags |= KEY_DOMAIN;
+        dynamic = true;
+        break;
+      case 'D':
+        ctx.flags |= KEY_DOMAIN;
+        dynamic = true;
+        break;
+      default:
+        throw new CfError(`${where}: invalid ${query ? 'query' : 'result'} template: ${format}`);
+    }
+  }
+  return dynamic;
+}
+
+/** db_common_parse_domain(): `domain = a.example, b.example, /file/of/domains`. */
+export function parseDomain(ctx: TemplateCtx, cf: CfFile): void {
+  const list = cf.str('domain', '');
+  if (list === '') return;
+  const out: Array<{ neg: boolean; name: string }> = [];
+  const add = (items: string[]): void => {
+    for (let item of items) {
+      let neg = false;
+      while (item.startsWith('!')) {
+        neg = !neg;
+        item = item.slice(1);
+      }
+      if (item.startsWith('/')) {
+        let text: string;
+        try {
+          text = readFileSync(item, 'utf8');
+        } catch (e) {
+          return cf.fail('domain', `cannot read ${item}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+        add(text.split('\n').map((l) => l.replace(/#.*/, '')).flatMap(splitList));
+      } else if (/^[a-z0-9_-]+:/i.test(item)) {
+        cf.fail('domain', `lookup tables in the domain list are not supported (${item})`);
+      } else out.push({ neg, name: item.toLowerCase() });
+    }
+  };
+  add(splitList(list));
+  ctx.domain = out;
+}
+
+/** db_common_check_domain(): false = do not look the key up (NOTFOUND). */
+export function checkDomain(ctx: TemplateCtx, key: string): boolean {
+  if (ctx.domain === null) return true;
+  const at = key.lastIndexOf('@');
+  // no domain, or an empty local part: Postfix skips the key
+  if (at <= 0) return false;
+  const dom = key.slice(at + 1).toLowerCase();
+  for (const d of ctx.domain) if (d.name === dom) return !d.neg;
+  return false;
+}
+
+/** Labels of a domain as argv_split(domain, ".") makes them: empty ones dropped. */
+function labels(domain: string): string[] {
+  return domain.split('.').filter((x) => x !== '');
+}
+
+/**
+ * db_common_expand(). `key` null: `format` is the query and `value` the lookup key; else
+ * `format` is result_format, `value` one result and `key` the lookup key. Appends to `out`
+ * (a comma first when it already holds a result) and returns false when the value is
+ * skipped (the query must not run / the result adds nothing).
+ */
+export function expand(ctx: TemplateCtx, format: string, value: string | null, key: string | null, out: string[], quote: Quote | null): boolean {
+  if (value === null || value === '') return false;
+  let vdomain: string | null = null;
+  let vat = -1;
+  let kdomain: string | null = null;
+  let kat = -1;
+  if (key !== null) {
+    if (ctx.flags & (VALUE_DOMAIN | VALUE_USER)) {
+      vat = value.lastIndexOf('@');
+      if (vat >= 0) vdomain = value.slice(vat + 1);
+    }
+    if (((vdomain === null || vdomain === '') && ctx.flags & VALUE_DOMAIN) || (vat === 0 && ctx.flags & VALUE_USER)) return false;
+    if (ctx.flags & (KEY_DOMAIN | KEY_USER)) {
+      kat = key.lastIndexOf('@');
+      if (kat >= 0) kdomain = key.slice(kat + 1);
+    }
+    if (((kdomain === null || kdomain === '') && ctx.flags & KEY_DOMAIN) || (kat === 0 && ctx.flags & KEY_USER)) return false;
+  } else {
+    if (ctx.flags & (KEY_DOMAIN | KEY_USER)) {
+      vat = value.lastIndexOf('@');
+      if (vat >= 0) vdomain = value.slice(vat + 1);
+    }
+    if (((vdomain === null || vdomain === '') && ctx.flags & KEY_DOMAIN) || (vat === 0 && ctx.flags & KEY_USER)) return false;
+  }
+  let parts: string[] | null = null;
+  if (ctx.nparts > 0) {
+    parts = labels((key !== null ? kdomain : vdomain) ?? '');
+    if (parts.length < ctx.nparts) return false;
+  }
+  const q = (s: string): string => (quote ? quote(s) : s);
+  let s = out.length > 0 ? ',' : '';
+  for (let i = 0; i < format.length; i++) {
+    const ch = format[i]!;
+    if (ch !== '%') {
+      s += ch;
+      continue;
+    }
+    const c = format[++i];
+    switch (c) {
+      case '%':
+        s += '%';
+        break;
+      case 's':
+        s += q(value);
+        break;
+      case 'u':
+        s += q(vdomain !== null ? value.slice(0, vat) : value);
+        break;
+      case 'd':
+        s += q(vdomain ?? '');
+        break;
+      case 'S':
+        s += q(key ?? value);
+        break;
+      case 'U':
+        if (key !== null) s += q(kdomain !== null ? key.slice(0, kat) : key);
+        else s += q(vdomain !== null ? value.slice(0, vat) : value);
+        break;
+      case 'D':
+        s += q((key !== null ? kdomain : vdomain) ?? '');
+        break;
+      default: {
+        // %1 .. %9, checked by parseTemplate
+        const n = Number(c);
+        s += q(parts![parts!.length - n]!);
+      }
+    }
+  }
+  out.push(s);
+  return true;
+}
+
+/**
+ * A table's templates as its driver reads them: query (or query_filter), result_format,
+ * domain, expansion_limit.
+ */
+export interface Templates {
+  readonly ctx: TemplateCtx;
+  readonly query: string;
+  readonly resultFormat: string;
+  readonly expansionLimit: number;
+}
+
+export function templates(cf: CfFile, queryParam: string, query: string, resultFormat: string, resultParam = 'result_format'): Templates {
+  const ctx = newCtx();
+  parseTemplate(ctx, query, true, cf.where(queryParam));
+  parseTemplate(ctx, resultFormat, false, cf.where(resultParam));
+  parseDomain(ctx, cf);
+  return { ctx, query, resultFormat, expansionLimit: cf.int('expansion_limit', 0, 0) };
+}
+
+/** Expand every value of a result set with result_format; throws on expansion_limit, as Postfix answers an error then. */
+export class Results {
+  private readonly out: string[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly t: Templates,
+    private readonly key: string,
+  ) {}
+
+  add(value: string | null): void {
+    if (expand(this.t.ctx, this.t.resultFormat, value, this.key, this.out, null) && this.t.expansionLimit > 0 && ++this.count > this.t.expansionLimit) {
+      throw new ExpansionLimit(`expansion limit (${this.t.expansionLimit}) exceeded`);
+    }
+  }
+
+  /** The joined result, or null when nothing was found. */
+  value(): string | null {
+    const r = this.out.join('');
+    return r === '' ? null : r;
+  }
+}
+
+export class ExpansionLimit extends StoreError {}

@@ -1,0 +1,78 @@
+// sqlite:FILE, Postfix's sqlite_table(5) with better-sqlite3, opened read-only. The key is
+// quoted as sqlite3_mprintf("%q") quotes it for Postfix (single quotes doubled) and only the
+// first column of each row counts, as in dict_sqlite.c.
+import Database from 'better-sqlite3';
+import type { Config } from '../config';
+import { StoreError, type LookupTable } from '../core/contract';
+import { readCf, type CfFile } from './cf';
+import { checkDomain, Results, templates, type Templates } from './expand';
+import { buildQuery } from './sql';
+
+export function sqliteQuote(s: string): string {
+  return s.replace(/'/g, "''");
+}
+
+/** sqlite3_column_text() of a value: integers exactly, reals as SQLite's %!.15g, blobs as their bytes. */
+function text(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') {
+    let s = v.toPrecision(15);
+    if (s.includes('e')) {
+      const [m, e] = s.split('e');
+      s = `${m!.includes('.') ? m!.replace(/0+$/, '').replace(/\.$/, '.0') : m + '.0'}e${e!.startsWith('-') ? '-' : '+'}${e!.replace(/^[-+]/, '').padStart(2, '0')}`;
+    } else if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '.0');
+    else s += '.0';
+    return s;
+  }
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return String(v);
+}
+
+export class SqliteTable implements LookupTable {
+  private readonly t: Templates;
+  private readonly dbpath: string;
+  private db: Database.Database | null = null;
+
+  constructor(cf: CfFile, private readonly cfg: Config) {
+    this.dbpath = cf.required('dbpath');
+    this.t = templates(cf, 'query', cf.required('query'), cf.str('result_format', '%s', 1));
+  }
+
+  private open(): Database.Database {
+    if (this.db === null) {
+      try {
+        this.db = new Database(this.dbpath, { readonly: true, fileMustExist: true, timeout: Math.min(this.cfg.mapTimeoutMs, 2000) });
+      } catch (e) {
+        throw new StoreError(`sqlite: cannot open ${(e as NodeJS.ErrnoException).code ?? 'database'}`, { cause: e });
+      }
+    }
+    return this.db;
+  }
+
+  lookup(key: string): string | null {
+    if (!checkDomain(this.t.ctx, key) || buildQuery(this.t, key, null) === null) return null;
+    const sql = buildQuery(this.t, key, sqliteQuote)!;
+    const res = new Results(this.t, key);
+    try {
+      const stmt = this.open().prepare(sql).raw(true).safeIntegers(true);
+      if (!stmt.reader) return null;
+      for (const row of stmt.iterate() as Iterable<unknown[]>) res.add(text(row[0]));
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      // a database replaced or corrupt: reopen next time
+      this.close();
+      throw new StoreError(`sqlite: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
+    }
+    return res.value();
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+export function openTable(file: string, cfg: Config): LookupTable {
+  return new SqliteTable(readCf(file), cfg);
+}
