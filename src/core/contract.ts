@@ -31,12 +31,25 @@ export interface DenyEntry {
 /** A value now, or later: the SQLite store answers synchronously, the IMAP store does not. */
 export type Maybe<T> = T | Promise<T>;
 
-/** The store could not answer (missing, locked, corrupt, unreachable): the reply is TEMP, never OK. */
+/**
+ * The store could not answer (missing, locked, corrupt, unreachable): the reply is TEMP, never
+ * OK. `message` is for the log (paths, causes); `reply` is what the client is told: a few
+ * words, one line, no paths (`store unavailable`, `store locked`, `IMAP server unavailable`).
+ */
 export class StoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly reply: string;
+  constructor(message: string, options?: { cause?: unknown; reply?: string }) {
     super(message, options);
     this.name = 'StoreError';
+    this.reply = replyText(options?.reply ?? message);
   }
+}
+
+/** The words before the first colon, one line, printable ASCII, no path: safe to send. */
+function replyText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const head = text.split(/[:\r\n]/, 1)[0]!.replace(/[^\x20-\x7e]/g, ' ').trim().slice(0, 80);
+  return head === '' || head.includes('/') ? 'store unavailable' : head;
 }
 
 export interface MailboxStore {

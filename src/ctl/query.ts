@@ -14,7 +14,8 @@ export const queryCommand: CommandSpec = {
   details: 'A key starting with - needs -- before it. The exit status is 0 whatever the answers.',
   batch: false,
   async run(ctx, keys, opts) {
-    const store = openStore(ctx.cfg, () => undefined);
+    // The replies are the daemon's (a few words); what the daemon would log goes to stderr.
+    const store = openStore(ctx.cfg, (msg) => void process.stderr.write(`smmapctl: ${msg}\n`));
     try {
       const o = policyOptions(ctx.cfg, opts['skipPlus'] === true);
       for (const key of keys) ctx.out(replyPayload(await verify(key, store, o)));

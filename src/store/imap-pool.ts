@@ -49,7 +49,7 @@ function within<T>(p: Promise<T>, d: Deadline, what: string, onExpire: () => voi
       timer = setTimeout(() => {
         if (d.left > 0) return arm();
         onExpire();
-        reject(new StoreError(`IMAP server did not answer within the deadline (${what})`));
+        reject(new StoreError(`IMAP server did not answer within the deadline (${what})`, { reply: 'IMAP server timed out' }));
       }, Math.max(0, d.left));
     };
     arm();
@@ -106,20 +106,20 @@ export class ImapPool {
       } catch (e) {
         if (e instanceof ImapCommandError) {
           this.release(s);
-          throw new StoreError(`IMAP server refused: ${e.message}`, { cause: e });
+          throw new StoreError(`IMAP server refused: ${e.message}`, { cause: e, reply: 'IMAP server refused' });
         }
         s.destroy();
         if (expired) throw e;
         // A session that broke while idle (server restarted): one retry on a fresh one.
         if (attempt === 0 && d.left > 0 && !this.down) continue;
         this.markDown(describe(e));
-        throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e });
+        throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e, reply: 'IMAP server unavailable' });
       }
     }
   }
 
   private unavailable(): StoreError {
-    return new StoreError(`IMAP server unavailable: ${this.down?.reason ?? 'closed'}`);
+    return new StoreError(`IMAP server unavailable: ${this.down?.reason ?? 'closed'}`, { reply: 'IMAP server unavailable' });
   }
 
   private async acquire(d: Deadline): Promise<ImapSession> {
@@ -144,7 +144,7 @@ export class ImapPool {
         fail: (e) => { if (settle()) reject(e); },
       };
       // Waiting for a busy pool is not the server's fault: no markDown here.
-      const timer = setTimeout(() => w.fail(new StoreError('IMAP pool busy: no session free within the deadline')), Math.max(0, d.left));
+      const timer = setTimeout(() => w.fail(new StoreError('IMAP pool busy: no session free within the deadline', { reply: 'IMAP server busy' })), Math.max(0, d.left));
       this.waiters.push(w);
     });
   }
@@ -158,7 +158,7 @@ export class ImapPool {
     } catch (e) {
       this.total--;
       this.markDown(describe(e));
-      throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e });
+      throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e, reply: 'IMAP server unavailable' });
     }
     s.onClose(() => this.forget(s));
     return s;

@@ -2,7 +2,7 @@
 // the file read-write (creating it, never its directory), migrates older formats, and
 // keeps the WAL journal so the daemon's read-only connections see each commit whole.
 // Every method takes Cyrus internal names; smmapctl converts what the admin types.
-import { chownSync, existsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchownSync, lstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { deleteAclEntry, initialAcl, setAclEntry } from '../core/acl';
@@ -79,12 +79,18 @@ export class SqliteAdmin {
     opts: SqliteAdminOptions = {},
   ) {
     const create = opts.create ?? true;
-    const isNew = !existsSync(path);
+    const link = lstatSync(path, { throwIfNoEntry: false });
+    const isNew = link === undefined;
+    let created: Stats | null = null;
     if (isNew) {
       const dir = dirname(path);
       if (!create) throw new StoreError(`store ${path} does not exist (smmapctl init creates it)`);
       if (!existsSync(dir)) throw new StoreError(`cannot create store ${path}: directory ${dir} does not exist`);
       if (!statSync(dir).isDirectory()) throw new StoreError(`cannot create store ${path}: ${dir} is not a directory`);
+      created = createPrivate(path);
+    } else if (link.isSymbolicLink() && !existsSync(path)) {
+      // A dangling link: SQLite would create whatever it points to, with our rights.
+      throw new StoreError(`cannot create store ${path}: it is a symbolic link to a missing file`);
     }
     let db: Database.Database;
     try {
@@ -94,7 +100,13 @@ export class SqliteAdmin {
     }
     try {
       this.db = db;
-      if (isNew) giveToDirectoryOwner(path);
+      if (created !== null) {
+        // Swapped for something else between our create and SQLite's open: do not write to it.
+        const now = lstatSync(path, { throwIfNoEntry: false });
+        if (now === undefined || !now.isFile() || now.ino !== created.ino || now.dev !== created.dev) {
+          throw new StoreError(`cannot create store ${path}: the file was replaced while it was created`);
+        }
+      }
       this.migrate();
       this.s = this.prepareAll();
     } catch (e) {
@@ -369,14 +381,28 @@ export class SqliteAdmin {
 }
 
 /**
- * Root creating the store gives it to the owner of its directory, so the daemon, running as
- * that user, can open it. SQLite then gives its -wal and -shm files the same owner whenever
- * root recreates them (os_unix.c, robustFchown): root's smmapctl never locks the daemon out.
+ * Create the empty store file 0640 (less if the umask says so: it holds every mailbox name,
+ * ACL, quota and deny entry), never through a symbolic link (O_EXCL | O_NOFOLLOW), and, when
+ * root creates it, give it to the owner of its directory through the descriptor, so the
+ * daemon, running as that user, can open it. SQLite gives its -wal and -shm files the same
+ * mode, and the same owner whenever root recreates them (os_unix.c, robustFchown).
  */
-function giveToDirectoryOwner(path: string): void {
-  if (process.getuid?.() !== 0) return;
-  const dir = statSync(dirname(path));
-  if (dir.uid !== 0 || dir.gid !== 0) chownSync(path, dir.uid, dir.gid);
+function createPrivate(path: string): Stats {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, 0o640);
+  } catch (e) {
+    throw new StoreError(`cannot create store ${path}: ${errorText(e)}`, { cause: e });
+  }
+  try {
+    if (process.getuid?.() === 0) {
+      const dir = statSync(dirname(path));
+      if (dir.uid !== 0 || dir.gid !== 0) fchownSync(fd, dir.uid, dir.gid);
+    }
+    return lstatSync(path);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function sqliteConstraint(e: unknown): boolean {

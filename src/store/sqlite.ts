@@ -3,7 +3,10 @@
 // once and rows come back as plucked values or raw arrays. Failures never crash the
 // daemon: a missing, unreadable, foreign or corrupt file, or one locked past the busy
 // timeout, makes lookups throw StoreError (the reply is TEMP), and the driver reopens by
-// itself, at most once per retry interval, so it recovers when the file is fixed.
+// itself, at most once per retry interval, so it recovers when the file is fixed. A file
+// replaced by rename (a restored backup) or moved away is noticed by its inode, checked at
+// most once a millisecond, so every process sees the same file.
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { quotaRootCandidates } from '../core/mboxname';
 import { checkFormat, errorText, isLocked, SCHEMA_VERSION, sqliteCode } from './sqlite-schema';
@@ -33,7 +36,14 @@ interface Conn {
   readonly rollback: Statement;
   /** Distinguishes connections: data_version restarts with each one. */
   readonly epoch: number;
+  /** The file it opened (-1: unknown, check again at once). */
+  readonly dev: number;
+  readonly ino: number;
 }
+
+/** Short words for the client (StoreError.reply); the log gets the path and the cause. */
+const UNAVAILABLE = 'store unavailable';
+const LOCKED = 'store locked';
 
 /** [storage_limit_kib, message_limit, storage_used, message_used] */
 type QuotaRow = [number | null, number | null, number, number];
@@ -49,6 +59,14 @@ export class SqliteStore implements MailboxStore {
   /** The failure last reported to the log; null while healthy. */
   private failing: string | null = null;
   private closed = false;
+  /**
+   * Set when a lookup waited the whole busy timeout for a lock: until one succeeds, lookups
+   * try the lock without waiting (busy_timeout 0), so a held lock costs one wait, not one
+   * per lookup, and the worker keeps answering everyone else.
+   */
+  private lockError: StoreError | null = null;
+  /** When the file's identity was last compared (ms). */
+  private checkedAt = 0;
   private readonly busyTimeoutMs: number;
   private readonly retryIntervalMs: number;
   private readonly log: (msg: string) => void;
@@ -63,7 +81,7 @@ export class SqliteStore implements MailboxStore {
   }
 
   mailbox(name: string): MailboxState | null {
-    const c = this.conn ?? this.connect();
+    const c = this.current();
     let result: MailboxState | null;
     try {
       this.snapshot(c);
@@ -72,12 +90,12 @@ export class SqliteStore implements MailboxStore {
     } catch (e) {
       throw this.failed(c, e);
     }
-    if (this.failing !== null) this.recovered();
+    if (this.failing !== null || this.lockError !== null) this.recovered(c);
     return result;
   }
 
   denyEntry(userid: string): DenyEntry | null {
-    const c = this.conn ?? this.connect();
+    const c = this.current();
     let row: [string, string] | undefined;
     try {
       this.snapshot(c);
@@ -85,7 +103,7 @@ export class SqliteStore implements MailboxStore {
     } catch (e) {
       throw this.failed(c, e);
     }
-    if (this.failing !== null) this.recovered();
+    if (this.failing !== null || this.lockError !== null) this.recovered(c);
     return row === undefined ? null : { userid, services: row[0], message: row[1] };
   }
 
@@ -95,7 +113,7 @@ export class SqliteStore implements MailboxStore {
    */
   changeCounter(): number {
     try {
-      const c = this.conn ?? this.connect();
+      const c = this.current();
       this.snapshot(c);
       return c.epoch * 2 ** 32 + (c.dataVersion.get() as number);
     } catch (e) {
@@ -107,6 +125,28 @@ export class SqliteStore implements MailboxStore {
   close(): void {
     this.closed = true;
     this.drop();
+  }
+
+  /**
+   * The open connection, if it still reads the file at the path; else a new one. Inside a
+   * run of code that already reads a snapshot nothing is checked; otherwise the path is
+   * stat()ed at most once a millisecond (~1 µs): a rename over the store or its removal is
+   * noticed as cheaply as data_version, and the epoch change empties the answer cache.
+   */
+  private current(): Conn {
+    const c = this.conn;
+    if (c === null) return this.connect();
+    if (this.txnConn === c) return c;
+    const now = Date.now();
+    if (now === this.checkedAt && c.ino !== -1) return c;
+    this.checkedAt = now;
+    const st = statSync(this.path, { throwIfNoEntry: false });
+    if (st !== undefined && st.ino === c.ino && st.dev === c.dev) return c;
+    // Replaced or gone: the old inode's content is no longer the store. Reopen now (a
+    // vanished file fails to open: TEMP, retried once per interval).
+    this.log(st === undefined ? `store file gone: ${this.path}` : `store file replaced, reopening: ${this.path}`);
+    this.drop();
+    return this.connect();
   }
 
   /**
@@ -143,12 +183,16 @@ export class SqliteStore implements MailboxStore {
 
   /** Open the file now, or throw the reason it cannot be (at most one attempt per interval). */
   private connect(): Conn {
-    if (this.closed) throw new StoreError(`store closed: ${this.path}`);
+    if (this.closed) throw new StoreError(`store closed: ${this.path}`, { reply: UNAVAILABLE });
     const now = Date.now();
     if (this.openError !== null && now < this.nextAttempt) throw this.openError;
     let db: Database.Database | null = null;
     try {
-      db = new Database(this.path, { readonly: true, fileMustExist: true, timeout: this.busyTimeoutMs });
+      const before = statSync(this.path, { throwIfNoEntry: false });
+      db = new Database(this.path, { readonly: true, fileMustExist: true, timeout: this.lockError ? 0 : this.busyTimeoutMs });
+      // Replaced between the two stats: identity unknown, so the next lookup checks again.
+      const after = statSync(this.path, { throwIfNoEntry: false });
+      const same = before !== undefined && after !== undefined && before.ino === after.ino && before.dev === after.dev;
       const version = checkFormat(db, this.path);
       if (version !== SCHEMA_VERSION) {
         throw new StoreError(
@@ -169,6 +213,8 @@ export class SqliteStore implements MailboxStore {
         commit: db.prepare('COMMIT'),
         rollback: db.prepare('ROLLBACK'),
         epoch: ++this.epoch,
+        dev: same ? after.dev : -1,
+        ino: same ? after.ino : -1,
       };
       this.conn = conn;
       this.openError = null;
@@ -180,7 +226,7 @@ export class SqliteStore implements MailboxStore {
         // already unusable
       }
       const err = this.describe(e);
-      // A lock already made us wait the busy timeout: try again at the next lookup.
+      // A lock already made us wait the busy timeout: try again (without waiting) at the next lookup.
       this.nextAttempt = isLocked(e) ? now : now + this.retryIntervalMs;
       this.openError = err;
       this.report(err.message);
@@ -209,14 +255,19 @@ export class SqliteStore implements MailboxStore {
 
   private describe(e: unknown): StoreError {
     if (isLocked(e)) {
-      return new StoreError(`store locked: ${this.path}: ${errorText(e)} (waited ${this.busyTimeoutMs} ms)`, { cause: e });
+      if (this.lockError === null) {
+        this.lockError = new StoreError(`store locked: ${this.path}: ${errorText(e)} (waited ${this.busyTimeoutMs} ms)`, { cause: e, reply: LOCKED });
+        // From now on try the lock without waiting, until a lookup gets through.
+        if (this.conn !== null) setBusyTimeout(this.conn, 0);
+      }
+      return this.lockError;
     }
-    if (e instanceof StoreError) return new StoreError(`store unavailable: ${e.message}`, { cause: e });
+    if (e instanceof StoreError) return new StoreError(`store unavailable: ${e.message}`, { cause: e, reply: UNAVAILABLE });
     // A WAL reader must create (or write) the -shm file next to the store.
     const hint = sqliteCode(e).startsWith('SQLITE_READONLY')
       ? ' (the daemon needs write access to the store directory, or to existing -wal and -shm files)'
       : '';
-    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}${hint}`, { cause: e });
+    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}${hint}`, { cause: e, reply: UNAVAILABLE });
   }
 
   private report(msg: string): void {
@@ -225,7 +276,12 @@ export class SqliteStore implements MailboxStore {
     this.log(msg);
   }
 
-  private recovered(): void {
+  private recovered(c: Conn): void {
+    if (this.lockError !== null) {
+      this.lockError = null;
+      setBusyTimeout(c, this.busyTimeoutMs);
+    }
+    if (this.failing === null) return;
     this.failing = null;
     this.log(`store available again: ${this.path}`);
   }
@@ -240,6 +296,14 @@ export class SqliteStore implements MailboxStore {
     } catch {
       // closing a broken connection may fail; it is gone either way
     }
+  }
+}
+
+function setBusyTimeout(c: Conn, ms: number): void {
+  try {
+    c.db.pragma(`busy_timeout = ${ms}`);
+  } catch {
+    // a broken connection: the next lookup reports it
   }
 }
 

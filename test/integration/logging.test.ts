@@ -100,7 +100,7 @@ describe('stderr and files', () => {
     writeFileSync(c, `configdirectory: ${fx.dir}\nsmmapd_store: ${fx.dir}/missing/x.db\nunixhierarchysep: no\nsmmapd_workers: 1\nsmmapd_log: ${logFile}\nsmmapd_log_level: info\nsmmapd_audit: no\n`);
     d.proc.kill('SIGHUP');
     await waitFor(() => readFileSync(logFile, 'utf8').includes('reloaded'), 5000);
-    expect(await query(d.target, ['fred'])).toEqual([expect.stringMatching(/^TEMP store unavailable: /)]);
+    expect(await query(d.target, ['fred'])).toEqual(['TEMP store unavailable']);
     expect(await d.stop()).toBe(0);
     const t = readFileSync(logFile, 'utf8');
     expect(t).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z smmapd\[\d+\]: notice: auditlog: ok userid=<fred> client=</m);
@@ -162,7 +162,7 @@ os.waitpid(pid, 0)
 sys.stdout.write(data.decode())
 `;
       const r = spawnSync('python3', ['-c', py, process.execPath, SMMAPD, '-C', c], { encoding: 'utf8', timeout: 30_000 });
-      expect(r.stdout).toMatch(/^\d+:TEMP store unavailable: .*missing\/y\.db.*,$/);
+      expect(r.stdout).toBe('22:TEMP store unavailable,'); // the path is in the log, not the reply
       expect(await waitFor(() => rx.records().some((l) => l.includes('error') || l.includes('store unavailable')), 5000)).toBe(true);
       expect(rx.records().some((l) => /^<19>.* smmapd\[\d+\]: store unavailable: /.test(l))).toBe(true); // mail.err
     } finally {

@@ -1,12 +1,12 @@
 // smmapctl, the built CLI run as a real process on temp stores: every command, both
 // separators, virtual domains, errors and exit codes, batch atomicity and speed, `query`
 // against behaviour §4, and a store that is missing, corrupt or locked.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, ctlBatch, ctlOk, ROOT, runCtl, tempConfig } from '../helpers/ctl';
+import { buildOnce, ctlBatch, ctlOk, ROOT, runCtl, SMMAPCTL, tempConfig } from '../helpers/ctl';
 import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 
 type Env = ReturnType<typeof tempConfig>;
@@ -42,6 +42,27 @@ describe('init and the store file', () => {
     expect(ctlOk(e.conf, ['mailbox', 'list'])).toEqual([]);
     expect(rows(e.store, 'PRAGMA journal_mode')).toEqual([['wal']]);
     expect(rows(e.store, 'PRAGMA user_version')).toEqual([[1]]);
+  });
+
+  it('creates the store 0640, or less as the umask says, never more', () => {
+    const e = env();
+    ctlOk(e.conf, ['mailbox', 'create', 'user/fred']);
+    expect(statSync(e.store).mode & 0o777).toBe(0o640);
+    const f = env();
+    const r = spawnSync('sh', ['-c', 'umask 077; exec "$0" "$@"', process.execPath, SMMAPCTL, '-C', f.conf, 'init'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(statSync(f.store).mode & 0o777).toBe(0o600);
+  });
+
+  it('never creates a store through a symbolic link at its path', () => {
+    const e = env();
+    const target = join(e.dir, 'elsewhere.db');
+    symlinkSync(target, e.store);
+    const r = runCtl(e.conf, ['mailbox', 'create', 'user/fred']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^smmapctl: cannot create store .*smmapd\.db: it is a symbolic link to a missing file\n$/);
+    expect(existsSync(target)).toBe(false);
+    expect(lstatSync(e.store).isSymbolicLink()).toBe(true);
   });
 
   it('creates the file but never its directory, and says so', () => {
@@ -427,36 +448,40 @@ describe('a store that cannot be read gives TEMP, never a crash', () => {
     const e = env();
     const r = runCtl(e.conf, ['query', 'fred', 'joe']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(
-      `TEMP store unavailable: ${e.store}: unable to open database file\n`.repeat(2),
-    );
-    expect(r.stderr).toBe('');
+    // The reply as the daemon sends it (a few words, no path); the reason on stderr, once.
+    expect(r.stdout).toBe('TEMP store unavailable\n'.repeat(2));
+    expect(r.stderr).toBe(`smmapctl: store unavailable: ${e.store}: unable to open database file\n`);
   });
 
   it('missing directory', () => {
     const e = env();
     writeFileSync(e.conf, `smmapd_store: ${e.dir}/nodir/s.db\n`);
-    expect(ctlOk(e.conf, ['query', 'fred'])).toEqual([
-      `TEMP store unavailable: ${e.dir}/nodir/s.db: Cannot open database because the directory does not exist`,
-    ]);
+    const r = runCtl(e.conf, ['query', 'fred']);
+    expect(r.stdout).toBe('TEMP store unavailable\n');
+    expect(r.stderr).toBe(`smmapctl: store unavailable: ${e.dir}/nodir/s.db: Cannot open database because the directory does not exist\n`);
   });
 
   it('corrupt or foreign file', () => {
     const e = env();
     writeFileSync(e.store, 'this is not a database, just text '.repeat(200));
-    expect(ctlOk(e.conf, ['query', 'fred'])).toEqual([`TEMP store unavailable: ${e.store}: file is not a database`]);
+    expect(runCtl(e.conf, ['query', 'fred'])).toMatchObject({ stdout: 'TEMP store unavailable\n', stderr: `smmapctl: store unavailable: ${e.store}: file is not a database\n` });
     const f = env();
     ctlOk(f.conf, ['mailbox', 'create', 'user/fred']);
     const db = new Database(f.store);
     db.pragma('user_version = 7');
     db.close();
-    expect(ctlOk(f.conf, ['query', 'fred'])[0]).toMatch(/^TEMP store unavailable: .*store format 7 is newer than this smmapd knows \(1\): upgrade smmapd$/);
+    const r = runCtl(f.conf, ['query', 'fred']);
+    expect(r.stdout).toBe('TEMP store unavailable\n');
+    expect(r.stderr).toMatch(/^smmapctl: store unavailable: .*store format 7 is newer than this smmapd knows \(1\): upgrade smmapd\n$/);
   });
 
   it('empty store file (created but never initialised)', () => {
     const e = env();
     writeFileSync(e.store, '');
-    expect(ctlOk(e.conf, ['query', 'fred'])).toEqual([`TEMP store unavailable: ${e.store}: empty store (smmapctl init creates its tables)`]);
+    expect(runCtl(e.conf, ['query', 'fred'])).toMatchObject({
+      stdout: 'TEMP store unavailable\n',
+      stderr: `smmapctl: store unavailable: ${e.store}: empty store (smmapctl init creates its tables)\n`,
+    });
   });
 
   it('locked by another process past the busy timeout, then free again', async () => {
@@ -482,7 +507,8 @@ describe('a store that cannot be read gives TEMP, never a crash', () => {
       const start = Date.now();
       const r = runCtl(e.conf, ['query', 'fred']);
       expect(r.code).toBe(0);
-      expect(r.stdout).toBe(`TEMP store locked: ${e.store}: database is locked (waited 200 ms)\n`);
+      expect(r.stdout).toBe('TEMP store locked\n');
+      expect(r.stderr).toBe(`smmapctl: store locked: ${e.store}: database is locked (waited 200 ms)\n`);
       expect(Date.now() - start).toBeGreaterThanOrEqual(200);
     } finally {
       holder.stdin!.end();

@@ -245,8 +245,8 @@ describe('verify when the store fails (behaviour §3, last paragraph)', () => {
     ['throw', 'mailbox', 'TEMP store locked'],
     ['reject', 'deny', 'TEMP imap server unreachable'],
     ['reject', 'mailbox', 'TEMP imap server unreachable'],
-    ['throw-plain', 'deny', 'TEMP store error: disk on fire'],
-    ['throw-plain', 'mailbox', 'TEMP store error: disk on fire'],
+    ['throw-plain', 'deny', 'TEMP store error'],
+    ['throw-plain', 'mailbox', 'TEMP store error'],
   ] as const)('%s in %s → %s', async (how, where, want) => {
     expect(await answer('fred', new FailingStore(how, where), options())).toBe(want);
   });
@@ -255,6 +255,21 @@ describe('verify when the store fails (behaviour §3, last paragraph)', () => {
     const r = verify('fred', new FailingStore('throw'), options());
     expect(isPromise(r)).toBe(false);
     expect(r).toMatchObject({ status: 'TEMP', text: 'store locked', outcome: 'failed' });
+  });
+
+  it('a TEMP reply says what failed in a few words: no path, no newline, no stack (the log has those)', () => {
+    const stack = "store unavailable: /var/lib/smmapd/smmapd.db: Cannot find module 'bindings'\nRequire stack:\n- /usr/lib/node_modules/x.js";
+    const cases: Array<[StoreError, string]> = [
+      [new StoreError(stack), 'store unavailable'],
+      [new StoreError('/var/lib/smmapd/smmapd.db: not an smmapd store'), 'store unavailable'],
+      [new StoreError('store locked: /x/y.db: database is locked (waited 500 ms)'), 'store locked'],
+      [new StoreError('IMAP connection failed: ECONNREFUSED', { reply: 'IMAP server unavailable' }), 'IMAP server unavailable'],
+      [new StoreError('bad\x00\x1bthing\r\nmore'), 'bad  thing'],
+    ];
+    for (const [err, want] of cases) {
+      const store: MailboxStore = { denyEntry: () => { throw err; }, mailbox: () => null, close: () => undefined };
+      expect(verify('fred', store, options())).toMatchObject({ status: 'TEMP', text: want });
+    }
   });
 
   it('a shared folder lookup failing is TEMP too', async () => {

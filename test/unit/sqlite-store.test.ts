@@ -1,6 +1,6 @@
 // The SQLite driver in-process: lookups, the snapshot each run of code reads, failure and
 // recovery with one log line per change of state, migrations, replaceSnapshot.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -125,6 +125,60 @@ describe('failures', () => {
     expect(s.mailbox('user.fred')).not.toBeNull();
     expect(s.denyEntry('x')).not.toBeNull();
     expect(log).toEqual([msg, `store available again: ${path}`]);
+  });
+
+  it('a lock costs one busy timeout, not one per lookup: the others fail at once until it is free', () => {
+    provision().close();
+    const locker = track(new Database(path));
+    locker.pragma('locking_mode = EXCLUSIVE');
+    locker.exec('BEGIN EXCLUSIVE');
+    locker.prepare("INSERT INTO deny (userid) VALUES ('x')").run();
+    const s = track(new SqliteStore(path, { busyTimeoutMs: 300 }));
+    let t = Date.now();
+    expect(() => s.mailbox('user.fred')).toThrow(StoreError);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(290);
+    t = Date.now();
+    for (let i = 0; i < 10; i++) {
+      try {
+        s.denyEntry('fred');
+        expect.unreachable();
+      } catch (e) {
+        expect((e as StoreError).reply).toBe('store locked');
+      }
+    }
+    expect(Date.now() - t).toBeLessThan(100);
+    locker.exec('COMMIT');
+    locker.close();
+    expect(s.denyEntry('x')).not.toBeNull();
+  });
+
+  it('a store replaced by rename (a restored backup) is seen at the next lookup; one moved away is TEMP', async () => {
+    provision().close();
+    const s = track(new SqliteStore(path, { retryIntervalMs: 50 }));
+    expect(s.mailbox('user.fred')).not.toBeNull();
+    const c0 = s.changeCounter();
+    const other = join(dir, 'other.db');
+    const admin = new SqliteAdmin(other);
+    admin.createMailbox('user.barney', '');
+    admin.close();
+    renameSync(other, path);
+    await sleep(2);
+    expect(s.mailbox('user.fred')).toBeNull();
+    expect(s.mailbox('user.barney')).not.toBeNull();
+    expect(s.changeCounter()).not.toBe(c0);
+    renameSync(path, join(dir, 'gone.db'));
+    await sleep(2);
+    expect(() => s.mailbox('user.barney')).toThrow(StoreError);
+    try {
+      s.mailbox('user.barney');
+    } catch (e) {
+      expect((e as StoreError).reply).toBe('store unavailable');
+      expect((e as StoreError).message).toContain(path); // the log gets the path, the client does not
+    }
+    expect(Number.isNaN(s.changeCounter())).toBe(true);
+    renameSync(join(dir, 'gone.db'), path);
+    await sleep(60);
+    expect(s.mailbox('user.barney')).not.toBeNull();
   });
 
   it('close(): lookups fail cleanly afterwards', () => {
