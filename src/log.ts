@@ -260,3 +260,52 @@ export function auditField(text: string, max = 512): string {
   // eslint-disable-next-line no-control-regex
   return clipped.replace(/[\x00-\x1f\x7f<>\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/**
+ * Bounds lines that whoever can connect could trigger (protocol errors, accept failures): per
+ * key (a peer's address), the first `burst` in each window are allowed; the rest are only
+ * counted, and `report` is called once per key when the window ends with how many were left
+ * out. Distinct keys per window are bounded too: past `maxKeys`, new ones share one bucket.
+ */
+export class LogRateLimiter {
+  private counts = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly burst: number,
+    private readonly windowMs: number,
+    private readonly report: (key: string, leftOut: number) => void,
+    private readonly maxKeys = 1024,
+  ) {}
+
+  /** Count one line for `key`; true when it may be logged. */
+  allow(key: string): boolean {
+    if (this.timer === null) {
+      this.timer = setTimeout(() => this.roll(), this.windowMs);
+      this.timer.unref();
+    }
+    const k = this.counts.has(key) || this.counts.size < this.maxKeys ? key : '(other peers)';
+    const n = (this.counts.get(k) ?? 0) + 1;
+    this.counts.set(k, n);
+    return n <= this.burst;
+  }
+
+  /** End the window now (before exit): report what was left out. */
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.roll();
+  }
+
+  private roll(): void {
+    this.timer = null;
+    const counts = this.counts;
+    this.counts = new Map();
+    for (const [k, n] of counts) if (n > this.burst) this.report(k, n - this.burst);
+  }
+}
+
+/** A peer as `peerOf` names it (`addr:port`, `[local]`), without the port: the rate-limit key. */
+export function peerAddress(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return i > 0 && /^\d*$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer;
+}

@@ -4,13 +4,11 @@
 // socket activation (LISTEN_FDS), or else the one connection on stdin/stdout (inetd).
 import { ConfigError, loadConfig, type Config } from '../config';
 import { chooseDestination, openLogger, stderrIsClient, type Logger, type ProcessModel } from '../log';
+import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE } from '../server/exit-codes';
 import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
+import { ProcessShell } from '../server/shell';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
-
-const EX_USAGE = 64;
-const EX_CONFIG = 78;
-const EX_TEMPFAIL = 75;
 
 /**
  * A worker forked by our own listener (node:cluster marks its workers with NODE_UNIQUE_ID).
@@ -26,34 +24,19 @@ function processModel(argv: readonly string[]): ProcessModel {
   return 'stdio';
 }
 
-const model = processModel(process.argv.slice(2));
-let log: Logger | null = null;
-
-/** Exit now: the master is told first (a silent exit while "ready" counts against the service). */
-function exitNow(code: number): never {
-  if (model === 'cyrus-master') (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).leaveMaster();
-  process.exit(code);
-}
-
-/**
- * Log and exit. Lines reach the syslog child before process.exit(): libuv writes to an idle
- * pipe at once, and the detached child reads to EOF after we are gone.
- */
-function die(msg: string, code: number): never {
-  if (log !== null) log.error(msg);
-  else {
-    // No configuration (yet): stderr unless it is the client's socket (inetd), and syslog
-    // too where that is the model's log (Cyrus master, inetd).
+/** Before a logger exists (no configuration yet): stderr unless it is the client's socket
+ * (inetd), and syslog too where that is the model's log (Cyrus master, inetd). */
+function earlyLog(model: ProcessModel): (msg: string) => void {
+  return (msg) => {
     if (!stderrIsClient()) process.stderr.write(`smmapd: ${msg}\n`);
     const dest = chooseDestination('', model);
     if (dest.kind === 'syslog') {
       openLogger({ ident: process.env.CYRUS_SERVICE ?? 'smmapd', destination: dest, syslogFacility: 'mail', syslogSocket: '', threshold: 'error', audit: false, auditLevel: 'notice' }).error(msg);
     }
-  }
-  exitNow(code);
+  };
 }
 
-function logger(cfg: Config): Logger {
+function logger(cfg: Config, model: ProcessModel): Logger {
   const ident = process.env.CYRUS_SERVICE ?? 'smmapd';
   return openLogger({
     ident,
@@ -83,54 +66,71 @@ function supervisedLimits(args: DaemonArgs): LifecycleLimits {
   return { uses: args.uses ?? SUPERVISED_DEFAULTS.uses, timeoutSec: args.timeout ?? SUPERVISED_DEFAULTS.timeoutSec };
 }
 
-async function main(args: DaemonArgs): Promise<void> {
+/** Not a listener (nothing to bind): become smmapd_user at once when started as root with it set. */
+function dropAtStart(cfg: Config, log: Logger): void {
+  if (process.getuid?.() !== 0 || cfg.runUser === '') return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only where it applies
+  (require('../server/privileges') as typeof import('../server/privileges')).dropPrivileges(cfg, log, false);
+}
+
+async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell): Promise<void> {
   const cfg = loadConfig(args.config);
-  const lg = logger(cfg);
-  log = lg;
+  const lg = logger(cfg, model);
+  shell.useLogger(lg);
   if (args.debug && !isClusterWorker) runDebugCommand(cfg, lg);
   const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus }, lg);
-  process.on('uncaughtException', (e) => {
-    die(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL);
-  });
+  process.on('uncaughtException', (e) => shell.fatal(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL));
 
   switch (model) {
     case 'listener': {
       const { parseListenSpec, runListener } = await import('../server/listener');
       const specs = args.listen.map(parseListenSpec);
       // A listener applies -U/-T only when given (behaviour §5).
-      return runListener(specs, { cfg, log: lg, service }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
+      return runListener(specs, { cfg, log: lg, service, shell }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
     }
     case 'cyrus-master': {
-      const { runCyrusMaster } = await import('../server/cyrus-master');
-      return runCyrusMaster(service, supervisedLimits(args));
+      const { runCyrusMaster, MasterStatus } = await import('../server/cyrus-master');
+      dropAtStart(cfg, lg);
+      return runCyrusMaster(service, supervisedLimits(args), shell, masterStatus ?? new MasterStatus());
     }
     case 'systemd': {
       const { runSystemd } = await import('../server/systemd');
-      return runSystemd(service, supervisedLimits(args));
+      return runSystemd(service, supervisedLimits(args), shell);
     }
     case 'stdio': {
       const { runStdio } = await import('../server/stdio');
-      return runStdio(service());
+      dropAtStart(cfg, lg);
+      return runStdio(service(), shell);
     }
   }
 }
+
+const model = processModel(process.argv.slice(2));
+const shell: ProcessShell = new ProcessShell(earlyLog(model));
+/** Under Cyrus master every exit, even a failed start, says UNAVAILABLE first (a silent exit while "ready" counts against the service). */
+const masterStatus =
+  model === 'cyrus-master' ? new (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).MasterStatus() : null; // eslint-disable-line @typescript-eslint/no-require-imports
+if (masterStatus !== null) shell.onExit(() => masterStatus.leave());
 
 let args: DaemonArgs;
 try {
   args = parseDaemonArgs(process.argv.slice(2));
 } catch (e) {
-  die(`${(e as Error).message}\n${USAGE}`, EX_USAGE);
+  shell.fatal(`${(e as Error).message}\n${USAGE}`, EX_USAGE);
 }
 if (args.help) {
   process.stdout.write(`${USAGE}\nSee smmapd(8).\n`);
-  process.exit(0);
+  process.exit(EX_OK);
 }
 if (args.version) {
   process.stdout.write(`smmapd ${(require('../../package.json') as { version: string }).version}\n`);
-  process.exit(0);
+  process.exit(EX_OK);
 }
-main(args).catch((e: unknown) => {
-  if (e instanceof ConfigError) die(e.message, EX_CONFIG);
-  if (e instanceof UsageError || (e as Error).name === 'ListenSpecError') die((e as Error).message, EX_USAGE);
-  die((e as Error).stack ?? String(e), EX_TEMPFAIL);
+main(args, model, shell).catch((e: unknown) => {
+  const name = (e as Error).name;
+  if (e instanceof ConfigError) shell.fatal(e.message, EX_CONFIG);
+  if (e instanceof UsageError || name === 'ListenSpecError') shell.fatal((e as Error).message, EX_USAGE);
+  // An address that cannot be bound, a user that cannot be become: one line says it all.
+  if (name === 'BindError' || name === 'PrivilegeError') shell.fatal((e as Error).message, EX_TEMPFAIL);
+  shell.fatal((e as Error).stack ?? String(e), EX_TEMPFAIL);
 });

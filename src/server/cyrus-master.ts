@@ -6,7 +6,7 @@
 //   UNAVAILABLE before exiting while counted as ready.
 // The master counts a new child as ready without a message, forks another when one says
 // UNAVAILABLE (up to maxchild), and disables a service whose ready children exit abnormally
-// five times in ten seconds: every exit path tells it first (leaveMaster()).
+// five times in ten seconds: every exit path tells it first (MasterStatus.leave(), an exit hook of the process shell).
 // -U: connections before exit. -T: idle seconds before exit once one was served, chosen
 // between T and 2T like Cyrus does, so a pool started together does not exit together.
 // SIGTERM/SIGINT/SIGQUIT (shutdown): exit when idle, or once the connection in progress has
@@ -17,43 +17,55 @@ import { writeSync } from 'node:fs';
 import net from 'node:net';
 import { endianness } from 'node:os';
 import { AcceptGate } from './accept-gate';
+import { EX_OK, EX_OSERR } from './exit-codes';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
 import { peerOf, type Service } from './service';
+import type { ProcessShell, Signal } from './shell';
 
 const STATUS_FD = 3;
 const LISTEN_FD = 4;
+/** Bytes of one status message: int32 message, int32 pid. */
+const STATUS_MESSAGE_BYTES = 8;
+/** How often an idle child looks whether the master is still its parent. */
+const PARENT_CHECK_MS = 2000;
 
 export const MASTER_SERVICE_AVAILABLE = 1;
 export const MASTER_SERVICE_UNAVAILABLE = 2;
 export const MASTER_SERVICE_CONNECTION = 3;
 
-/** What the master believes of us: 'ready' from birth until we say UNAVAILABLE. */
-let state: 'ready' | 'busy' = 'ready';
-let masterGone = false;
+/** Our side of the status pipe, and what the master believes of us: 'ready' from birth until we say UNAVAILABLE. */
+export class MasterStatus {
+  private state: 'ready' | 'busy' = 'ready';
+  private masterGone = false;
 
-function notify(msg: number): void {
-  if (masterGone) return;
-  const b = Buffer.alloc(8);
-  if (endianness() === 'LE') {
-    b.writeInt32LE(msg, 0);
-    b.writeInt32LE(process.pid, 4);
-  } else {
-    b.writeInt32BE(msg, 0);
-    b.writeInt32BE(process.pid, 4);
+  get ready(): boolean {
+    return this.state === 'ready';
   }
-  try {
-    // One synchronous write of 8 bytes to a pipe is atomic: messages of siblings never mix.
-    writeSync(STATUS_FD, b);
-  } catch {
-    masterGone = true; // EPIPE/EBADF: nobody to tell (SIGPIPE is ignored by Node)
-  }
-  if (msg === MASTER_SERVICE_AVAILABLE) state = 'ready';
-  else if (msg === MASTER_SERVICE_UNAVAILABLE) state = 'busy';
-}
 
-/** Before any exit: a ready child that vanishes silently counts as an abnormal exit. */
-export function leaveMaster(): void {
-  if (state === 'ready') notify(MASTER_SERVICE_UNAVAILABLE);
+  notify(msg: number): void {
+    if (this.masterGone) return;
+    const b = Buffer.alloc(STATUS_MESSAGE_BYTES);
+    if (endianness() === 'LE') {
+      b.writeInt32LE(msg, 0);
+      b.writeInt32LE(process.pid, 4);
+    } else {
+      b.writeInt32BE(msg, 0);
+      b.writeInt32BE(process.pid, 4);
+    }
+    try {
+      // One synchronous write of 8 bytes to a pipe is atomic: messages of siblings never mix.
+      writeSync(STATUS_FD, b);
+    } catch {
+      this.masterGone = true; // EPIPE/EBADF: nobody to tell (SIGPIPE is ignored by Node)
+    }
+    if (msg === MASTER_SERVICE_AVAILABLE) this.state = 'ready';
+    else if (msg === MASTER_SERVICE_UNAVAILABLE) this.state = 'busy';
+  }
+
+  /** Before any exit: a ready child that vanishes silently counts as an abnormal exit. */
+  leave(): void {
+    if (this.state === 'ready') this.notify(MASTER_SERVICE_UNAVAILABLE);
+  }
 }
 
 /** -T as Cyrus applies it: between T and 2T seconds (0 = never). */
@@ -71,25 +83,18 @@ function listenOnFd(server: net.Server, fd: number): Promise<void> {
   });
 }
 
-export async function runCyrusMaster(makeService: () => Service, limits: LifecycleLimits): Promise<void> {
+export async function runCyrusMaster(makeService: () => Service, limits: LifecycleLimits, shell: ProcessShell, status: MasterStatus): Promise<void> {
   const service = makeService();
+  shell.useService(service);
   const log = service.log;
   const name = process.env.CYRUS_SERVICE ?? 'smmapd';
   const server = net.createServer({ allowHalfOpen: true, noDelay: true });
   const gate = new AcceptGate(server);
-  let exiting = false;
-  let signalled: string | null = null;
+  let signalled: Signal | null = null;
+  // However we exit: take no further client from the shared queue (the shell tells the master).
+  shell.onExit(() => void gate.pause());
 
-  const exit = (why: string, code = 0): void => {
-    if (exiting) return;
-    exiting = true;
-    log.debug(`exiting: ${why}`);
-    leaveMaster();
-    gate.pause();
-    const done = (): never => process.exit(code);
-    setTimeout(done, 2000).unref();
-    void Promise.allSettled([service.close(), log.close()]).then(done);
-  };
+  const exit = (why: string, code = EX_OK): void => shell.exit(code, { why });
 
   const life = new Lifecycle(
     { uses: limits.uses, timeoutSec: randomisedTimeout(limits.timeoutSec) },
@@ -98,41 +103,41 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
   );
 
   server.on('connection', (sock: net.Socket) => {
-    if (exiting) {
+    if (!shell.running) {
       // Only when libuv accepted in the same poll event as our exit: hand it back cleanly.
       sock.destroy();
       return;
     }
     // Busy: leave further clients in the listen queue for an idle sibling (or a fresh child).
     if (!gate.pause() && life.connections === 0) log.debug('cannot pause accepting; serving concurrent clients');
-    if (state === 'ready') notify(MASTER_SERVICE_UNAVAILABLE);
-    notify(MASTER_SERVICE_CONNECTION);
+    if (status.ready) status.notify(MASTER_SERVICE_UNAVAILABLE);
+    status.notify(MASTER_SERVICE_CONNECTION);
     life.opened();
     log.debug(`accepted connection from ${peerOf(sock)}`);
     sock.on('error', () => undefined);
     void service.serve(sock, sock, peerOf(sock)).done.then(() => {
       sock.destroy();
       life.closed(); // may exit: -U reached
-      if (exiting || life.connections > 0) return;
+      if (!shell.running || life.connections > 0) return;
       if (signalled !== null) return exit(`${signalled} after the connection in progress`);
-      notify(MASTER_SERVICE_AVAILABLE);
+      status.notify(MASTER_SERVICE_AVAILABLE);
       if (life.accepting) gate.resume();
     });
   });
   server.on('error', (e) => {
     log.error(`accept on fd ${LISTEN_FD} failed: ${e.message}`);
-    exit('accept failed', 71);
+    exit('accept failed', EX_OSERR);
   });
 
   try {
     await listenOnFd(server, LISTEN_FD);
   } catch (e) {
     log.error(`cannot listen on fd ${LISTEN_FD} (is this a Cyrus master(8) service?): ${(e as Error).message}`);
-    exit('no listening socket', 71);
+    exit('no listening socket', EX_OSERR);
     return;
   }
 
-  const onSignal = (sig: NodeJS.Signals): void => {
+  const onSignal = (sig: Signal): void => {
     if (life.connections === 0) return exit(sig);
     signalled ??= sig;
     gate.pause();
@@ -147,14 +152,14 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
     service.drainAll();
     setTimeout(() => exit(`${sig}: connection still open after ${service.cfg.shutdownTimeoutMs} ms`), service.cfg.shutdownTimeoutMs).unref();
   };
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
+  shell.on(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'], onSignal);
 
   // A master that died without signalling us (SIGKILL) leaves idle children waiting for ever:
   // when we are re-parented, go.
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent && life.connections === 0) exit('the master is gone');
-  }, 2000).unref();
+  }, PARENT_CHECK_MS).unref();
 
   log.debug(`${name}: serving on fd ${LISTEN_FD} (-U ${limits.uses}, -T ${limits.timeoutSec})`);
 }

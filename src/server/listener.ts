@@ -1,296 +1,212 @@
 // The --listen model: smmapd is its own listener on TCP and unix sockets, many connections
-// at once. With `smmapd_workers` > 1 (default: one per CPU) a primary process forks workers
-// that share the listening sockets (node:cluster); the primary keeps the -U/-T accounting
-// and the signals, the workers serve.
-import cluster, { type Worker } from 'node:cluster';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+// at once. With `smmapd_workers` > 1 (default: one per CPU) a primary process (primary.ts)
+// forks workers (worker.ts) that share the listening sockets; with one, this process listens
+// and serves itself (runSingle). What both serve with is here: serveOn().
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { loadConfig, type Config } from '../config';
-import { encodeNetstring } from '../core/netstring';
-import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
-import type { Logger } from '../log';
+import type { Config } from '../config';
+import { LogRateLimiter, type Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
+import { describeSpec, type ListenSpec } from './listen-spec';
+import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
-import { lookupGroup, lookupUser } from './users';
+import type { ProcessShell } from './shell';
+import { clearStaleSocket, UnixSocketFile } from './unix-socket';
 
-export type ListenSpec =
-  | { kind: 'inet'; host: string; port: number }
-  | { kind: 'unix'; path: string }
-  /** A listening socket inherited from a supervisor (systemd Accept=no); `name` from LISTEN_FDNAMES. */
-  | { kind: 'fd'; fd: number; name: string };
+export { parseListenSpec, ListenSpecError, type ListenSpec } from './listen-spec';
 
-export class ListenSpecError extends Error {
-  override readonly name = 'ListenSpecError';
+/** The kernel's queue of connections not yet accepted (capped by net.core.somaxconn). */
+export const LISTEN_BACKLOG = 511;
+/** How long a client over the connection limit may take to send the request it is refused. */
+const REFUSAL_WAIT_MS = 5000;
+/** Accept failures and refusals: the first few lines per window, then a count. */
+const LISTENER_LOG_WINDOW_MS = 60_000;
+const REFUSAL_LOG_BURST = 5;
+/** Descriptors kept from client connections: the store, the log, IPC, refusals in progress. */
+const FD_RESERVE = 64;
+
+/** A listen address that cannot be bound: the process cannot serve (EX_TEMPFAIL), nothing to retry. */
+export class BindError extends Error {
+  override readonly name = 'BindError';
 }
 
-/** `inet:HOST:PORT` (HOST may be `[v6]` or `*`), `unix:PATH`. */
-export function parseListenSpec(spec: string): ListenSpec {
-  if (spec.startsWith('unix:') && spec.length > 5) return { kind: 'unix', path: spec.slice(5) };
-  const m = /^inet6?:(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(spec);
-  if (m) {
-    const port = Number(m[3]);
-    if (port < 1 || port > 65535) throw new ListenSpecError(`bad port in --listen ${spec}`);
-    const host = m[1] ?? m[2]!;
-    return { kind: 'inet', host: host === '*' || host === '' ? '::' : host, port };
-  }
-  throw new ListenSpecError(`--listen wants inet:HOST:PORT or unix:PATH, not "${spec}"`);
-}
+const BIND_REASONS: Record<string, string> = {
+  EADDRINUSE: 'address in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this host',
+  ENOENT: 'no such directory',
+};
 
-function describe(s: ListenSpec): string {
-  switch (s.kind) {
-    case 'unix':
-      return `unix:${s.path}`;
-    case 'inet':
-      return `inet:${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
-    case 'fd':
-      return `fd ${s.fd}${s.name !== '' ? ` (${s.name})` : ''}`;
-  }
-}
-
-/** A unix socket left by a dead daemon is removed; one that answers is in use. */
-async function clearStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  if (!lstatSync(path).isSocket()) throw new ListenSpecError(`${path} exists and is not a socket`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const c = net.connect(path);
-    c.once('connect', () => (c.destroy(), resolve(true)));
-    c.once('error', () => resolve(false));
-  });
-  if (alive) throw new ListenSpecError(`${path} is in use by another process`);
-  unlinkSync(path);
-}
-
-function secureSocket(path: string, cfg: Config): void {
-  chmodSync(path, cfg.unixSocketMode);
-  if (cfg.unixSocketOwner !== '' || cfg.unixSocketGroup !== '') {
-    const uid = cfg.unixSocketOwner !== '' ? lookupUser(cfg.unixSocketOwner) : -1;
-    const gid = cfg.unixSocketGroup !== '' ? lookupGroup(cfg.unixSocketGroup) : -1;
-    chownSync(path, uid, gid);
-  }
+function bindError(spec: ListenSpec, e: NodeJS.ErrnoException): BindError {
+  const reason = (e.code !== undefined ? BIND_REASONS[e.code] : undefined) ?? e.message;
+  return new BindError(`cannot listen on ${describeSpec(spec)}: ${reason}${e.code !== undefined ? ` (${e.code})` : ''}`);
 }
 
 function listen(server: net.Server, spec: ListenSpec): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (e: NodeJS.ErrnoException): void => reject(bindError(spec, e));
+    server.once('error', fail);
     const done = (): void => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     };
-    if (spec.kind === 'unix') server.listen({ path: spec.path, backlog: 511 }, done);
+    if (spec.kind === 'unix') server.listen({ path: spec.path, backlog: LISTEN_BACKLOG }, done);
     else if (spec.kind === 'fd') server.listen({ fd: spec.fd }, done);
-    else server.listen({ host: spec.host, port: spec.port, backlog: 511, ipv6Only: false }, done);
+    else server.listen({ host: spec.host, port: spec.port, backlog: LISTEN_BACKLOG, ipv6Only: false }, done);
   });
 }
 
-/** Messages between the primary and its workers. */
-type WorkerMsg = { smmapd: 'opened' } | { smmapd: 'closed' } | { smmapd: 'ready' };
-type PrimaryMsg = { smmapd: 'stop-accepting' } | { smmapd: 'shutdown' };
-
-interface Hooks {
+/** What the owner of the servers learns of each connection (-U/-T accounting). */
+export interface ConnectionHooks {
   opened(): void;
   closed(): void;
 }
 
-/** The reply a client over the connection limit gets to its first request. */
-const REFUSAL = encodeNetstring(replyPayload(TOO_MANY_CONNECTIONS));
-
 /**
  * Over `smmapd_max_connections`: refuse cleanly. Closing at once would leave the client
  * with a lost connection mid-request; instead its first request gets a TEMP reply (Postfix:
- * 451 4.3.0, try again later), then we close our side. Bounded: 5 s for that request.
+ * 451 4.3.0, try again later), then we close our side. Bounded: REFUSAL_WAIT_MS for that request.
  */
-function refuse(sock: net.Socket): void {
+function refuse(sock: net.Socket, reply: string): void {
   sock.on('error', () => undefined);
-  const t = setTimeout(() => sock.destroy(), 5000);
+  const t = setTimeout(() => sock.destroy(), REFUSAL_WAIT_MS);
   t.unref();
   sock.once('data', () => {
-    sock.end(REFUSAL);
+    sock.end(reply);
     sock.resume(); // read and drop the rest until the client closes
   });
   sock.once('close', () => clearTimeout(t));
 }
 
-/** Accept and serve on every spec until told to stop; returns the servers. */
-async function serveOn(specs: ListenSpec[], service: Service, hooks: Hooks, ownsSockets: boolean): Promise<net.Server[]> {
+/**
+ * Out of descriptors, libuv closes the connections it cannot take (it keeps a spare
+ * descriptor for that) and reports EMFILE per attempt: one line says so, then a count per
+ * window, so that the log neither floods nor stays silent while clients are turned away.
+ */
+function acceptFailureLog(log: Logger): (spec: ListenSpec, e: NodeJS.ErrnoException) => void {
+  const limiter = new LogRateLimiter(1, LISTENER_LOG_WINDOW_MS, (what, n) =>
+    log.warning(`${what}: ${n} more connection(s) closed unserved in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
+  );
+  return (spec, e) => {
+    const fds = e.code === 'EMFILE' || e.code === 'ENFILE';
+    const what = fds ? `out of file descriptors (${e.code}) accepting on ${describeSpec(spec)}` : `accept on ${describeSpec(spec)} failed: ${e.message}`;
+    if (limiter.allow(what)) log.warning(fds ? `${what}: closing new connections until some are free` : what);
+  };
+}
+
+/** RLIMIT_NOFILE's soft limit (Linux /proc), or null where it cannot be read. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The connections one process takes at once: smmapd_max_connections, or fewer when the
+ * descriptor limit would run out first. Past it a client is refused with a TEMP reply (it
+ * knows to retry) instead of running out of descriptors, where libuv can only close
+ * connections unanswered. The refusals are logged a few per window, then counted.
+ */
+function admission(service: Service): (sock: net.Socket) => boolean {
+  const fds = openFileLimit();
+  const refusals = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (what, n) =>
+    service.log.warning(`${what}: ${n} more client(s) refused in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
+  );
+  return (sock) => {
+    const configured = service.cfg.maxConnections;
+    const byFds = fds !== null && fds - FD_RESERVE < configured ? Math.max(1, fds - FD_RESERVE) : null;
+    const limit = byFds ?? configured;
+    if (service.sessions.size < limit) return true;
+    const what = byFds !== null ? `connection limit (${limit}) reached (file descriptor limit (${fds}))` : `connection limit (${limit}) reached`;
+    if (refusals.allow(what)) service.log.warning(`${what}: refusing ${peerOf(sock)}`);
+    refuse(sock, service.refusal()); // in the connection's protocol (socketmap or policy)
+    return false;
+  };
+}
+
+export interface Listening {
+  readonly servers: net.Server[];
+  /** The unix socket files we bound (empty where the primary or a supervisor owns them). */
+  readonly files: UnixSocketFile[];
+}
+
+/** Accept and serve on every spec until told to stop. Throws BindError when one cannot be bound. */
+export async function serveOn(specs: ListenSpec[], service: Service, hooks: ConnectionHooks, ownsSockets: boolean): Promise<Listening> {
   const servers: net.Server[] = [];
+  const files: UnixSocketFile[] = [];
+  const acceptFailed = acceptFailureLog(service.log);
+  const admit = admission(service);
   for (const spec of specs) {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
     server.on('connection', (sock: net.Socket) => {
-      if (service.sessions.size >= service.cfg.maxConnections) {
-        service.log.warning(`connection limit (${service.cfg.maxConnections}) reached: refusing ${peerOf(sock)}`);
-        refuse(sock);
-        return;
-      }
+      if (!admit(sock)) return;
       hooks.opened();
       void service.serve(sock, sock, peerOf(sock)).done.then(() => hooks.closed());
     });
-    server.on('error', (e) => service.log.error(`listener ${describe(spec)}: ${e.message}`));
     if (spec.kind === 'unix' && ownsSockets) await clearStaleSocket(spec.path);
     await listen(server, spec);
-    if (spec.kind === 'unix' && ownsSockets) secureSocket(spec.path, service.cfg);
+    // Once listening, an error is a failed accept (the server goes on listening).
+    server.on('error', (e: NodeJS.ErrnoException) => acceptFailed(spec, e));
+    if (spec.kind === 'unix' && ownsSockets) {
+      const file = new UnixSocketFile(spec.path);
+      if (!file.secure(service.cfg, service.log)) throw new BindError(`cannot set the mode and owner of ${spec.path}`);
+      files.push(file);
+    }
     servers.push(server);
   }
-  return servers;
+  return { servers, files };
 }
 
-function closeAll(servers: net.Server[]): void {
+export function closeAll(servers: readonly net.Server[]): void {
   for (const s of servers) s.close();
 }
 
-let shuttingDown = false;
-
-/** Drain, then exit 0; forced after the shutdown bound. */
-function shutdown(service: Service, servers: net.Server[], why: string): void {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  service.log.notice(`shutting down: ${why}`);
-  closeAll(servers);
-  service.drainAll();
-  const force = setTimeout(() => {
-    service.log.warning(`${service.sessions.size} connection(s) still open after ${service.cfg.shutdownTimeoutMs} ms; closing them`);
-    void service.log.close().finally(() => process.exit(0));
-  }, service.cfg.shutdownTimeoutMs);
-  force.unref();
-  const check = (): void => {
-    if (service.sessions.size === 0) void Promise.allSettled([service.close(), service.log.close()]).finally(() => process.exit(0));
-    else setTimeout(check, 20).unref();
-  };
-  check();
+/** Did a reload change what the unix sockets' mode and owner should be? */
+export function socketSettingsChanged(a: Config, b: Config): boolean {
+  return a.unixSocketMode !== b.unixSocketMode || a.unixSocketOwner !== b.unixSocketOwner || a.unixSocketGroup !== b.unixSocketGroup;
 }
 
-function reload(service: Service, specs: ListenSpec[] = []): void {
+/** SIGHUP: reload; the unix sockets get the new mode and owner (only ours, never through a link). */
+function reload(service: Service, files: readonly UnixSocketFile[]): void {
+  const before = service.cfg;
   if (!reloadService(service)) return;
-  // The new configuration may change the unix sockets' mode or owner.
-  for (const s of specs) {
-    if (s.kind !== 'unix') continue;
-    try {
-      secureSocket(s.path, service.cfg);
-    } catch (e) {
-      service.log.error(`cannot set owner or mode of ${s.path}: ${(e as Error).message}`);
-    }
-  }
+  if (!socketSettingsChanged(before, service.cfg)) return;
+  for (const f of files) f.secure(service.cfg, service.log);
 }
 
 /** One process: listens, serves, counts. Also serves systemd's Accept=no sockets (kind 'fd'). */
-export async function runSingle(specs: ListenSpec[], service: Service, limits: LifecycleLimits): Promise<void> {
+export async function runSingle(specs: ListenSpec[], service: Service, limits: LifecycleLimits, shell: ProcessShell): Promise<void> {
+  shell.useService(service);
   let servers: net.Server[] = [];
-  const life = new Lifecycle(limits, () => closeAll(servers), (why) => shutdown(service, servers, why));
-  servers = await serveOn(specs, service, { opened: () => life.opened(), closed: () => life.closed() }, true);
-  process.on('SIGTERM', () => shutdown(service, servers, 'SIGTERM'));
-  process.on('SIGINT', () => shutdown(service, servers, 'SIGINT'));
-  process.on('SIGHUP', () => reload(service, specs));
-  service.log.notice(`listening on ${specs.map(describe).join(', ')}`);
-}
-
-/** A cluster worker: serves, reports each connection to the primary, obeys it. */
-async function runWorker(specs: ListenSpec[], service: Service): Promise<void> {
-  const send = (m: WorkerMsg): void => void process.send?.(m);
-  const servers = await serveOn(specs, service, { opened: () => send({ smmapd: 'opened' }), closed: () => send({ smmapd: 'closed' }) }, false);
-  process.on('message', (m: PrimaryMsg) => {
-    if (m?.smmapd === 'stop-accepting') closeAll(servers);
-    else if (m?.smmapd === 'shutdown') shutdown(service, servers, 'primary asked');
-  });
-  // The primary owns the signals: SIGTERM/SIGINT to the process group must not kill us mid-reply.
-  process.on('SIGTERM', () => undefined);
-  process.on('SIGINT', () => undefined);
-  process.on('SIGHUP', () => reload(service));
-  send({ smmapd: 'ready' });
-}
-
-/** The primary: forks workers, keeps them alive, relays signals, counts -U/-T. */
-async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits: LifecycleLimits): Promise<void> {
-  for (const s of specs) if (s.kind === 'unix') await clearStaleSocket(s.path);
-  let stopping = false;
-  const workers = new Set<Worker>();
-  const tell = (m: PrimaryMsg): void => {
-    for (const w of workers) if (w.isConnected()) w.send(m);
-  };
-  const exitAll = (why: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.notice(`shutting down: ${why}`);
-    tell({ smmapd: 'shutdown' });
-    setTimeout(() => process.exit(0), cfg.shutdownTimeoutMs + 1000).unref();
-    if (workers.size === 0) process.exit(0);
-  };
-  const life = new Lifecycle(limits, () => tell({ smmapd: 'stop-accepting' }), exitAll);
-  let secured = false;
-  let announced = false;
-  // A worker takes SIGHUP only once it says it is ready: before its handler is installed the
-  // signal would kill it. One that is still starting gets the reload when it is ready.
-  const ready = new Set<Worker>();
-  const reloadWhenReady = new Set<Worker>();
-  const fork = (): void => {
-    const w = cluster.fork();
-    workers.add(w);
-    // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
-    let open = 0;
-    w.on('message', (m: WorkerMsg) => {
-      if (m?.smmapd === 'opened') {
-        open++;
-        life.opened();
-      } else if (m?.smmapd === 'closed') {
-        open--;
-        life.closed();
-      } else if (m?.smmapd === 'ready') {
-        ready.add(w);
-        if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
-        // a replacement forked after -U was reached must not take new connections
-        if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
-        if (!secured) {
-          secured = true; // the socket files exist once one worker listens
-          for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, cfg);
-        }
-        if (!announced && ready.size >= cfg.workers) {
-          announced = true;
-          log.notice(`listening on ${specs.map(describe).join(', ')} with ${cfg.workers} workers`);
-        }
-      }
-    });
-    w.on('exit', (code, signal) => {
-      workers.delete(w);
-      ready.delete(w);
-      reloadWhenReady.delete(w);
-      for (; open > 0; open--) life.closed();
-      if (stopping) {
-        if (workers.size === 0) process.exit(0);
-        return;
-      }
-      log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another`);
-      setTimeout(fork, 200);
-    });
-  };
-  for (let i = 0; i < cfg.workers; i++) fork();
-  process.on('SIGTERM', () => exitAll('SIGTERM'));
-  process.on('SIGINT', () => exitAll('SIGINT'));
-  process.on('SIGHUP', () => {
-    for (const w of workers) {
-      if (ready.has(w)) w.process.kill('SIGHUP');
-      else reloadWhenReady.add(w);
-    }
-    // The workers reload for themselves; the primary owns the unix sockets' mode and owner.
-    try {
-      const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
-      log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
-      for (const s of specs) if (s.kind === 'unix') secureSocket(s.path, next);
-    } catch (e) {
-      log.error(`reload failed in the primary: ${(e as Error).message}`);
-    }
-  });
+  const stop = (why: string): void => shell.drain(why, () => closeAll(servers), service.cfg.shutdownTimeoutMs);
+  const life = new Lifecycle(limits, () => closeAll(servers), stop);
+  const listening = await serveOn(specs, service, { opened: () => life.opened(), closed: () => life.closed() }, true);
+  servers = listening.servers;
+  dropPrivileges(service.cfg, service.log, true);
+  shell.on(['SIGTERM', 'SIGINT'], stop);
+  shell.on(['SIGHUP'], () => reload(service, listening.files));
+  service.log.notice(`listening on ${specs.map(describeSpec).join(', ')}`);
+  if (service.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.metrics);
 }
 
 export interface ListenerDeps {
   readonly cfg: Config;
   readonly log: Logger;
+  readonly shell: ProcessShell;
   /** Built only where connections are served (not in the primary). */
   readonly service: () => Service;
 }
 
+/** Which role this process has: a cluster worker (set by node:cluster), the primary, or alone. */
 export async function runListener(specs: ListenSpec[], deps: ListenerDeps, limits: LifecycleLimits): Promise<void> {
-  if (cluster.isWorker) return runWorker(specs, deps.service());
-  if (deps.cfg.workers > 1) {
-    cluster.setupPrimary({ silent: false });
-    return runPrimary(specs, deps.cfg, deps.log, limits);
-  }
-  return runSingle(specs, deps.service(), limits);
+  /* eslint-disable @typescript-eslint/no-require-imports -- node:cluster only where it is used */
+  // (node:cluster removes NODE_UNIQUE_ID from a worker's environment before our code runs)
+  if ((require('node:cluster') as import('node:cluster').Cluster).isWorker) return (require('./worker') as typeof import('./worker')).runWorker(specs, deps.service(), deps.shell);
+  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null);
+  if (deps.cfg.workers > 1) return (require('./primary') as typeof import('./primary')).runPrimary(specs, deps.cfg, deps.log, limits, deps.shell);
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return runSingle(specs, deps.service(), limits, deps.shell);
 }

@@ -2,7 +2,9 @@
 // tcpserver): the one connection is stdin/stdout; exit when it ends. Under inetd and xinetd
 // stderr is the same socket, which is why the log never goes there (src/log.ts).
 import type { Socket } from 'node:net';
+import { EX_OK } from './exit-codes';
 import { peerOf, reloadService, type Service } from './service';
+import type { ProcessShell } from './shell';
 
 /** The client, as the socket on stdin shows it, or as tcpserver/xinetd tell it. */
 function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): string {
@@ -13,12 +15,12 @@ function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): string {
   return '[local]';
 }
 
-export async function runStdio(service: Service): Promise<void> {
+export async function runStdio(service: Service, shell: ProcessShell): Promise<void> {
+  shell.useService(service);
   const session = service.serve(process.stdin, process.stdout, stdinPeer(process.stdin));
   // Stopped by the supervisor: answer what has arrived, then go. SIGHUP: reload, keep serving.
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => session.drain());
-  process.on('SIGHUP', () => reloadService(service));
+  shell.on(['SIGTERM', 'SIGINT'], () => session.drain());
+  shell.on(['SIGHUP'], () => reloadService(service));
   await session.done;
-  await Promise.allSettled([service.close(), service.log.close()]);
-  process.exit(0);
+  shell.exit(EX_OK);
 }

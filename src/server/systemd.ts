@@ -9,9 +9,12 @@
 // systemd-socket-activate --accept does not set LISTEN_FDNAMES, so a descriptor is classed
 // by probing it (socket-probe.ts) when its name does not say.
 import net from 'node:net';
+import { EX_OK, EX_OSERR } from './exit-codes';
 import type { LifecycleLimits } from './lifecycle';
-import { runSingle, type ListenSpec } from './listener';
+import type { ListenSpec } from './listen-spec';
+import { runSingle } from './listener';
 import { peerOf, reloadService, type Service } from './service';
+import type { ProcessShell } from './shell';
 import { probeFd, type FdKind } from './socket-probe';
 
 const SD_LISTEN_FDS_START = 3;
@@ -42,29 +45,28 @@ export function activatedFds(env: NodeJS.ProcessEnv = process.env): ActivatedFd[
 }
 
 /** Accept=yes: the one connection on fd 3. */
-async function serveConnection(service: Service, fd: number): Promise<void> {
+async function serveConnection(service: Service, fd: number, shell: ProcessShell): Promise<void> {
+  shell.useService(service);
   const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   sock.setNoDelay(true);
   sock.on('error', () => undefined);
   const session = service.serve(sock, sock, peerOf(sock));
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => session.drain());
-  process.on('SIGHUP', () => reloadService(service));
+  shell.on(['SIGTERM', 'SIGINT'], () => session.drain());
+  shell.on(['SIGHUP'], () => reloadService(service));
   await session.done;
   sock.destroy();
-  await Promise.allSettled([service.close(), service.log.close()]);
-  process.exit(0);
+  shell.exit(EX_OK);
 }
 
-export async function runSystemd(makeService: () => Service, limits: LifecycleLimits): Promise<void> {
+export async function runSystemd(makeService: () => Service, limits: LifecycleLimits, shell: ProcessShell): Promise<void> {
   const fds = activatedFds();
   const service = makeService();
   const log = service.log;
   if (fds.length === 0) {
-    log.error('LISTEN_FDS names no descriptor: nothing to serve');
-    process.exit(71);
+    shell.fatal('LISTEN_FDS names no descriptor: nothing to serve', EX_OSERR);
   }
   const conn = fds.find((f) => f.kind === 'connected');
-  if (conn !== undefined) return serveConnection(service, conn.fd);
+  if (conn !== undefined) return serveConnection(service, conn.fd, shell);
 
   const specs: ListenSpec[] = [];
   for (const f of fds) {
@@ -76,8 +78,7 @@ export async function runSystemd(makeService: () => Service, limits: LifecycleLi
     specs.push({ kind: 'fd', fd: f.fd, name: f.name });
   }
   if (specs.length === 0) {
-    log.error('no usable socket from systemd');
-    process.exit(71);
+    shell.fatal('no usable socket from systemd', EX_OSERR);
   }
-  return runSingle(specs, service, limits);
+  return runSingle(specs, service, limits, shell);
 }

@@ -1,9 +1,9 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { LogLevel } from '../../src/config';
-import { auditField, chooseDestination, makeLogger, syslogSink, type Sink } from '../../src/log';
+import { auditField, chooseDestination, LogRateLimiter, makeLogger, peerAddress, syslogSink, type Sink } from '../../src/log';
 
 const dir = mkdtempSync(join(tmpdir(), 'smmapd-log-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,5 +77,41 @@ describe('syslogSink', () => {
     const text = readFileSync(out, 'utf8').split('\n');
     expect(text[0]).toBe(`ARGS --socket-errors=off --prio-prefix --id=${process.pid} -t smmap -p local6.notice -u /run/x.sock`);
     expect(text.slice(1, 3)).toEqual(['<181>first', '<179>second line']);
+  });
+});
+
+describe('LogRateLimiter', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('keeps the first few per key per window, then reports once how many were left out', () => {
+    vi.useFakeTimers();
+    const reports: string[] = [];
+    const rl = new LogRateLimiter(3, 60_000, (k, n) => void reports.push(`${k}:${n}`));
+    const allowed = Array.from({ length: 10 }, () => rl.allow('10.0.0.1')).filter(Boolean).length;
+    expect(allowed).toBe(3);
+    expect(rl.allow('10.0.0.2')).toBe(true); // another peer has its own budget
+    expect(reports).toEqual([]);
+    vi.advanceTimersByTime(60_000);
+    expect(reports).toEqual(['10.0.0.1:7']);
+    // a new window: allowed again, and a quiet window reports nothing
+    expect(rl.allow('10.0.0.1')).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    expect(reports).toEqual(['10.0.0.1:7']);
+  });
+
+  it('bounds the number of keys per window; flush() reports at once (before exit)', () => {
+    vi.useFakeTimers();
+    const reports: string[] = [];
+    const rl = new LogRateLimiter(1, 60_000, (k, n) => void reports.push(`${k}:${n}`), 2);
+    for (const k of ['a', 'b', 'c', 'd', 'e']) rl.allow(k);
+    rl.flush();
+    expect(reports).toEqual(['(other peers):2']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keys by address, without the port', () => {
+    expect(peerAddress('192.0.2.1:4711')).toBe('192.0.2.1');
+    expect(peerAddress('::1:4711')).toBe('::1');
+    expect(peerAddress('[local]')).toBe('[local]');
   });
 });

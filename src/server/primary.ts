@@ -1,0 +1,157 @@
+// The listener's primary (smmapd_workers > 1): binds nothing itself but owns the listening
+// sockets node:cluster creates for the workers, forks the workers and keeps them alive
+// (within bounds), relays signals, counts -U/-T, and owns the unix socket files.
+//
+// Scheduling: SCHED_NONE, the workers accept on the shared sockets themselves. node:cluster's
+// default (round-robin) has the primary accept every connection and pass it to a worker over
+// IPC; out of descriptors, a passed handle is lost in transit, the primary waits for that
+// worker's acknowledgement for ever and queues every later connection (its fd count grows,
+// nobody is answered), and a connection passed to a worker that dies is never closed. With
+// SCHED_NONE, connections wait in the kernel's queue until a worker accepts; out of
+// descriptors libuv closes what it cannot take (a spare descriptor kept for that) and goes on.
+import cluster, { type Worker } from 'node:cluster';
+import { loadConfig, type Config } from '../config';
+import type { Logger } from '../log';
+import { kindOf, type PrimaryMsg, type WorkerMsg } from './cluster-messages';
+import { EX_OK, EX_TEMPFAIL } from './exit-codes';
+import { Lifecycle, type LifecycleLimits } from './lifecycle';
+import { describeSpec, type ListenSpec } from './listen-spec';
+import { socketSettingsChanged } from './listener';
+import { isRoot } from './privileges';
+import type { ProcessShell } from './shell';
+import { clearStaleSocket, UnixSocketFile } from './unix-socket';
+
+/** Restart delay after a worker died: doubles per recent crash, from the first to the last. */
+const RESTART_DELAY_MIN_MS = 200;
+const RESTART_DELAY_MAX_MS = 10_000;
+/** This many worker deaths within the window and the primary gives up (EX_TEMPFAIL). */
+const CRASH_LIMIT = 10;
+const CRASH_WINDOW_MS = 60_000;
+/** After a shutdown request, how much longer than the workers' drain bound the primary waits. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+/** A handler for a kind of worker message (the channel is open to further kinds). */
+export type WorkerMessageHandler = (worker: Worker, msg: WorkerMsg & Record<string, unknown>) => void;
+
+export interface PrimaryOptions {
+  /** Extra kinds of worker messages and what to do with them. */
+  readonly handlers?: Readonly<Record<string, WorkerMessageHandler>>;
+}
+
+export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits: LifecycleLimits, shell: ProcessShell, opts: PrimaryOptions = {}): Promise<void> {
+  for (const s of specs) if (s.kind === 'unix') await clearStaleSocket(s.path);
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  cluster.setupPrimary({ silent: false });
+  const files = specs.flatMap((s) => (s.kind === 'unix' ? [new UnixSocketFile(s.path)] : []));
+  if (isRoot() && cfg.runUser === '') log.warning('running as root: set smmapd_user (and smmapd_group) to run the workers as an unprivileged user');
+
+  let stopping = false;
+  let exitCode = EX_OK;
+  const workers = new Set<Worker>();
+  const tell = (m: PrimaryMsg): void => {
+    for (const w of workers) if (w.isConnected()) w.send(m);
+  };
+  const exitAll = (why: string, code = EX_OK): void => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    if (code === EX_OK) log.notice(`shutting down: ${why}`);
+    tell({ smmapd: 'shutdown' });
+    setTimeout(() => shell.exit(exitCode), cfg.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
+    if (workers.size === 0) shell.exit(exitCode);
+  };
+  const life = new Lifecycle(limits, () => tell({ smmapd: 'stop-accepting' }), (why) => exitAll(why));
+  let secured = false;
+  let announced = false;
+  // A worker takes SIGHUP only once it says it is ready: before its handler is installed the
+  // signal would kill it. One that is still starting gets the reload when it is ready.
+  const ready = new Set<Worker>();
+  const reloadWhenReady = new Set<Worker>();
+  const crashes: number[] = [];
+
+  const onReady = (w: Worker): void => {
+    ready.add(w);
+    if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
+    // a replacement forked after -U was reached must not take new connections
+    if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
+    if (!secured) {
+      secured = true; // the socket files exist once one worker listens
+      for (const f of files) if (!f.secure(cfg, log)) return exitAll(`cannot set the mode and owner of ${f.path}`, EX_TEMPFAIL);
+    }
+    if (!announced && ready.size >= cfg.workers) {
+      announced = true;
+      log.notice(`listening on ${specs.map(describeSpec).join(', ')} with ${cfg.workers} workers`);
+    }
+  };
+
+  /** A worker died unasked: start another after a delay that grows with recent deaths; give up past the limit. */
+  const restart = (w: Worker, code: number | null, signal: string | null): void => {
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
+    if (crashes.length >= CRASH_LIMIT) {
+      log.error(`workers keep dying (${crashes.length} in ${CRASH_WINDOW_MS / 1000} s, the last ${signal ?? code}): giving up`);
+      return exitAll('workers keep dying', EX_TEMPFAIL);
+    }
+    const delay = Math.min(RESTART_DELAY_MIN_MS * 2 ** (crashes.length - 1), RESTART_DELAY_MAX_MS);
+    log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another in ${delay} ms`);
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay);
+  };
+
+  const fork = (): void => {
+    const w = cluster.fork();
+    workers.add(w);
+    // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
+    let open = 0;
+    w.on('message', (m: WorkerMsg & Record<string, unknown>) => {
+      switch (kindOf(m)) {
+        case 'opened':
+          open++;
+          return life.opened();
+        case 'closed':
+          open--;
+          return life.closed();
+        case 'ready':
+          return onReady(w);
+        case 'bind-failed':
+          // One line, then the end: every worker would fail the same way.
+          if (!stopping) log.error(String(m.message));
+          return exitAll('a listen address cannot be bound', EX_TEMPFAIL);
+        default: {
+          const k = kindOf(m);
+          if (k !== null) opts.handlers?.[k]?.(w, m);
+        }
+      }
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      ready.delete(w);
+      reloadWhenReady.delete(w);
+      for (; open > 0; open--) life.closed();
+      if (stopping) {
+        if (workers.size === 0) shell.exit(exitCode);
+        return;
+      }
+      restart(w, code, signal);
+    });
+  };
+  for (let i = 0; i < cfg.workers; i++) fork();
+  shell.on(['SIGTERM', 'SIGINT'], (sig) => exitAll(sig));
+  shell.on(['SIGHUP'], () => {
+    for (const w of workers) {
+      if (ready.has(w)) w.process.kill('SIGHUP');
+      else reloadWhenReady.add(w);
+    }
+    // The workers reload for themselves; the primary owns the unix sockets' mode and owner.
+    try {
+      const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
+      log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
+      if (socketSettingsChanged(cfg, next)) for (const f of files) f.secure(next, log);
+      cfg = next;
+    } catch (e) {
+      log.error(`reload failed in the primary: ${(e as Error).message}`);
+    }
+  });
+}
