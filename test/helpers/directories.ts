@@ -1,0 +1,286 @@
+// Private PostgreSQL, MariaDB and OpenLDAP servers on loopback ports for the directory-map
+// tests, started from Debian's packages in a temp dir (as the Cyrus helper starts Cyrus),
+// each seeded with the same example aliases and people, plus an SQLite file with the same
+// aliases. Stop only what was started here (by data directory / pid file).
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitForPort } from './daemon';
+import { haveCommand } from './procs';
+
+const PG_ROOT = '/usr/lib/postgresql';
+export const PGBIN = existsSync(PG_ROOT)
+  ? join(PG_ROOT, readdirSync(PG_ROOT).sort((a, b) => Number(a) - Number(b)).pop() ?? '', 'bin')
+  : '';
+
+function run(cmd: string, args: readonly string[], input?: string): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
+  return r;
+}
+
+const asUser = (user: string, command: string): SpawnSyncReturns<string> => run('su', [user, '-s', '/bin/sh', '-c', command]);
+const uidOf = (user: string): number => Number(run('id', ['-u', user]).stdout.trim());
+
+/** What is missing for the directory tests, or null. */
+export function directoriesMissing(): string | null {
+  if (PGBIN === '' || !existsSync(join(PGBIN, 'initdb'))) return 'PostgreSQL (initdb)';
+  if (!haveCommand('mariadbd') && !existsSync('/usr/sbin/mariadbd')) return 'MariaDB (mariadbd)';
+  if (!existsSync('/usr/sbin/slapd') || !haveCommand('ldapadd')) return 'slapd and ldap-utils';
+  if (!haveCommand('postmap')) return 'Postfix (postmap)';
+  const m = spawnSync('postconf', ['-c', postfixConfigDir(), '-m'], { encoding: 'utf8' }).stdout ?? '';
+  for (const t of ['pgsql', 'mysql', 'sqlite', 'ldap']) if (!m.split('\n').includes(t)) return `postfix-${t}`;
+  if (process.getuid?.() !== 0) return 'root (to run the servers as their users)';
+  return null;
+}
+
+let pfDir: string | null = null;
+/** An empty Postfix configuration directory for `postmap -c`. */
+export function postfixConfigDir(): string {
+  if (pfDir === null) {
+    pfDir = '/tmp/smmapd-test-postfix-empty';
+    mkdirSync(pfDir, { recursive: true });
+    if (!existsSync(join(pfDir, 'main.cf'))) writeFileSync(join(pfDir, 'main.cf'), '');
+  }
+  return pfDir;
+}
+
+/** `postmap -c DIR -f -q KEY TYPE:FILE` as the reply Postfix's table means: `OK value`, `NOTFOUND`, or `ERROR`. */
+export function postmapAnswer(map: string, key: string): Promise<string> {
+  return new Promise((resolve) => {
+    const p = spawn('postmap', ['-c', postfixConfigDir(), '-f', '-q', key, map]);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => err.push(d));
+    p.on('close', (status) => resolve(postmapVerdict(status, Buffer.concat(out), Buffer.concat(err))));
+  });
+}
+
+function postmapVerdict(status: number | null, stdout: Buffer, stderr: Buffer): string {
+  const r = { status, stdout, stderr };
+  if (r.status === 0) return `OK ${r.stdout.toString('utf8').replace(/\n$/, '')}`;
+  // exit 1 is also postmap's msg_fatal() ("query error"): that is the directory failing
+  if (r.status === 1 && !/fatal:/.test(r.stderr.toString())) return 'NOTFOUND';
+  return 'ERROR';
+}
+
+// ---- PostgreSQL ----
+
+export interface Pg {
+  readonly dir: string;
+  readonly port: number;
+}
+
+/** initdb (UTF8, trust on loopback) and start on `port`; `dir` must be reachable by user postgres. */
+export async function startPg(dir: string, port: number): Promise<Pg> {
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, uidOf('postgres'), 0);
+  if (!existsSync(join(dir, 'data'))) asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+  await resumePg({ dir, port });
+  return { dir, port };
+}
+
+export async function resumePg(pg: Pg): Promise<void> {
+  asUser('postgres', `${PGBIN}/pg_ctl -D ${pg.dir}/data -l ${pg.dir}/log -o '-p ${pg.port} -k ${pg.dir} -c listen_addresses=127.0.0.1 -c fsync=off' -w start >/dev/null`);
+  await waitForPort(pg.port);
+}
+
+export function stopPg(pg: Pg): void {
+  spawnSync('su', ['postgres', '-s', '/bin/sh', '-c', `${PGBIN}/pg_ctl -D ${pg.dir}/data -m immediate stop >/dev/null 2>&1`]);
+}
+
+export function pgSql(port: number, sql: string): string {
+  return run('psql', ['-X', '-q', '-A', '-t', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1'], sql).stdout;
+}
+
+/** The example aliases: several results, quotes, backslashes, %, _, mixed case, UTF-8, inactive, a catch-all, an empty value. */
+export const ALIASES: ReadonlyArray<readonly [string, string, boolean]> = [
+  ['info@example.com', 'fred@example.com', true],
+  ['team@example.com', 'fred@example.com', true],
+  ['team@example.com', 'barney@example.com', true],
+  ['team@example.com', 'wilma@example.org', true],
+  ["o'brien@example.com", 'obrien@example.com', true],
+  ['back\\slash@example.com', 'bs@example.com', true],
+  ['pct%50@example.com', 'pct@example.com', true],
+  ['under_score@example.com', 'us@example.com', true],
+  ['Mixed@Example.com', 'mixed@example.com', true],
+  ['jürgen@example.com', 'juergen@example.com', true],
+  ['gone@example.com', 'nobody@example.com', false],
+  ['@example.net', 'catchall@example.net', true],
+  ['empty@example.com', '', true],
+  ['"quoted"@example.com', 'q@example.com', true],
+  ['fred', 'fred@example.com', true],
+  ['list@sub.example.com', 'a@example.com', true],
+  ['list@sub.example.com', 'b', true],
+  ['list@sub.example.com', '@example.org', true],
+];
+
+const sqlText = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+const myText = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+export function seedPg(port: number): void {
+  pgSql(
+    port,
+    `CREATE TABLE aliases (alias text NOT NULL, goto text NOT NULL, active boolean NOT NULL DEFAULT true);
+     INSERT INTO aliases VALUES ${ALIASES.map(([a, g, on]) => `(${sqlText(a)}, ${sqlText(g)}, ${on})`).join(', ')};
+     CREATE TABLE domains (domain text PRIMARY KEY);
+     INSERT INTO domains VALUES ('example.com'), ('example.net');`,
+  );
+}
+
+// ---- MariaDB ----
+
+export interface My {
+  readonly dir: string;
+  readonly port: number;
+}
+
+/** A private MariaDB: database `mail`, user postfix/pw with SELECT only. */
+export async function startMysql(dir: string, port: number): Promise<My> {
+  mkdirSync(dir, { recursive: true });
+  chownSync(dir, uidOf('mysql'), 0);
+  run('mariadb-install-db', ['--user=mysql', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db']);
+  const my = { dir, port };
+  await resumeMysql(my);
+  run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-e',
+    "CREATE DATABASE mail; CREATE USER 'postfix'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT SELECT ON mail.* TO 'postfix'@'127.0.0.1';"]);
+  return my;
+}
+
+export async function resumeMysql(my: My): Promise<void> {
+  const p = spawn('mariadbd', ['--user=mysql', `--datadir=${my.dir}/data`, `--socket=${my.dir}/sock`, `--port=${my.port}`, '--bind-address=127.0.0.1', `--pid-file=${my.dir}/pid`], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  p.unref();
+  await waitForPort(my.port, 60_000);
+}
+
+export async function stopMysql(my: My): Promise<void> {
+  const pidFile = join(my.dir, 'pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 200 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+export function seedMysql(port: number): void {
+  run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', 'mail'],
+    `CREATE TABLE aliases (alias varchar(400) NOT NULL, goto varchar(400) NOT NULL, active tinyint(1) NOT NULL DEFAULT 1) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+     INSERT INTO aliases VALUES ${ALIASES.map(([a, g, on]) => `(${myText(a)}, ${myText(g)}, ${on ? 1 : 0})`).join(', ')};`);
+}
+
+// ---- SQLite ----
+
+/** The same aliases in an SQLite file (written with better-sqlite3, which the daemon ships). */
+export function seedSqlite(path: string): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Database = require('better-sqlite3') as typeof import('better-sqlite3');
+  const db = new Database(path);
+  db.exec('CREATE TABLE aliases (alias text NOT NULL, goto text NOT NULL, active integer NOT NULL DEFAULT 1)');
+  const ins = db.prepare('INSERT INTO aliases VALUES (?, ?, ?)');
+  for (const [a, g, on] of ALIASES) ins.run(a, g, on ? 1 : 0);
+  db.close();
+  chmodSync(path, 0o644);
+}
+
+// ---- OpenLDAP ----
+
+export interface Ldap {
+  readonly dir: string;
+  readonly port: number;
+}
+
+export const LDAP_ADMIN = { dn: 'cn=admin,dc=example,dc=com', password: 'secret' } as const;
+
+export async function startLdap(dir: string, port: number): Promise<Ldap> {
+  mkdirSync(join(dir, 'db'), { recursive: true });
+  writeFileSync(
+    join(dir, 'slapd.conf'),
+    `include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile ${dir}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+suffix "dc=example,dc=com"
+rootdn "${LDAP_ADMIN.dn}"
+rootpw ${LDAP_ADMIN.password}
+directory ${dir}/db
+index mail eq
+access to * by * read
+`,
+  );
+  const ldap = { dir, port };
+  await resumeLdap(ldap);
+  return ldap;
+}
+
+export async function resumeLdap(l: Ldap): Promise<void> {
+  run('/usr/sbin/slapd', ['-f', join(l.dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${l.port}/`]);
+  await waitForPort(l.port);
+}
+
+export async function stopLdap(l: Ldap): Promise<void> {
+  const pidFile = join(l.dir, 'slapd.pid');
+  if (!existsSync(pidFile)) return;
+  try {
+    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 200 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** An LDIF line; a non-ASCII value base64-encoded (`::`), as RFC 2849 wants. */
+const attr = (name: string, v: string): string => (/[^\x20-\x7e]/.test(v) ? `${name}:: ${Buffer.from(v).toString('base64')}` : `${name}: ${v}`);
+
+const person = (uid: string, sn: string, mails: readonly string[], descriptions: readonly string[]): string =>
+  [`dn: uid=${uid},ou=people,dc=example,dc=com`, 'objectClass: inetOrgPerson', `uid: ${uid}`, `cn: ${uid}`, attr('sn', sn),
+    ...mails.map((m) => attr('mail', m)), ...descriptions.map((d) => attr('description', d))].join('\n');
+
+export function seedLdap(port: number): void {
+  const ldif = [
+    'dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example',
+    'dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people',
+    person('fred', 'Flintstone', ['fred@example.com', 'info@example.com'], ['fred@mail.example.com']),
+    person('barney', 'Rubble', ['barney@example.com', 'team@example.com'], ['barney@mail.example.com']),
+    person('wilma', 'Flintstone', ['team@example.com', "o'brien@example.com"], ['wilma@mail.example.com', 'wilma@backup.example.com']),
+    person('star', 'Star', ['st*r@example.com'], ['star@mail.example.com']),
+    person('paren', 'Paren', ['p(a)ren@example.com'], ['paren@mail.example.com']),
+    person('bs', 'Backslash', ['back\\slash@example.com'], ['bs@mail.example.com']),
+    person('juergen', 'Jürgen', ['juergen@example.com'], ['jürgen@mail.example.com', 'ü']),
+    person('nodesc', 'Nodesc', ['nodesc@example.com'], []),
+  ].join('\n\n');
+  run('ldapadd', ['-x', '-H', `ldap://127.0.0.1:${port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password], `${ldif}\n`);
+}
+
+/**
+ * The keys every directory test asks: found, not found, several results, quotes,
+ * backslashes, %, _, *, )(, SQL and LDAP injection attempts, 300-byte keys, UTF-8, leading
+ * and trailing spaces, keys without a domain, template characters.
+ */
+export const DIR_KEYS: readonly string[] = [
+  'info@example.com', 'team@example.com', "o'brien@example.com", 'back\\slash@example.com', 'pct%50@example.com',
+  'under_score@example.com', 'underXscore@example.com', 'Mixed@Example.com', 'mixed@example.com', 'jürgen@example.com',
+  'gone@example.com', 'someone@example.net', 'nosuch@example.com', 'empty@example.com', 'fred@example.com',
+  'barney@example.com', 'st*r@example.com', '*', "' OR '1'='1", "x' OR alias LIKE '%", ')(uid=*', '*)(mail=*',
+  'a@b@example.com', `${'x'.repeat(300)}@example.com`, ' ', 'fred@example.com ', '%s', '%u@%d',
+  // more of the same kinds
+  '"quoted"@example.com', '\\"quoted\\"@example.com', "o''brien@example.com", "o\\'brien@example.com", 'back\\\\slash@example.com',
+  'pct%@example.com', '%', '%%', '_', 'under%score@example.com', 'st\\2ar@example.com', 'p(a)ren@example.com', '*@example.com',
+  'fred*', '(mail=*)', '*)(|(mail=*)(mail=*', "'; DROP TABLE aliases; --", "x'; SELECT pg_sleep(5); --", "\\'; --",
+  "' UNION SELECT version() --", 'x\\', "'", '"', "1' OR '1'='1' #", 'admin)(&)', '\\2a', '\\', '\\00',
+  `${"'".repeat(300)}`, `${'\\'.repeat(150)}@example.com`, `${'ü'.repeat(150)}@example.com`, `${'x'.repeat(300)}`,
+  '日本@example.com', 'ü', 'jÜrgen@example.com', '😀@example.com',
+  ' fred@example.com', 'info@example.com  ', 'fred@example.com\t', 'tab\tkey@example.com', 'line\nbreak@example.com',
+  'fred', 'info', 'postmaster', '@example.net', '@example.com', 'x@', '@', 'user@', 'list@sub.example.com',
+  'a@example', 'a@.example.com', 'a@example..com', 'a@example.com.', 'info@EXAMPLE.COM', 'INFO@example.com',
+  '%1', '%[1-9]', '%S%U%D',
+];

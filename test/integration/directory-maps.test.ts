@@ -1,0 +1,165 @@
+// Directory maps against the real servers and Postfix's own tables: every key of the corpus
+// asked of `postmap -f -q KEY TYPE:FILE` and of smmapd with the same .cf file (conf/maps/,
+// hosts and paths substituted) must get the same answer, byte for byte, for pgsql, mysql,
+// sqlite and ldap; then failover across two PostgreSQL hosts, TEMP within the deadline
+// when every directory is down, and recovery without a restart.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort, ROOT, SMMAPCTL, startDaemon, type RunningDaemon } from '../helpers/daemon';
+import {
+  DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg, seedSqlite,
+  startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
+} from '../helpers/directories';
+import { describeWithPeer } from '../helpers/procs';
+import { query } from '../helpers/socketmap';
+
+/** map name → [example file in conf/maps, TYPE] */
+const MAPS: ReadonlyArray<readonly [string, string, string]> = [
+  ['aliases', 'aliases-pgsql.cf', 'pgsql'],
+  ['domain', 'domain-pgsql.cf', 'pgsql'],
+  ['labels', 'labels-pgsql.cf', 'pgsql'],
+  ['myaliases', 'aliases-mysql.cf', 'mysql'],
+  ['sqlaliases', 'aliases-sqlite.cf', 'sqlite'],
+  ['users', 'users-ldap.cf', 'ldap'],
+  ['ldapaliases', 'aliases-ldap.cf', 'ldap'],
+];
+
+/**
+ * Deliberate differences (README "Directory maps"): Postfix's pgsql client talks LATIN1, so
+ * in a UTF8 database it cannot find a non-ASCII key nor read a non-ASCII value; we talk UTF8.
+ */
+const nonAscii = (s: string): boolean => /[^\x00-\x7f]/.test(s);
+
+/** Our reply judged against postmap's: NOTFOUND ↔ `NOTFOUND `, ERROR ↔ `TEMP ...`, else the same bytes. */
+function agrees(postfix: string, ours: string): boolean {
+  if (postfix === 'NOTFOUND') return ours === 'NOTFOUND ';
+  if (postfix === 'ERROR') return ours.startsWith('TEMP ');
+  return postfix === ours;
+}
+
+describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)', directoriesMissing(), () => {
+  let dir: string;
+  let pg1: Pg;
+  let pg2: Pg;
+  let my: My;
+  let ldap: Ldap;
+  let daemon: RunningDaemon;
+  const files = new Map<string, string>();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smmapd-dirmaps-'));
+    chmodSync(dir, 0o755);
+    const [p1, p2, mp, lp] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    pg1 = await startPg(join(dir, 'pg1'), p1);
+    seedPg(p1);
+    pg2 = await startPg(join(dir, 'pg2'), p2);
+    seedPg(p2);
+    my = await startMysql(join(dir, 'my'), mp);
+    seedMysql(mp);
+    ldap = await startLdap(join(dir, 'ldap'), lp);
+    seedLdap(lp);
+    const sqlitePath = join(dir, 'aliases.sqlite');
+    seedSqlite(sqlitePath);
+    const swaps: Array<[RegExp, string]> = [
+      [/127\.0\.0\.1:5432/g, `127.0.0.1:${p1}`],
+      [/127\.0\.0\.1:5433/g, `127.0.0.1:${p2}`],
+      [/127\.0\.0\.1:3306/g, `127.0.0.1:${mp}`],
+      [/127\.0\.0\.1:389/g, `127.0.0.1:${lp}`],
+      [/\/var\/lib\/smmapd\/aliases\.sqlite/g, sqlitePath],
+    ];
+    const conf: string[] = [`configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, 'smmapd_maps_timeout: 3'];
+    for (const [name, file] of [...MAPS.map(([n, f]) => [n, f] as const), ['failover', 'failover-pgsql.cf'] as const]) {
+      let text = readFileSync(join(ROOT, 'conf/maps', file), 'utf8');
+      for (const [re, to] of swaps) text = text.replace(re, to);
+      const path = join(dir, file);
+      writeFileSync(path, text);
+      files.set(name, path);
+      const type = file.replace(/^.*-(\w+)\.cf$/, '$1');
+      conf.push(`smmapd_map_${name}: ${type}:${path}`);
+    }
+    writeFileSync(join(dir, 'smmapd.conf'), `${conf.join('\n')}\n`);
+    execFileSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'smmapd.conf'), 'mailbox', 'create', 'user/fred']);
+    daemon = await startDaemon(join(dir, 'smmapd.conf'));
+  }, 240_000);
+
+  afterAll(async () => {
+    await daemon?.stop();
+    if (pg1) stopPg(pg1);
+    if (pg2) stopPg(pg2);
+    if (my) await stopMysql(my);
+    if (ldap) await stopLdap(ldap);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('answers every key of the corpus as postmap -f -q does, for all four table types', async () => {
+    let total = 0;
+    let agreed = 0;
+    let deliberate = 0;
+    const differs: string[] = [];
+    const tally: Record<string, number> = {};
+    for (const [name, , type] of MAPS) {
+      const map = `${type}:${files.get(name)!}`;
+      const ours = await query(daemon.target, DIR_KEYS, name);
+      const theirs: string[] = [];
+      for (let i = 0; i < DIR_KEYS.length; i += 6) theirs.push(...(await Promise.all(DIR_KEYS.slice(i, i + 6).map((k) => postmapAnswer(map, k)))));
+      DIR_KEYS.forEach((key, i) => {
+        total++;
+        if (agrees(theirs[i]!, ours[i]!)) {
+          const w = ours[i]!.split(' ')[0]!;
+          tally[w] = (tally[w] ?? 0) + 1;
+          return void agreed++;
+        }
+        if (type === 'pgsql' && nonAscii(key)) return void deliberate++;
+        differs.push(`${name} ${JSON.stringify(key.slice(0, 40))}: postfix ${JSON.stringify(theirs[i])}, ours ${JSON.stringify(ours[i]!.slice(0, 80))}`);
+      });
+    }
+    console.log(`differential: ${DIR_KEYS.length} keys x ${MAPS.length} maps = ${total}; ${agreed} byte-identical (${JSON.stringify(tally)}), ${deliberate} deliberate (pgsql non-ASCII), ${differs.length} differ`);
+    expect(differs).toEqual([]);
+  }, 300_000);
+
+  it('pgsql: a non-ASCII key gets the directory answer (UTF8 client encoding)', async () => {
+    expect(await query(daemon.target, ['jürgen@example.com'], 'aliases')).toEqual(['OK juergen@example.com']);
+  });
+
+  it('a map name nobody configured still gets the Cyrus verification', async () => {
+    expect(await query(daemon.target, ['nosuch', 'fred'], 'whatever')).toEqual(['NOTFOUND Mailbox does not exist', 'OK fred']);
+    expect(await query(daemon.target, ['fred'], 'smmapd')).toEqual(['OK fred']);
+  });
+
+  it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {
+    expect(await query(daemon.target, ['info@example.com'], 'failover')).toEqual(['OK fred@example.com']);
+    stopPg(pg1);
+    expect(await query(daemon.target, ['info@example.com', 'team@example.com'], 'failover')).toEqual([
+      'OK fred@example.com', 'OK fred@example.com,barney@example.com,wilma@example.org',
+    ]);
+    await resumePg(pg1);
+  }, 60_000);
+
+  it('answers TEMP within the deadline when every directory is down, and recovers by itself', async () => {
+    stopPg(pg1);
+    stopPg(pg2);
+    await stopMysql(my);
+    await stopLdap(ldap);
+    for (const m of ['aliases', 'failover', 'myaliases', 'users', 'ldapaliases']) {
+      const t0 = Date.now();
+      const [r] = await query(daemon.target, ['info@example.com'], m);
+      expect(r, m).toMatch(/^TEMP \S/);
+      expect(Date.now() - t0, m).toBeLessThan(3000 + 1500);
+    }
+    await resumePg(pg1);
+    await resumePg(pg2);
+    await resumeMysql(my);
+    await resumeLdap(ldap);
+    // the backoff is at most 5 s: within 8 s every map answers again, no restart
+    const end = Date.now() + 8000;
+    const want: Record<string, string> = { aliases: 'OK fred@example.com', failover: 'OK fred@example.com', myaliases: 'OK fred@example.com', users: 'OK fred@mail.example.com' };
+    for (const [m, w] of Object.entries(want)) {
+      let r = '';
+      while (Date.now() < end && (r = (await query(daemon.target, ['info@example.com'], m))[0]!) !== w) await new Promise((res) => setTimeout(res, 250));
+      expect(r, m).toBe(w);
+    }
+  }, 120_000);
+});
