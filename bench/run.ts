@@ -1,21 +1,17 @@
 // npm run bench: provision a store of BENCH_USERS users (default 100,000) through
 // `smmapctl batch`, start the listener, drive it with the C load generator (bench/smload.c)
 // at 1 and 8 connections over a mix of hits, misses, plus-addresses, over-quota and shared
-// keys, and time the stdio model from spawn to first answer. PEER=host:port runs the same
-// load against another socketmap server (Cyrus's smmapd: bench/cyrus-peer.sh loads the same
-// mailboxes into a private Cyrus) and prints the ratios.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+// keys, and time the stdio model from spawn to first answer (BENCH_ONLY=startup: that alone).
+// PEER=host:port runs the same load against another socketmap server (Cyrus's smmapd:
+// bench/cyrus-peer.sh loads the same mailboxes into a private Cyrus) and prints the ratios.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { freePort, runCtl, SMMAPCTL, SMMAPD, smloadBinary, spawnSmmapd, waitForPort } from '../test/helpers/harness';
 import { batchLines, benchKeys, dataset } from './dataset';
 import { imapBench } from './imap';
 
-// compiled to dist/devtools/bench/run.js
-const ROOT = resolve(__dirname, '../../..');
-const SMMAPD = join(ROOT, 'dist/cli/smmapd.js');
-const SMMAPCTL = join(ROOT, 'dist/cli/smmapctl.js');
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PEER = process.env.PEER ?? '';
@@ -45,37 +41,11 @@ function smload(bin: string, target: string, keyFile: string, conns: number, sec
   };
 }
 
-function buildSmload(): string {
-  const bin = join(tmpdir(), 'smmapd-bench-smload');
-  const src = join(ROOT, 'bench/smload.c');
-  if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('gcc', ['-O2', '-pthread', '-o', bin, src]);
-  }
-  return bin;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((res) => {
-      const c = net.connect({ port, host: '127.0.0.1' }, () => (c.destroy(), res(true)));
-      c.on('error', () => res(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`daemon did not listen on ${port}`);
-}
-
-/** Spawn-to-first-answer of the stdio model vs spawn-to-exit of a bare `node -e 0`, medians in ms. */
+/**
+ * Spawn-to-first-answer of the stdio model (what inetd and systemd Accept=yes pay per
+ * connection) against spawn-to-exit of a bare `node -e 0`, in interleaved runs so that both
+ * see the same machine; medians in ms.
+ */
 async function stdioStartup(conf: string, runs: number): Promise<{ smmapd: number; bare: number }> {
   const once = (args: string[], input: string | null): Promise<number> =>
     new Promise((res, rej) => {
@@ -93,6 +63,7 @@ async function stdioStartup(conf: string, runs: number): Promise<{ smmapd: numbe
   const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const a: number[] = [];
   const b: number[] = [];
+  await once([SMMAPD, '-C', conf], '7:any u10,'); // the page cache, not the first run, decides
   for (let i = 0; i < runs; i++) {
     b.push(await once(['-e', '0'], null));
     a.push(await once([SMMAPD, '-C', conf], '7:any u10,'));
@@ -106,9 +77,9 @@ function row(name: string, conns: number, l: Load): string {
 
 async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T>): Promise<T> {
   const port = await freePort();
-  const d = spawn(process.execPath, [SMMAPD, '-C', conf, '--listen', `inet:127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const d = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await waitPort(port);
+    await waitForPort(port);
     return await fn(`127.0.0.1:${port}`);
   } finally {
     d.kill('SIGTERM');
@@ -118,10 +89,21 @@ async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'imap') {
-    await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(buildSmload(), t, k, c, secs), withDaemon }, SECONDS);
+    await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(smloadBinary(), t, k, c, secs), withDaemon }, SECONDS);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'smmapd-bench-'));
+  if (process.env.BENCH_ONLY === 'startup') {
+    // the start-up probe alone, over a store of a few mailboxes
+    const conf = join(dir, 'smmapd.conf');
+    writeFileSync(conf, `configdirectory: ${dir}\nsmmapd_store: ${join(dir, 'smmapd.db')}\nunixhierarchysep: no\n`);
+    runCtl(conf, ['batch'], 'mailbox create user.u1\nmailbox create user.u10\n');
+    const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 31);
+    const s = await stdioStartup(conf, runs);
+    console.log(`stdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
   try {
     const store = join(dir, 'smmapd.db');
     const base = `configdirectory: ${dir}\nsmmapd_store: ${store}\nunixhierarchysep: no\n`;
@@ -135,12 +117,12 @@ async function main(): Promise<void> {
     const lines = batchLines(dataset(USERS));
     writeFileSync(batch, `${lines.join('\n')}\n`);
     const t = Date.now();
-    const prov = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch', batch], { encoding: 'utf8' });
-    if (prov.status !== 0) throw new Error(`provisioning failed: ${prov.stderr}`);
+    const prov = runCtl(conf, ['batch', batch]);
+    if (prov.code !== 0) throw new Error(`provisioning failed: ${prov.stderr}`);
     console.log(`provisioned ${USERS} users (${lines.length} batch lines) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const keyFile = join(dir, 'keys.txt');
     writeFileSync(keyFile, `${benchKeys(USERS, 20_000).join('\n')}\n`);
-    const bin = buildSmload();
+    const bin = smloadBinary();
 
     console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);
     console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
@@ -173,8 +155,9 @@ async function main(): Promise<void> {
         }
       });
     }
-    const s = await stdioStartup(conf, 15);
-    console.log(`\nstdio model, spawn to first answer (median of 15): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
+    const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 31);
+    const s = await stdioStartup(conf, runs);
+    console.log(`\nstdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
     if (process.env.BENCH_IMAP !== '0') {
       await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(bin, t, k, c, secs), withDaemon }, SECONDS);
     }

@@ -3,9 +3,10 @@
 // temporary directory on free ports; Cyrus refuses to run as root, so it runs as cyrus:mail.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, sleep } from './harness';
 
 export const CYRUS_BIN = '/usr/lib/cyrus/bin';
 export const ADMIN = { user: 'cyrus', password: 'secret' } as const;
@@ -61,18 +62,6 @@ export function cyrusAvailable(): boolean {
   return process.getuid?.() === 0 && existsSync(join(CYRUS_BIN, 'master')) && existsSync(join(CYRUS_BIN, 'smmapd'));
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function yesNo(v: boolean): string {
   return v ? 'yes' : 'no';

@@ -1,10 +1,11 @@
 // A store with the few mailboxes that show each kind of answer, made with the real smmapctl,
 // and the example configuration files of conf/ with their installed paths swapped for the
 // test's (each swap must match, so the examples cannot drift from what the tests run).
-import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, SMMAPCTL, SMMAPD, tempConfig } from './daemon';
+import { ROOT, runCtl, SMMAPD_COMMAND, tempConfig } from './harness';
+
+export { SMMAPD_COMMAND };
 
 /** Each key and the reply it must get from the fixture store. */
 export const ANSWERS: ReadonlyArray<readonly [string, string]> = [
@@ -23,8 +24,8 @@ export interface Fixture {
 }
 
 export function ctl(conf: string, args: readonly string[], input?: string): string {
-  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, ...args], { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`smmapctl ${args.join(' ')}: ${r.stderr}`);
+  const r = runCtl(conf, args, input);
+  if (r.code !== 0) throw new Error(`smmapctl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
 
@@ -54,8 +55,6 @@ export const EXAMPLE = {
   port: '12345',
 } as const;
 
-/** The command that runs the built daemon in place of EXAMPLE.program. */
-export const SMMAPD_COMMAND = `${process.execPath} ${SMMAPD}`;
 
 export function readExample(rel: string): string {
   return readFileSync(join(ROOT, 'conf', rel), 'utf8');

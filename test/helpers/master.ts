@@ -5,9 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CYRUS_BIN } from './cyrus';
-import { SMMAPD } from './daemon';
+import { alive, killMatching, pidsMatching, sleep, SMMAPD, waitFor } from './harness';
 import { EXAMPLE, readExample, SMMAPD_COMMAND, substitute } from './fixture';
-import { alive, killMatching, pidsMatching, sleep, waitFor } from './procs';
 
 export const MASTER = join(CYRUS_BIN, 'master');
 

@@ -10,9 +10,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './daemon';
+import { alive, freePort, pidsMatching, waitFor, waitForPort } from './harness';
 import { EXAMPLE, readExample, substitute } from './fixture';
-import { alive, pidsMatching, waitFor } from './procs';
 import { rcptDialogue } from './smtp';
 
 export interface PostmapResult {

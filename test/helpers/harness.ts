@@ -1,0 +1,231 @@
+// The one test harness, used by the tests and by bench/: where the built programs are (what
+// package.json's bin runs), ports and waiting, smmapctl and the daemon as real processes,
+// process bookkeeping, and (re-exported at the end) the real peers: Cyrus 3.6 and its
+// master(8), Postfix, Sendmail, a syslog receiver, the smload load generator.
+// daemon.ts, ctl.ts and procs.ts re-export their old names from here. Nothing here imports
+// vitest (bench/ runs it under plain node); describeWithPeer stays in procs.ts.
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** The checkout: the nearest directory above this file with smmapd's package.json (tests run
+ *  from test/helpers, bench from dist/devtools/test/helpers). */
+function findRoot(from: string): string {
+  for (let d = from; ; d = dirname(d)) {
+    const pkg = join(d, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'smmapd') return d;
+    if (dirname(d) === d) throw new Error(`no smmapd package.json above ${from}`);
+  }
+}
+
+export const ROOT = findRoot(__dirname);
+const BIN = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
+/** What `npm install -g .` installs as smmapd and smmapctl. */
+export const SMMAPD = join(ROOT, BIN.smmapd!);
+export const SMMAPCTL = join(ROOT, BIN.smmapctl!);
+
+// ---- time and processes -------------------------------------------------------------------
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(cond: () => boolean, ms: number, stepMs = 50): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() > end) return false;
+    await sleep(stepMs);
+  }
+}
+
+/** Running (a zombie waiting for a parent that never reaps it counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Pids whose full command line contains `pattern` (pgrep -f, fixed string), never ours. */
+export function pidsMatching(pattern: string): number[] {
+  // pgrep takes a regular expression: escape it into a fixed string.
+  const re = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const r = spawnSync('pgrep', ['-f', re], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((l) => Number(l.trim()))
+    .filter((p) => p > 0 && p !== process.pid && p !== r.pid && alive(p));
+}
+
+/** SIGKILL whatever still matches (cleanup after a failed test); returns what was killed. */
+export function killMatching(pattern: string): number[] {
+  const left = pidsMatching(pattern);
+  for (const p of left) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return left;
+}
+
+export function haveCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+export const isRoot = (): boolean => process.getuid?.() === 0;
+
+// ---- ports --------------------------------------------------------------------------------
+
+/** A loopback port nobody listens on right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Until a TCP connection to 127.0.0.1:port succeeds; throws after `ms`. */
+export async function waitForPort(port: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((res) => {
+      const c = net.connect({ host: '127.0.0.1', port });
+      c.once('connect', () => (c.destroy(), res(true)));
+      c.once('error', () => res(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listening on ${port}`);
+    await sleep(50);
+  }
+}
+
+// ---- build, configuration, smmapctl ---------------------------------------------------------
+
+const STAMP = join(ROOT, 'dist/.build-stamp');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * `npm run build` (tsc, then the bundles bin points at) unless dist is already newer than
+ * every source file (test files run one after another, each would otherwise rebuild). Type
+ * errors elsewhere in the tree do not stop tsc's emit; they are printed, and only a missing
+ * program fails.
+ */
+export function buildOnce(): void {
+  const fresh = existsSync(STAMP) && statSync(STAMP).mtimeMs >= newestMtime(join(ROOT, 'src'));
+  if (!fresh) {
+    const r = spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) console.warn(`tsc reported errors (emitted anyway):\n${r.stdout}${r.stderr}`);
+    const b = spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.js')], { cwd: ROOT, encoding: 'utf8' });
+    if (b.status !== 0) throw new Error(`bundling failed:\n${b.stdout}${b.stderr}`);
+    writeFileSync(STAMP, new Date().toISOString());
+  }
+  for (const p of [SMMAPD, SMMAPCTL]) if (!existsSync(p)) throw new Error(`build did not produce ${p}`);
+}
+
+/** A temp directory with a config file: `configdirectory` and `smmapd_store` inside it. */
+export function tempConfig(extra = ''): { dir: string; conf: string; store: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'smmapd-test-'));
+  const store = join(dir, 'smmapd.db');
+  const conf = join(dir, 'smmapd.conf');
+  writeFileSync(conf, `configdirectory: ${dir}\nsmmapd_store: ${store}\n${extra}\n`);
+  return { dir, conf, store };
+}
+
+export interface CtlResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `smmapctl -C conf ...args` (no -C when conf is null), with optional standard input. */
+export function runCtl(conf: string | null, args: readonly string[], input?: string): CtlResult {
+  const argv = conf === null ? [SMMAPCTL, ...args] : [SMMAPCTL, '-C', conf, ...args];
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', input: input ?? '', maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like runCtl, but the command must succeed; returns its output lines. */
+export function ctlOk(conf: string, args: readonly string[], input?: string): string[] {
+  const r = runCtl(conf, args, input);
+  if (r.code !== 0) throw new Error(`smmapctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout === '' ? [] : r.stdout.replace(/\n$/, '').split('\n');
+}
+
+/** Provision with one `smmapctl batch` (fast: one process, one transaction). */
+export function ctlBatch(conf: string, lines: readonly string[]): void {
+  ctlOk(conf, ['batch'], `${lines.join('\n')}\n`);
+}
+
+// ---- the daemon -----------------------------------------------------------------------------
+
+/** The command line that runs the built daemon (where examples say /usr/local/bin/smmapd). */
+export const SMMAPD_COMMAND = `${process.execPath} ${SMMAPD}`;
+
+/** `smmapd ...args` as a child process, nothing awaited (the stdio model, supervisors' tests). */
+export function spawnSmmapd(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, [SMMAPD, ...args], options);
+}
+
+export interface RunningDaemon {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  readonly target: string;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `smmapd -C conf --listen inet:127.0.0.1:PORT [args]`, ready when the port accepts. */
+export async function startDaemon(conf: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
+  const port = await freePort();
+  const proc = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  try {
+    await Promise.race([waitForPort(port), exited.then((c) => Promise.reject(new Error(`smmapd exited ${c}: ${out}`)))]);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    proc,
+    port,
+    target: `127.0.0.1:${port}`,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+// ---- the real peers (each module documents its pitfalls) -------------------------------------
+
+export { ADMIN, createMany, cyrusAvailable, populate, startCyrus, type Cyrus, type CyrusOptions } from './cyrus';
+export { masterAvailable, startMaster, type RunningMaster } from './master';
+export { postfixAvailable, postmapBatch, postmapQuery, startSmtpd, type Smtpd } from './postfix';
+export { Sendmail, sendmailRoot, unshareWorks } from './sendmail';
+export { startSyslogReceiver, type SyslogReceiver } from './syslog';
+export { gccAvailable, parseLoad, runLoad, smloadBinary, type LoadResult } from './load';
