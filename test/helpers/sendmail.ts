@@ -78,7 +78,7 @@ export class Sendmail {
   }
 
   /** sendmail.cf from cf.m4, the cyrusv2 mailer, and the example's rules. */
-  buildCf(localPart: string): string {
+  buildCf(localPart: string, aliasFile?: string): string {
     const d = this.dir;
     const mc = join(d, 'test.mc');
     writeFileSync(mc, [
@@ -88,7 +88,7 @@ export class Sendmail {
       "define(`confDOMAIN_NAME', `smtest.localdomain')dnl",
       `define(\`QUEUE_DIR', \`${d}/q')dnl`,
       `define(\`STATUS_FILE', \`${d}/statistics')dnl`,
-      `define(\`ALIAS_FILE', \`${d}/aliases')dnl`,
+      `define(\`ALIAS_FILE', \`${aliasFile ?? `${d}/aliases`}')dnl`,
       `define(\`confPID_FILE', \`${d}/sendmail.pid')dnl`,
       `define(\`HELP_FILE', \`${d}/helpfile')dnl`,
       "define(`confDONT_PROBE_INTERFACES', `True')dnl",
@@ -107,6 +107,13 @@ export class Sendmail {
     const [cmd, ...args] = this.ns([this.bin, `-C${cf}`, '-bi']);
     spawnSync(cmd!, args, { timeout: 60_000 }); // aliases.db
     return cf;
+  }
+
+  /** `sendmail -bv ADDRESS...`: the recipients each address expands to, one line each. */
+  verify(cf: string, addresses: readonly string[]): string[] {
+    const [cmd, ...args] = this.ns([this.bin, `-C${cf}`, '-bv', ...addresses]);
+    const r = spawnSync(cmd!, args, { encoding: 'utf8', timeout: 60_000 });
+    return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l !== '');
   }
 
   /** One SMTP session over -bs: a RCPT TO per address; each reply's last line. */

@@ -14,6 +14,7 @@ import {
   startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
 } from '../helpers/directories';
 import { describeWithPeer } from '../helpers/procs';
+import { Sendmail, sendmailRoot, unshareWorks } from '../helpers/sendmail';
 import { query } from '../helpers/socketmap';
 
 /** map name → [example file in conf/maps, TYPE] */
@@ -80,6 +81,8 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       const type = file.replace(/^.*-(\w+)\.cf$/, '$1');
       conf.push(`smmapd_map_${name}: ${type}:${path}`);
     }
+    // Sendmail's ALIAS_FILE socket map asks map `Alias0` (the first alias file) for the local part
+    conf.push(`smmapd_map_alias0: ldap:${files.get('ldapaliases')!}`);
     writeFileSync(join(dir, 'smmapd.conf'), `${conf.join('\n')}\n`);
     execFileSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'smmapd.conf'), 'mailbox', 'create', 'user/fred']);
     daemon = await startDaemon(join(dir, 'smmapd.conf'));
@@ -128,6 +131,27 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(await query(daemon.target, ['nosuch', 'fred'], 'whatever')).toEqual(['NOTFOUND Mailbox does not exist', 'OK fred']);
     expect(await query(daemon.target, ['fred'], 'smmapd')).toEqual(['OK fred']);
   });
+
+  it('Sendmail 8 expands an alias through the ALIAS_FILE socket map (map name Alias0)', () => {
+    const root = sendmailRoot();
+    if (root === null || !unshareWorks()) {
+      if (process.env.CI) throw new Error('Sendmail 8 (unpacked by .ci/install-peers) and unshare(1) are needed');
+      return;
+    }
+    const sm = new Sendmail(root);
+    try {
+      const cf = sm.buildCf('', `socket:inet:${daemon.port}@127.0.0.1`);
+      const out = sm.verify(cf, ['barney', 'nosuchuser']);
+      // barney's entry holds two mail values: the alias expands to both; an unknown name bounces
+      expect([...out].sort()).toEqual([
+        'barney@example.com... deliverable: mailer esmtp, host example.com, user barney@example.com',
+        'nosuchuser... User unknown',
+        'team@example.com... deliverable: mailer esmtp, host example.com, user team@example.com',
+      ]);
+    } finally {
+      sm.cleanup();
+    }
+  }, 120_000);
 
   it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {
     expect(await query(daemon.target, ['info@example.com'], 'failover')).toEqual(['OK fred@example.com']);
