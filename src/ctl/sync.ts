@@ -2,13 +2,15 @@
 // SQLite store in one swap (SqliteAdmin.replaceSnapshot), so the daemon can answer from a replica
 // while the server is away. Reads as the admin: one raw `LIST "" "*"`, then GETQUOTAROOT and
 // GETACL per mailbox spread over a pool of sessions, and GETQUOTA "@domain" once per domain.
-// A failed round writes nothing: the store keeps the previous snapshot.
+// A failed round writes nothing: the store keeps the previous snapshot. One mailbox the server
+// refuses to describe (Cyrus: `NO Mailbox has an invalid format` for a broken quota record)
+// does not fail the round: it is recorded as failing, so its lookups answer TEMP.
 import type { Config } from '../config';
-import type { ImapSession } from '../store/imap-client';
+import { ImapCommandError, type ImapSession } from '../store/imap-client';
 import { domainOf, fromServerName } from '../store/imap-names';
 import { ImapPool } from '../store/imap-pool';
 import { domainRoot, lookupMailbox, namingOf } from '../store/imap';
-import type { QuotaState, Snapshot } from '../store/store';
+import { StoreError, type MailboxState, type QuotaState, type Snapshot } from '../store/store';
 import type { CtlContext } from './context';
 import { UsageError } from './context';
 import { parseCount, stringOpt, type CommandSpec } from './spec';
@@ -18,6 +20,8 @@ export type Progress = (done: number, total: number) => void;
 
 export interface SyncSummary {
   readonly mailboxes: number;
+  /** Mailboxes the server refused to describe (recorded as failing). */
+  readonly failing: number;
   readonly quotaRoots: number;
   readonly acls: number;
   readonly seconds: number;
@@ -52,8 +56,19 @@ async function parallel<T, R>(items: readonly T[], width: number, job: (item: T)
   return out;
 }
 
-/** Read the whole server into a Snapshot. Throws (StoreError) on any failure. */
-export async function readImapSnapshot(cfg: Config, pool: ImapPool, progress?: Progress): Promise<Snapshot & { acls: number }> {
+/** The server's own refusal of one command (a tagged NO), as opposed to losing the server. */
+function refusal(e: unknown): ImapCommandError | null {
+  const cause = e instanceof StoreError ? e.cause : e;
+  return cause instanceof ImapCommandError && cause.status === 'NO' ? cause : null;
+}
+
+/**
+ * Read the whole server into a Snapshot. Throws (StoreError) when the server cannot be read;
+ * a mailbox it refuses to describe is in the snapshot with its `failure` (and `log` hears it).
+ */
+export async function readImapSnapshot(
+  cfg: Config, pool: ImapPool, progress?: Progress, log: (msg: string) => void = () => undefined,
+): Promise<Snapshot & { acls: number; failing: number }> {
   const names = await listMailboxes(pool, cfg);
   const domains = [...new Set(names.map((n) => domainOf(n, cfg.virtdomains !== 'off')).filter((d) => d !== ''))];
   const domainRoots = new Map<string, QuotaState | null>();
@@ -63,34 +78,54 @@ export async function readImapSnapshot(cfg: Config, pool: ImapPool, progress?: P
   const fromCache = async (_s: ImapSession, d: string): Promise<QuotaState | null> => domainRoots.get(d) ?? null;
 
   let done = 0;
-  const states = await parallel(names, pool.size, (name) => pool.run((s) => lookupMailbox(s, name, cfg, fromCache)), () => {
+  const one = async (name: string): Promise<MailboxState | null | { failure: string }> => {
+    try {
+      return await pool.run((s) => lookupMailbox(s, name, cfg, fromCache));
+    } catch (e) {
+      const no = refusal(e);
+      if (no === null) throw e;
+      log(`sync: ${name}: the server refused to describe it (${no.message}): recorded as failing, its lookups answer TEMP`);
+      return { failure: no.text || no.message };
+    }
+  };
+  const states = await parallel(names, pool.size, one, () => {
     done++;
     progress?.(done, names.length);
   });
 
-  const mailboxes: Array<{ name: string; acl: string }> = [];
+  const mailboxes: Array<{ name: string; acl: string; failure?: string }> = [];
   const quotas = new Map<string, QuotaState>();
+  let failing = 0;
   names.forEach((name, i) => {
     const st = states[i];
     if (!st) return; // deleted since the LIST
+    if ('failure' in st) {
+      failing++;
+      mailboxes.push({ name, acl: '', failure: st.failure });
+      return;
+    }
     mailboxes.push({ name, acl: st.acl });
     if (st.quota) quotas.set(st.quota.root, st.quota);
   });
-  return { mailboxes, quotas: [...quotas.values()], acls: mailboxes.length };
+  return { mailboxes, quotas: [...quotas.values()], acls: mailboxes.length - failing, failing };
 }
 
 /** One sync round: read everything, then swap it in. */
 export async function syncOnce(
-  cfg: Config, pool: ImapPool, write: (snap: Snapshot) => void, progress?: Progress,
+  cfg: Config, pool: ImapPool, write: (snap: Snapshot) => void, progress?: Progress, log?: (msg: string) => void,
 ): Promise<SyncSummary> {
   const t0 = performance.now();
-  const snap = await readImapSnapshot(cfg, pool, progress);
+  const snap = await readImapSnapshot(cfg, pool, progress, log);
   write({ mailboxes: snap.mailboxes, quotas: snap.quotas });
-  return { mailboxes: snap.mailboxes.length, quotaRoots: snap.quotas.length, acls: snap.acls, seconds: (performance.now() - t0) / 1000 };
+  return {
+    mailboxes: snap.mailboxes.length, failing: snap.failing, quotaRoots: snap.quotas.length, acls: snap.acls,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 export function summaryLine(s: SyncSummary): string {
-  return `synced ${s.mailboxes} mailboxes, ${s.quotaRoots} quota roots, ${s.acls} ACLs in ${s.seconds.toFixed(1)} s`;
+  const failing = s.failing > 0 ? ` (${s.failing} failing: their lookups answer TEMP)` : '';
+  return `synced ${s.mailboxes} mailboxes${failing}, ${s.quotaRoots} quota roots, ${s.acls} ACLs in ${s.seconds.toFixed(1)} s`;
 }
 
 /** Progress on stderr, only on a terminal, at most four times a second. */
@@ -144,7 +179,7 @@ export const syncCommands: readonly CommandSpec[] = [
         for (;;) {
           const p = ttyProgress();
           try {
-            const summary = await syncOnce(ctx.cfg, pool, write, p.tick);
+            const summary = await syncOnce(ctx.cfg, pool, write, p.tick, (msg) => { p.clear(); log(msg); });
             p.clear();
             say(summaryLine(summary));
           } catch (e) {

@@ -30,12 +30,18 @@ export interface QuotaRootAnswer {
   readonly quotas: ReadonlyMap<string, Resources>;
 }
 
-/** A tagged NO or BAD. `nonexistent` when it says the mailbox or root does not exist. */
+/**
+ * A tagged NO or BAD. `nonexistent`: the mailbox does not exist (`[NONEXISTENT]` or Cyrus's
+ * "Mailbox does not exist", nothing else). `noQuotaRoot`: "Quota root does not exist", which
+ * Cyrus also says of an existing mailbox whose quota root record is gone: for GETQUOTA no
+ * root, for GETQUOTAROOT a mailbox without a quota (Cyrus's smmapd answers OK for it).
+ */
 export class ImapCommandError extends Error {
   constructor(
     readonly status: string,
     readonly text: string,
     readonly nonexistent: boolean,
+    readonly noQuotaRoot = false,
   ) {
     super(`${status} ${text}`);
     this.name = 'ImapCommandError';
@@ -103,8 +109,9 @@ function commandError(e: unknown): unknown {
   if (typeof r?.responseStatus !== 'string') return e; // not a tagged NO/BAD: connection trouble
   const txt = r.responseText ?? '';
   const code = text(r.response?.attributes?.[0]?.section?.[0])?.toUpperCase() ?? '';
-  const nonexistent = r.responseStatus === 'NO' && (code === 'NONEXISTENT' || /does not exist/i.test(txt));
-  return new ImapCommandError(r.responseStatus, txt, nonexistent);
+  const no = r.responseStatus === 'NO';
+  const nonexistent = no && (code === 'NONEXISTENT' || /^mailbox does not exist/i.test(txt));
+  return new ImapCommandError(r.responseStatus, txt, nonexistent, no && !nonexistent && /^quota root does not exist/i.test(txt));
 }
 
 /** Run one command with untagged handlers; always releases the response (or the parser stalls). */
@@ -220,6 +227,8 @@ class Session implements ImapSession {
       });
     } catch (e) {
       if (e instanceof ImapCommandError && e.nonexistent) return null;
+      // The mailbox exists; the root it names has no record: no quota governs it.
+      if (e instanceof ImapCommandError && e.noQuotaRoot) return { roots: [], quotas: new Map() };
       throw e;
     }
     return { roots, quotas };
@@ -232,7 +241,7 @@ class Session implements ImapSession {
         QUOTA: async (u) => { found = parseResources(u.attributes?.[1]); },
       });
     } catch (e) {
-      if (e instanceof ImapCommandError && e.nonexistent) return null;
+      if (e instanceof ImapCommandError && (e.nonexistent || e.noQuotaRoot)) return null;
       throw e;
     }
     return found;

@@ -26,6 +26,10 @@ export function toServerName(internal: string, n: ServerNaming): string | null {
   const { domain, rest } = splitInternalDomain(internal, n.domains);
   // `!user.fred` (`fred@` with an empty domain that qualifies): no IMAP name reaches it.
   if (domain === '' && n.domains && internal.includes('!')) return null;
+  // `fred@other.test@example.org` resolves to user `fred@other.test` in the default domain:
+  // sent as `user/fred@other.test` the server would read user fred of domain other.test.
+  // With domains an `@` can only be the domain separator: no such mailbox (as Cyrus answers).
+  if (n.domains && rest.includes('@')) return null;
   let ext: string;
   if (n.separator === '.') {
     ext = rest;

@@ -68,7 +68,7 @@ function prefixEnd(prefix: string): string {
 export class SqliteAdmin {
   private readonly db: Database.Database;
   private readonly s: Record<
-    | 'getMailbox' | 'insertMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
+    | 'getMailbox' | 'insertMailbox' | 'insertSnapshotMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
     | 'getQuota' | 'upsertQuota' | 'setUsage' | 'deleteQuota' | 'deleteQuotaRange' | 'listQuotas'
     | 'setDeny' | 'deleteDeny' | 'listDeny' | 'clearMailboxes' | 'clearQuotas',
     Statement
@@ -136,6 +136,7 @@ export class SqliteAdmin {
     return {
       getMailbox: p('SELECT acl FROM mailboxes WHERE name = ?').pluck(),
       insertMailbox: p('INSERT INTO mailboxes (name, acl) VALUES (?, ?)'),
+      insertSnapshotMailbox: p('INSERT INTO mailboxes (name, acl, failure) VALUES (?, ?, ?)'),
       deleteMailbox: p('DELETE FROM mailboxes WHERE name = ?'),
       deleteMailboxRange: p('DELETE FROM mailboxes WHERE name >= ? AND name < ? RETURNING name').pluck(),
       setAcl: p('UPDATE mailboxes SET acl = ? WHERE name = ?'),
@@ -363,7 +364,7 @@ export class SqliteAdmin {
       this.s.clearQuotas.run();
       for (const m of snap.mailboxes) {
         try {
-          this.s.insertMailbox.run(m.name, m.acl);
+          this.s.insertSnapshotMailbox.run(m.name, m.acl, m.failure ?? null);
         } catch (e) {
           if (sqliteConstraint(e)) throw new AdminError('named twice in the snapshot', m.name);
           throw e;

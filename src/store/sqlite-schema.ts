@@ -30,9 +30,15 @@ export const MIGRATIONS: readonly string[] = [
      services TEXT NOT NULL DEFAULT '*',
      message  TEXT NOT NULL DEFAULT ''
    ) WITHOUT ROWID;`,
+  // 2: a replicated mailbox the IMAP server could not describe (`smmapctl sync`): the reason,
+  // NULL when it is fine. Its lookups answer TEMP instead of a guess.
+  `ALTER TABLE mailboxes ADD COLUMN failure TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The oldest format the read-only daemon still reads (a missing `failure` column reads as NULL). */
+export const MIN_READ_VERSION = 1;
 
 interface SqliteErrorLike {
   code: string;

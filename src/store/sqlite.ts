@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { quotaRootCandidates } from '../core/mboxname';
-import { checkFormat, errorText, isLocked, SCHEMA_VERSION, sqliteCode } from './sqlite-schema';
+import { checkFormat, errorText, isLocked, MIN_READ_VERSION, sqliteCode } from './sqlite-schema';
 import type { Config } from '../config';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
 
@@ -83,14 +83,18 @@ export class SqliteStore implements MailboxStore {
   mailbox(name: string): MailboxState | null {
     const c = this.current();
     let result: MailboxState | null;
+    let failure: string | null;
     try {
       this.snapshot(c);
-      const acl = c.acl.get(name) as string | undefined;
-      result = acl === undefined ? null : { acl, quota: findQuota(c, name) };
+      const row = c.acl.get(name) as [string, string | null] | undefined;
+      failure = row?.[1] ?? null;
+      result = row === undefined || failure !== null ? null : { acl: row[0], quota: findQuota(c, name) };
     } catch (e) {
       throw this.failed(c, e);
     }
     if (this.failing !== null || this.lockError !== null) this.recovered(c);
+    // The replica holds this mailbox but not its state (sync could not read it): never guess.
+    if (failure !== null) throw new StoreError(`mailbox ${name}: not readable on the IMAP server at the last sync: ${failure}`, { reply: 'mailbox unavailable' });
     return result;
   }
 
@@ -194,16 +198,16 @@ export class SqliteStore implements MailboxStore {
       const after = statSync(this.path, { throwIfNoEntry: false });
       const same = before !== undefined && after !== undefined && before.ino === after.ino && before.dev === after.dev;
       const version = checkFormat(db, this.path);
-      if (version !== SCHEMA_VERSION) {
+      if (version < MIN_READ_VERSION) {
         throw new StoreError(
           version === 0
             ? `${this.path}: empty store (smmapctl init creates its tables)`
-            : `${this.path}: store format ${version} is older than this smmapd's (${SCHEMA_VERSION}): run smmapctl init to upgrade it`,
+            : `${this.path}: store format ${version} is older than this smmapd reads (${MIN_READ_VERSION}): run smmapctl init to upgrade it`,
         );
       }
       const conn: Conn = {
         db,
-        acl: db.prepare('SELECT acl FROM mailboxes WHERE name = ?').pluck(),
+        acl: db.prepare(`SELECT acl, ${version >= 2 ? 'failure' : 'NULL'} FROM mailboxes WHERE name = ?`).raw(),
         quota: db
           .prepare('SELECT storage_limit_kib, message_limit, storage_used, message_used FROM quota_roots WHERE root = ?')
           .raw(),

@@ -6,6 +6,7 @@ import type { QuotaState } from '../core/contract';
 
 /** A whole store's mailboxes and quota roots, as `smmapctl sync` and `import-cyrus` write it in one swap. */
 export interface Snapshot {
-  readonly mailboxes: ReadonlyArray<{ readonly name: string; readonly acl: string }>;
+  /** `failure`: the source could not describe this mailbox (why); its lookups answer TEMP. */
+  readonly mailboxes: ReadonlyArray<{ readonly name: string; readonly acl: string; readonly failure?: string }>;
   readonly quotas: readonly QuotaState[];
 }

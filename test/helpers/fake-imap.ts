@@ -7,6 +7,8 @@ export interface FakeMailbox {
   readonly acl: ReadonlyArray<readonly [string, string]>;
   /** `root (STORAGE used limit ...)` text for QUOTAROOT/QUOTA, or none. */
   readonly quota?: { readonly root: string; readonly resources: string };
+  /** GETQUOTAROOT names `quota.root` then fails with this text (Cyrus: a quota record gone or unreadable). */
+  readonly quotaError?: string;
 }
 
 export class FakeImap {
@@ -91,6 +93,7 @@ export class FakeImap {
       case 'GETQUOTAROOT': {
         const m = this.mailboxes.get(args[0]!);
         if (!m) return `${tag} NO Mailbox does not exist\r\n`;
+        if (m.quotaError !== undefined) return `* QUOTAROOT ${q(args[0]!)} ${q(m.quota?.root ?? args[0]!)}\r\n${tag} NO ${m.quotaError}\r\n`;
         if (!m.quota) return `* QUOTAROOT ${q(args[0]!)}\r\n${ok}`;
         return `* QUOTAROOT ${q(args[0]!)} ${q(m.quota.root)}\r\n* QUOTA ${q(m.quota.root)} (${m.quota.resources})\r\n${ok}`;
       }

@@ -41,7 +41,7 @@ describe('init and the store file', () => {
     expect(ctlOk(e.conf, ['init'])).toEqual([]);
     expect(ctlOk(e.conf, ['mailbox', 'list'])).toEqual([]);
     expect(rows(e.store, 'PRAGMA journal_mode')).toEqual([['wal']]);
-    expect(rows(e.store, 'PRAGMA user_version')).toEqual([[1]]);
+    expect(rows(e.store, 'PRAGMA user_version')).toEqual([[2]]);
   });
 
   it('creates the store 0640, or less as the umask says, never more', () => {
@@ -88,7 +88,7 @@ describe('init and the store file', () => {
     db.close();
     const r = runCtl(e.conf, ['mailbox', 'create', 'user/fred']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('store format 99 is newer than this smmapd knows (1)');
+    expect(r.stderr).toContain('store format 99 is newer than this smmapd knows (2)');
 
     const f = env();
     const other = new Database(f.store);
@@ -472,7 +472,7 @@ describe('a store that cannot be read gives TEMP, never a crash', () => {
     db.close();
     const r = runCtl(f.conf, ['query', 'fred']);
     expect(r.stdout).toBe('TEMP store unavailable\n');
-    expect(r.stderr).toMatch(/^smmapctl: store unavailable: .*store format 7 is newer than this smmapd knows \(1\): upgrade smmapd\n$/);
+    expect(r.stderr).toMatch(/^smmapctl: store unavailable: .*store format 7 is newer than this smmapd knows \(2\): upgrade smmapd\n$/);
   });
 
   it('empty store file (created but never initialised)', () => {

@@ -59,6 +59,16 @@ describe('smmapctl sync (scripted IMAP server)', () => {
     expect(ctlOk(env.conf, ['quota', 'list']).join('\n')).toMatch(/user\.full/);
   });
 
+  it('one mailbox the server refuses to describe does not fail the round: it is recorded failing (TEMP), logged, the rest synced', async () => {
+    fake.mailboxes.set('user.bad', { acl: [], quotaError: 'Mailbox has an invalid format' });
+    fake.mailboxes.set('user.lost', { acl: [['lost', 'lrs']], quotaError: 'Quota root does not exist' });
+    const r = await ctlAsync(env.conf, ['sync']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^synced 5 mailboxes \(1 failing: their lookups answer TEMP\), 1 quota roots, 4 ACLs in /);
+    expect(r.stderr).toBe('smmapctl: sync: user.bad: the server refused to describe it (NO Mailbox has an invalid format): recorded as failing, its lookups answer TEMP\n');
+    expect(ctlOk(env.conf, ['query', 'fred', 'bad', 'lost', 'full'])).toEqual(['OK fred', 'TEMP mailbox unavailable', 'OK lost', 'TEMP Over quota']);
+  });
+
   it('a failed round (server wedged) exits non-zero within the deadline and leaves the store as it was', async () => {
     expect((await ctlAsync(env.conf, ['sync'])).code).toBe(0);
     fake.hang = true;

@@ -22,6 +22,14 @@ describe('internal → server names', () => {
     expect(toServerName('user.a/b', netnews)).toBe('user.a/b');
   });
 
+  it('with domains an @ inside a name cannot steer into another domain: no such mailbox', () => {
+    // fred@other.test@example.org (defaultdomain example.org) resolves to user.fred@other^test.
+    expect(toServerName('user.fred@other^test', unixDom)).toBeNull();
+    expect(toServerName('user.fred@other^test', netDom)).toBeNull();
+    expect(toServerName('example.com!user.a@b', netDom)).toBeNull();
+    expect(toServerName('user.fred@other^test', netnews)).toBe('user.fred@other^test'); // no domains: just a character
+  });
+
   it('domains: name@domain, and an empty domain names nothing', () => {
     expect(toServerName('example.com!user.bob.in^ner', unixDom)).toBe('user/bob/in.ner@example.com');
     expect(toServerName('example.com!user.bob', netDom)).toBe('user.bob@example.com');

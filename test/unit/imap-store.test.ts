@@ -74,6 +74,17 @@ describe('live IMAP store (scripted server)', () => {
     expect(await store.mailbox('!user.fred')).toBeNull();
   });
 
+  it('"NO Quota root does not exist" is an existing mailbox without a quota; only NONEXISTENT or "Mailbox does not exist" is missing', async () => {
+    fake.mailboxes.set('user.lost', { acl: [['lost', 'lrs']], quotaError: 'Quota root does not exist' });
+    fake.mailboxes.set('user.bad', { acl: [], quotaError: 'Mailbox has an invalid format' });
+    fake.mailboxes.set('user.gone', { acl: [], quotaError: '[NONEXISTENT] Something else does not exist' });
+    expect(await store.mailbox('user.lost')).toEqual({ acl: 'lost\tlrs\t', quota: null });
+    expect(await store.mailbox('user.gone')).toBeNull();
+    const bad = await timed(Promise.resolve(store.mailbox('user.bad')));
+    expect(bad.err).toBeInstanceOf(StoreError);
+    expect((bad.err as StoreError).reply).toBe('IMAP server refused');
+  });
+
   it('a missing deny store means no deny list', async () => {
     expect(await store.denyEntry('fred')).toBeNull();
   });

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite';
 import { SqliteAdmin } from '../../src/store/sqlite-admin';
+import { APPLICATION_ID, MIGRATIONS } from '../../src/store/sqlite-schema';
 import { StoreError } from '../../src/store/store';
 
 let dir: string;
@@ -190,15 +191,47 @@ describe('failures', () => {
   });
 });
 
+describe('format 2: mailboxes a sync could not read', () => {
+  it('a mailbox recorded as failing answers StoreError (TEMP mailbox unavailable), the others as usual', () => {
+    const admin = provision();
+    admin.replaceSnapshot({ mailboxes: [{ name: 'user.ok', acl: '' }, { name: 'user.bad', acl: '', failure: 'Mailbox has an invalid format' }], quotas: [] });
+    const s = track(new SqliteStore(path));
+    expect(s.mailbox('user.ok')).toEqual({ acl: '', quota: null });
+    expect(() => s.mailbox('user.bad')).toThrow(/user\.bad: .*Mailbox has an invalid format/);
+    try {
+      s.mailbox('user.bad');
+    } catch (e) {
+      expect((e as StoreError).reply).toBe('mailbox unavailable');
+    }
+    expect(s.mailbox('user.ok')).not.toBeNull(); // one failing mailbox is not a failing store
+  });
+
+  it('a format 1 store (before the failure column) is still read by the daemon, and upgraded by smmapctl', () => {
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0]!);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma('user_version = 1');
+    db.prepare("INSERT INTO mailboxes (name, acl) VALUES ('user.fred', '')").run();
+    db.close();
+    const s = track(new SqliteStore(path));
+    expect(s.mailbox('user.fred')).toEqual({ acl: '', quota: null });
+    s.close();
+    const admin = track(new SqliteAdmin(path));
+    admin.replaceSnapshot({ mailboxes: [{ name: 'user.bad', acl: '', failure: 'x' }], quotas: [] });
+    const again = track(new SqliteStore(path));
+    expect(() => again.mailbox('user.bad')).toThrow(StoreError);
+  });
+});
+
 describe('admin side', () => {
   it('migrates an empty file and refuses a newer format', () => {
     writeFileSync(path, '');
     track(new SqliteAdmin(path)).createMailbox('user.a', '');
     const db = track(new Database(path));
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    db.pragma('user_version = 2');
-    expect(() => new SqliteAdmin(path)).toThrow(/store format 2 is newer than this smmapd knows \(1\)/);
+    db.pragma('user_version = 3');
+    expect(() => new SqliteAdmin(path)).toThrow(/store format 3 is newer than this smmapd knows \(2\)/);
   });
 
   it('replaceSnapshot is all or nothing and keeps the deny list', () => {
