@@ -242,6 +242,7 @@ describe('protocol errors in the log', () => {
           const s = dial(target);
           s.on('error', () => resolve());
           s.on('connect', () => s.write('abc:smmapd fred,'));
+          s.resume(); // read the reply, so that the close comes through
           s.on('close', () => resolve());
         }),
       ),

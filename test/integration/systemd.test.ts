@@ -40,11 +40,14 @@ function activate(args: string[], command: string[]): Activator {
   return a;
 }
 
+/** How the units start smmapd: found on systemd's PATH, where `npm install -g` put it (/usr/bin with Debian's node, /usr/local/bin otherwise). */
+const SYSTEMD_PROGRAM = '/usr/bin/env smmapd';
+
 /** ExecStart of a unit from conf/systemd, as argv, with the test's paths and extra swaps. */
 function execStart(unit: string, conf: string, swaps: Array<[string, string]> = []): string[] {
   const exec = unitValues(readExample(`systemd/${unit}`)).get('ExecStart')?.[0];
   if (exec === undefined) throw new Error(`${unit} has no ExecStart`);
-  return substitute(exec, [[EXAMPLE.program, SMMAPD_COMMAND], [EXAMPLE.config, conf], ...swaps]).split(/\s+/);
+  return substitute(exec, [[SYSTEMD_PROGRAM, SMMAPD_COMMAND], [EXAMPLE.config, conf], ...swaps]).split(/\s+/);
 }
 
 /** The .socket's settings as systemd-socket-activate options, on the test's address. */
@@ -161,10 +164,10 @@ describeWithPeer('systemd socket activation', missing, () => {
     { title: 'fd 3 named "connection" (LISTEN_FDNAMES, as real systemd sets it)', extra: ['--fdname=connection'] },
     { title: 'stdin/stdout (--inetd, StandardInput=socket)', extra: ['--inetd'] },
   ]) {
-    it(`Accept=yes (smmapd-accept.socket + smmapd@.service), ${variant.title}: a process per connection`, async () => {
+    it(`Accept=yes (smmapd-accept.socket + smmapd-accept@.service), ${variant.title}: a process per connection`, async () => {
       const port = await freePort();
       const args = [...socketArgs('smmapd-accept.socket', `127.0.0.1:${port}`), ...variant.extra];
-      const sa = activate(args, execStart('smmapd@.service', fx.conf));
+      const sa = activate(args, execStart('smmapd-accept@.service', fx.conf));
       await sleep(300);
       for (let i = 0; i < 10; i++) {
         expect(await query(`127.0.0.1:${port}`, ANSWERS.map(([k]) => k))).toEqual(ANSWERS.map(([, r]) => r));
@@ -177,7 +180,7 @@ describeWithPeer('systemd socket activation', missing, () => {
 
   it('Accept=yes on a unix socket: the connected unix socket on fd 3 is probed and served', async () => {
     const sock = join(fx.dir, 'sa-accept.sock');
-    activate(['-l', sock, '--accept'], execStart('smmapd@.service', fx.conf));
+    activate(['-l', sock, '--accept'], execStart('smmapd-accept@.service', fx.conf));
     await sleep(300);
     for (let i = 0; i < 5; i++) expect(await query(`unix:${sock}`, ['fred', 'full'])).toEqual(['OK fred', 'TEMP Over quota']);
     expect(await waitFor(() => ours(fx).length === 0, 5000)).toBe(true);
@@ -185,7 +188,7 @@ describeWithPeer('systemd socket activation', missing, () => {
 
   it('Accept=yes: concurrent clients each get their own process, none left after', async () => {
     const port = await freePort();
-    const sa = activate(['-l', `127.0.0.1:${port}`, '--accept'], execStart('smmapd@.service', fx.conf));
+    const sa = activate(['-l', `127.0.0.1:${port}`, '--accept'], execStart('smmapd-accept@.service', fx.conf));
     await sleep(300);
     const r = await runLoad(`127.0.0.1:${port}`, fx.keys, 4, 3);
     expect(r.errors).toBe(0);
