@@ -1,0 +1,67 @@
+// Bursts against one listener (behaviour §1): hundreds of clients that vanish mid-request or
+// sit idle or half-sent, and a client that pipelines 400,000 requests without reading a
+// reply. Nobody else may starve, and memory stays bounded. The single hostile inputs are in
+// test/integration/robustness.test.ts.
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
+import { dial, netstring, query } from '../helpers/socketmap';
+
+describe('bursts', () => {
+  let env: ReturnType<typeof tempConfig>;
+  let d: RunningDaemon;
+
+  beforeAll(async () => {
+    env = tempConfig('unixhierarchysep: no\nsmmapd_timeout: 2');
+    ctlOk(env.conf, ['mailbox', 'create', 'user.fred']);
+    d = await startDaemon(env.conf);
+  });
+  afterAll(async () => {
+    await d?.stop();
+    rmSync(env.dir, { recursive: true, force: true });
+  });
+
+  const stillServes = async (): Promise<void> => {
+    expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
+  };
+
+  it('clients that vanish mid-request, and 300 idle plus 50 half-sent connections, starve no one', async () => {
+    for (let i = 0; i < 200; i++) {
+      const s = dial(d.target);
+      s.on('error', () => undefined);
+      s.write('50:any fr');
+      s.destroy();
+    }
+    const held: net.Socket[] = [];
+    for (let i = 0; i < 350; i++) {
+      const s = dial(d.target);
+      s.on('error', () => undefined);
+      if (i >= 300) s.write('100:any half');
+      held.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const t = Date.now();
+    await stillServes();
+    expect(Date.now() - t).toBeLessThan(1000);
+    for (const s of held) s.destroy();
+    expect(d.proc.exitCode).toBeNull();
+  });
+
+  it('a client that never reads its replies is paused, not buffered without bound', async () => {
+    const s = dial(d.target);
+    s.on('error', () => undefined);
+    s.pause();
+    const req = netstring('any fred');
+    const many = Buffer.concat(Array.from({ length: 20_000 }, () => req));
+    for (let i = 0; i < 20; i++) s.write(many);
+    await new Promise((r) => setTimeout(r, 500));
+    await stillServes();
+    s.destroy();
+  });
+
+  it('the daemon is alive and said nothing fatal', () => {
+    expect(d.proc.exitCode).toBeNull();
+    expect(d.output()).not.toMatch(/fatal|uncaught/i);
+  });
+});
