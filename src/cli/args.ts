@@ -9,13 +9,15 @@ export interface DaemonArgs {
   readonly skipPlus: boolean;
   readonly debug: boolean;
   readonly listen: string[];
+  /** --policy: speak Postfix's policy delegation protocol instead of socketmap. */
+  readonly policy: boolean;
   readonly help: boolean;
   readonly version: boolean;
 }
 
 export class UsageError extends Error {}
 
-export const USAGE = 'usage: smmapd [-C config] [-U uses] [-T timeout] [-p] [-D] [--listen inet:HOST:PORT|unix:PATH]...';
+export const USAGE = 'usage: smmapd [-C config] [-U uses] [-T timeout] [-p] [-D] [--policy] [--listen inet:HOST:PORT|unix:PATH]...';
 
 function count(flag: string, v: string | undefined): number {
   if (v === undefined || !/^\d+$/.test(v)) throw new UsageError(`${flag} wants a whole number, not "${v ?? ''}"`);
@@ -30,6 +32,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
   let debug = false;
   let help = false;
   let version = false;
+  let policy = false;
   const listen: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -39,7 +42,8 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
       const v = attached('--listen');
       if (v === undefined) throw new UsageError('--listen wants an address');
       listen.push(v);
-    } else if (a === '--help' || a === '-h') help = true;
+    } else if (a === '--policy') policy = true;
+    else if (a === '--help' || a === '-h') help = true;
     else if (a === '--version' || a === '-V') version = true;
     else if (a.startsWith('-C')) {
       config = attached('-C');
@@ -50,5 +54,5 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
     else if (a === '-D') debug = true;
     else throw new UsageError(`unknown argument "${a}"`);
   }
-  return { config, uses, timeout, skipPlus, debug, listen, help, version };
+  return { config, uses, timeout, skipPlus, debug, listen, policy, help, version };
 }

@@ -2,8 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { runBatch } from './batch';
 import { denyCommands } from './deny';
+import { explainCommand } from './explain';
 import { importCyrusCommands } from './import-cyrus';
 import { mailboxCommands } from './mailbox';
+import { checkMapCommand } from './maps';
 import { queryCommand } from './query';
 import { quotaCommands } from './quota';
 import type { CommandSpec } from './spec';
@@ -44,6 +46,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   ...quotaCommands,
   ...denyCommands,
   queryCommand,
+  checkMapCommand,
+  explainCommand,
   ...syncCommands,
   ...importCyrusCommands,
   batchCommand,

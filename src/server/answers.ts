@@ -6,6 +6,7 @@ import { isPromise, verify, type PolicyOptions } from '../core/policy';
 import { decodeKey } from '../core/recipient';
 import { replyPayload, type Outcome, type Reply } from '../core/reply';
 import type { MailboxStore, Maybe } from '../store/store';
+import type { CacheStats } from './metrics';
 
 export interface Answer {
   /** The whole reply netstring, ready to write. */
@@ -53,6 +54,8 @@ export class Answerer {
     private readonly store: MailboxStore,
     private readonly policy: PolicyOptions,
     private readonly cacheOpts: CacheOptions,
+    /** Hit and miss counts for the metrics; the service passes one object that outlives reloads. */
+    private readonly stats: CacheStats = { hits: 0, misses: 0 },
   ) {
     this.exact = typeof store.changeCounter === 'function';
   }
@@ -92,9 +95,13 @@ export class Answerer {
     const cacheKey = keyBytes.toString('latin1');
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) {
-      if (hit.expires === 0 || hit.expires > Date.now()) return hit.answer;
+      if (hit.expires === 0 || hit.expires > Date.now()) {
+        this.stats.hits++;
+        return hit.answer;
+      }
       this.cache.delete(cacheKey);
     }
+    this.stats.misses++;
     const key = decodeKey(keyBytes);
     const r = verify(key, this.store, this.policy);
     const text = key ?? cacheKey;

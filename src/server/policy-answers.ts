@@ -1,0 +1,54 @@
+// `smmapd --policy`: from one policy delegation request (the attributes that matter) to the
+// `action=...` reply, through the same checks as the socketmap path (core/policy.ts check),
+// with the quota judged for this message's size. No answer cache: the size differs per
+// request, and SQLite answers in microseconds.
+import { isPromise, check, type PolicyOptions, type Verdict } from '../core/policy';
+import { actionKind, policyAction, type ActionKind, type PolicyActions } from '../core/policy-actions';
+import { decodeKey } from '../core/recipient';
+import type { Outcome, Status } from '../core/reply';
+import type { MailboxStore, Maybe } from '../core/contract';
+
+export interface PolicyRequest {
+  /** `request=`: Postfix sends smtpd_access_policy. */
+  readonly request: string;
+  /** `protocol_state=`: RCPT, END-OF-DATA, ... */
+  readonly state: string;
+  /** `recipient=` bytes; empty when Postfix has none to give (END-OF-DATA with several). */
+  readonly recipient: Buffer | null;
+  /** `size=`: SIZE= at RCPT (0 without), the real size at END-OF-DATA. */
+  readonly size: number;
+}
+
+export interface PolicyAnswer {
+  /** `action=...\n\n`, ready to write. */
+  readonly wire: string;
+  readonly kind: ActionKind | 'norecipient';
+  /** The checks' status and outcome ('' / 'ok' when there was no recipient to check). */
+  readonly status: Status | '';
+  readonly outcome: Outcome;
+  readonly key: string;
+}
+
+/** Nothing to check (no single recipient): no opinion, so Postfix's other restrictions decide. */
+const NO_RECIPIENT: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'norecipient', status: '', outcome: 'ok', key: '' };
+
+export class PolicyAnswerer {
+  constructor(
+    private readonly store: MailboxStore,
+    private readonly policy: PolicyOptions,
+    private readonly actions: PolicyActions,
+  ) {}
+
+  answer(req: PolicyRequest): Maybe<PolicyAnswer> {
+    if (req.recipient === null || req.recipient.length === 0) return NO_RECIPIENT;
+    const key = decodeKey(req.recipient);
+    const text = key ?? req.recipient.toString('latin1');
+    const v = check(key, this.store, this.policy, { size: req.size, gracePercent: this.actions.gracePercent });
+    return isPromise(v) ? v.then((r) => this.reply(text, r)) : this.reply(text, v);
+  }
+
+  private reply(key: string, v: Verdict): PolicyAnswer {
+    const kind = actionKind(v);
+    return { wire: `action=${policyAction(kind, v.text, this.actions)}\n\n`, kind, status: v.status, outcome: v.outcome, key };
+  }
+}
