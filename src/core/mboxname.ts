@@ -9,6 +9,10 @@
 // External with `/`: components joined by `/`, a `.` inside a component written as `.`.
 import type { VirtDomains } from './contract';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
+import { bodyToSeparated, decodeComponent, encodeComponent, isDefaultDomain, joinDomain, splitAddress, splitDomain } from './namecodec';
+
+// Kept here for the callers that know them from this module.
+export { isDefaultDomain, splitDomain };
 
 export interface NameOptions {
   readonly separator: '/' | '.';
@@ -22,29 +26,6 @@ export class NameError extends Error {}
 const CONTROL = /[\x00-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
-
-/**
- * Is `domain` the defaultdomain? Compared ASCII case-insensitively (behaviour §2.2, deliberate
- * difference). An unset defaultdomain ('') matches nothing, not even an empty domain:
- * Cyrus's strcmpsafe() holds NULL and "" apart, so `fred@` stays qualified by "".
- */
-export function isDefaultDomain(domain: string, defaultdomain: string): boolean {
-  if (defaultdomain === '' || domain.length !== defaultdomain.length) return false;
-  for (let i = 0; i < domain.length; i++) {
-    let x = domain.charCodeAt(i);
-    let y = defaultdomain.charCodeAt(i);
-    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
-    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
-    if (x !== y) return false;
-  }
-  return true;
-}
-
-/** `example.com!user.fred` → ['example.com', 'user.fred']; no `!` → [null, name]. */
-export function splitDomain(internal: string): [string | null, string] {
-  const bang = internal.indexOf('!');
-  return bang < 0 ? [null, internal] : [internal.slice(0, bang), internal.slice(bang + 1)];
-}
 
 function checkDomain(domain: string, external: string): void {
   if (domain === '') throw new NameError(`${external}: empty domain`);
@@ -67,20 +48,17 @@ function intComponent(comp: string, o: NameOptions, external: string): string {
     if (!NON_ASCII.test(c)) throw new NameError(`${external}: not valid modified UTF-7 (write "&" as "&-")`);
     c = utf8ToMutf7(c);
   }
-  return c.includes('.') ? c.replaceAll('.', '^') : c;
+  return encodeComponent(c);
 }
 
 /** `user/fred.smith/sub@example.com` → `example.com!user.fred^smith.sub`; `@example.com` → `example.com!`. Throws NameError. */
 export function toInternal(external: string, o: NameOptions): string {
   if (external === '') throw new NameError('empty mailbox name');
   if (CONTROL.test(external)) throw new NameError('mailbox name holds a control character');
-  let local = external;
+  const [local, d] = splitAddress(external);
   let domain: string | null = null;
-  const at = external.lastIndexOf('@');
-  if (at >= 0) {
+  if (d !== null) {
     if (o.virtdomains === 'off') throw new NameError(`${external}: a domain needs virtdomains`);
-    local = external.slice(0, at);
-    const d = external.slice(at + 1);
     checkDomain(d, external);
     if (!isDefaultDomain(d, o.defaultdomain)) domain = d;
   }
@@ -90,8 +68,7 @@ export function toInternal(external: string, o: NameOptions): string {
   }
   const comps = local.split(o.separator).map((c) => intComponent(c, o, external));
   if (comps.length === 1 && comps[0] === 'user') throw new NameError(`${external}: "user" alone is not a mailbox`);
-  const body = comps.join('.');
-  return domain === null ? body : `${domain}!${body}`;
+  return joinDomain(domain, comps.join('.'));
 }
 
 /** The inverse of toInternal: `example.com!user.fred^smith.sub` → `user/fred.smith/sub@example.com`. */
@@ -102,8 +79,7 @@ export function toExternal(internal: string, o: NameOptions): string {
     if (suffix === '') throw new NameError(`"${internal}" is not a mailbox name`);
     return suffix;
   }
-  if (o.separator === '.') return body + suffix;
-  return body.split('.').map((c) => (c.includes('^') ? c.replaceAll('^', '.') : c)).join('/') + suffix;
+  return bodyToSeparated(body, o.separator) + suffix;
 }
 
 /**
@@ -113,7 +89,7 @@ export function toExternal(internal: string, o: NameOptions): string {
  */
 export function quotaRootCandidates(internal: string): string[] {
   const [domain, body] = splitDomain(internal);
-  const prefix = domain === null ? '' : `${domain}!`;
+  const prefix = joinDomain(domain, '');
   const out: string[] = [];
   let b = body;
   while (b !== '') {
@@ -136,7 +112,7 @@ export function parentOf(internal: string): string | null {
   if (dot < 0) return null;
   const parent = body.slice(0, dot);
   if (parent === 'user') return null;
-  return domain === null ? parent : `${domain}!${parent}`;
+  return joinDomain(domain, parent);
 }
 
 /** True for `[domain!]user.<name>` with no folder below it. */
@@ -152,6 +128,6 @@ export function ownerOf(internal: string): string | null {
   const end = body.indexOf('.', 5);
   const local = end < 0 ? body.slice(5) : body.slice(5, end);
   if (local === '') return null;
-  const userid = local.includes('^') ? local.replaceAll('^', '.') : local;
+  const userid = decodeComponent(local);
   return domain === null ? userid : `${userid}@${domain}`;
 }

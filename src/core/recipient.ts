@@ -4,7 +4,7 @@
 // call, and plain ASCII keys never touch the modified UTF-7 code.
 import { isUtf8 } from 'node:buffer';
 import type { VirtDomains } from './contract';
-import { isDefaultDomain } from './mboxname';
+import { decodeComponent as extComponent, encodeComponent as intComponent, isDefaultDomain } from './namecodec';
 import { isValidMutf7, utf8ToMutf7 } from './mutf7';
 import type { Trace } from './trace';
 
@@ -41,11 +41,6 @@ export function asciiLower(s: string, isAscii = false): string {
   return s.replace(ASCII_UPPER, (m) => m.toLowerCase());
 }
 
-/** `.` inside one component is stored as `^` (Cyrus _append_intbuf). */
-function intComponent(s: string): string {
-  return s.indexOf('.') < 0 ? s : s.replaceAll('.', '^');
-}
-
 /**
  * The detail's components in internal form (behaviour §2.3, §2.7, §2.8): modified UTF-7 unless
  * it already is, split on the separator, empty components dropped, `.` → `^`.
@@ -64,11 +59,6 @@ function detailComponents(detail: string, sep: '/' | '.', ascii: boolean): strin
     if (end < 0) return out;
     start = end + 1;
   }
-}
-
-/** `^` back to `.` for a userid made from an internal component. */
-function extComponent(s: string): string {
-  return s.indexOf('^') < 0 ? s : s.replaceAll('^', '.');
 }
 
 /**

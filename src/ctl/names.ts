@@ -1,6 +1,7 @@
 // Mailbox names as the admin writes them (behaviour §2, last paragraph) and as the store keeps
 // them, plus the ordering and LIST patterns smmapctl's listings use.
 import { NameError, toExternal, toInternal } from '../core/mboxname';
+import { splitDomain } from '../core/namecodec';
 import { AdminError } from '../store/sqlite-admin';
 import type { CtlContext } from './context';
 import { UsageError } from './context';
@@ -8,7 +9,7 @@ import { UsageError } from './context';
 /** A mailbox name as typed → internal. Domain roots (`@example.com`) and `user` alone are refused. */
 export function mailboxName(ctx: CtlContext, external: string): string {
   const name = internalName(ctx, external);
-  const local = name.slice(name.indexOf('!') + 1);
+  const local = splitDomain(name)[1];
   if (local === '' || local === 'user') throw new UsageError(`${external}: not a mailbox name`);
   return name;
 }
@@ -45,21 +46,19 @@ export function shownName(ctx: CtlContext, internal: string): string {
  * then by `user.fred-x` (Cyrus orders its mailbox list the same way).
  */
 export function compareInternal(a: string, b: string): number {
-  const ia = a.indexOf('!');
-  const ib = b.indexOf('!');
-  const da = ia < 0 ? '' : a.slice(0, ia);
-  const db = ib < 0 ? '' : b.slice(0, ib);
-  if (da !== db) return da < db ? -1 : 1;
-  const n = Math.min(a.length - ia - 1, b.length - ib - 1);
+  const [da, ba] = splitDomain(a);
+  const [db, bb] = splitDomain(b);
+  if ((da ?? '') !== (db ?? '')) return (da ?? '') < (db ?? '') ? -1 : 1;
+  const n = Math.min(ba.length, bb.length);
   for (let k = 0; k < n; k++) {
-    const ca = a.charCodeAt(ia + 1 + k);
-    const cb = b.charCodeAt(ib + 1 + k);
+    const ca = ba.charCodeAt(k);
+    const cb = bb.charCodeAt(k);
     if (ca === cb) continue;
     if (ca === 0x2e) return -1;
     if (cb === 0x2e) return 1;
     return ca - cb;
   }
-  return a.length - ia - (b.length - ib);
+  return ba.length - bb.length;
 }
 
 /**

@@ -2,7 +2,7 @@
 // a domain root `example.com!`) and what an IMAP admin session shows with the SERVER's separator
 // (`user/fred.smith/sub@example.com` or `user.fred^smith.sub@example.com`, a domain root
 // `@example.com`). The separator comes from the server (LIST "" ""), not from our configuration.
-import { isDefaultDomain } from '../core/mboxname';
+import { bodyToSeparated, isDefaultDomain, joinDomain, separatedToBody, splitAddress, splitDomain } from '../core/namecodec';
 
 export interface ServerNaming {
   /** The server's hierarchy separator. */
@@ -13,9 +13,11 @@ export interface ServerNaming {
   readonly defaultdomain: string;
 }
 
+/** Without domains a `!` is no separator (no such name reaches a store anyway). */
 function splitInternalDomain(internal: string, domains: boolean): { domain: string; rest: string } {
-  const bang = domains ? internal.indexOf('!') : -1;
-  return bang < 0 ? { domain: '', rest: internal } : { domain: internal.slice(0, bang), rest: internal.slice(bang + 1) };
+  if (!domains) return { domain: '', rest: internal };
+  const [domain, rest] = splitDomain(internal);
+  return { domain: domain ?? '', rest };
 }
 
 /**
@@ -30,33 +32,21 @@ export function toServerName(internal: string, n: ServerNaming): string | null {
   // sent as `user/fred@other.test` the server would read user fred of domain other.test.
   // With domains an `@` can only be the domain separator: no such mailbox (as Cyrus answers).
   if (n.domains && rest.includes('@')) return null;
-  let ext: string;
-  if (n.separator === '.') {
-    ext = rest;
-  } else {
-    const parts = rest === '' ? [] : rest.split('.');
-    if (parts.some((p) => p.includes(n.separator))) return null;
-    ext = parts.map((p) => p.replace(/\^/g, '.')).join(n.separator);
-  }
+  // A component holding the server's separator would read as two there.
+  if (n.separator !== '.' && rest.includes(n.separator)) return null;
+  const ext = bodyToSeparated(rest, n.separator);
   return domain === '' ? ext : `${ext}@${domain}`;
 }
 
 /** The server's name (as LIST or QUOTAROOT show it to an admin) → internal. */
 export function fromServerName(external: string, n: ServerNaming): string {
-  let domain = '';
+  let domain: string | null = null;
   let rest = external;
   if (n.domains) {
-    const at = external.lastIndexOf('@');
-    if (at >= 0) {
-      domain = external.slice(at + 1);
-      rest = external.slice(0, at);
-      if (isDefaultDomain(domain, n.defaultdomain)) domain = '';
-    }
+    [rest, domain] = splitAddress(external);
+    if (domain !== null && isDefaultDomain(domain, n.defaultdomain)) domain = null;
   }
-  const internal = n.separator === '.'
-    ? rest
-    : rest.split(n.separator).map((p) => p.replace(/\./g, '^')).join('.');
-  return domain === '' ? internal : `${domain}!${internal}`;
+  return joinDomain(domain === '' ? null : domain, separatedToBody(rest, n.separator));
 }
 
 /** The domain of an internal name ('' for none). */
