@@ -4,7 +4,7 @@
 // master(8), Postfix, Sendmail, a syslog receiver, the smload load generator.
 // daemon.ts, ctl.ts and procs.ts re-export their old names from here. Nothing here imports
 // vitest (bench/ runs it under plain node); describeWithPeer stays in procs.ts.
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -169,6 +169,24 @@ export function ctlOk(conf: string, args: readonly string[], input?: string): st
   return r.stdout === '' ? [] : r.stdout.replace(/\n$/, '').split('\n');
 }
 
+/** `smmapctl -C conf ...args` as a child process, nothing awaited (`sync --every`). */
+export function spawnCtl(conf: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+  return spawn(process.execPath, [SMMAPCTL, '-C', conf, ...args], options);
+}
+
+/** runCtl without blocking this process (a scripted server in this process must answer it). */
+export function runCtlAsync(conf: string, args: readonly string[]): Promise<CtlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnCtl(conf, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Provision with one `smmapctl batch` (fast: one process, one transaction). */
 export function ctlBatch(conf: string, lines: readonly string[]): void {
   ctlOk(conf, ['batch'], `${lines.join('\n')}\n`);
@@ -182,6 +200,11 @@ export const SMMAPD_COMMAND = `${process.execPath} ${SMMAPD}`;
 /** `smmapd ...args` as a child process, nothing awaited (the stdio model, supervisors' tests). */
 export function spawnSmmapd(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
   return spawn(process.execPath, [SMMAPD, ...args], options);
+}
+
+/** The stdio (inetd) model once: `smmapd ...args` with `input` on stdin, run to its exit. */
+export function runSmmapd(args: readonly string[], input: string | Buffer, timeoutMs = 10_000): SpawnSyncReturns<Buffer> {
+  return spawnSync(process.execPath, [SMMAPD, ...args], { input, timeout: timeoutMs });
 }
 
 export interface RunningDaemon {

@@ -2,12 +2,12 @@
 // workers (2): SIGTERM drains and exits 0 within the bound, SIGHUP re-reads the configuration
 // and reopens the store without dropping connections, smmapd_max_connections refuses cleanly,
 // and the unix socket gets the configured mode, owner and group.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/daemon';
+import { freePort, SMMAPD, spawnSmmapd } from '../helpers/harness';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { alive, describeWithPeer, isRoot, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
 import { dial, netstring, parseReplies, query } from '../helpers/socketmap';
@@ -22,7 +22,7 @@ interface Daemon {
 const daemons: ChildProcess[] = [];
 
 async function start(conf: string, listen: string[], args: string[] = []): Promise<Daemon> {
-  const proc = spawn(process.execPath, [SMMAPD, '-C', conf, ...listen.flatMap((l) => ['--listen', l]), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawnSmmapd(['-C', conf, ...listen.flatMap((l) => ['--listen', l]), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemons.push(proc);
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -3,11 +3,11 @@
 // child (Cyrus master, inetd; a private socket here, this machine has no /dev/log). Audit
 // lines (smmapd_audit) follow Cyrus's auditlog and ignore smmapd_log_level; errors are
 // always logged; SIGHUP applies a new level.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, ROOT, SMMAPD, waitForPort } from '../helpers/daemon';
+import { freePort, ROOT, SMMAPD, spawnSmmapd, waitForPort } from '../helpers/harness';
 import { makeFixture, type Fixture } from '../helpers/fixture';
 import { describeWithPeer, firstMissing, haveCommand, killMatching, sleep, waitFor } from '../helpers/procs';
 import { netstring, query, raw } from '../helpers/socketmap';
@@ -41,7 +41,7 @@ async function listenerWithStderrFile(c: string, env: NodeJS.ProcessEnv = {}, jo
   const fd = openSync(errFile, 'w');
   const st = fstatSync(fd);
   const extraEnv = journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {};
-  const proc = spawn(process.execPath, [SMMAPD, '-C', c, '--listen', `inet:127.0.0.1:${port}`], {
+  const proc = spawnSmmapd(['-C', c, '--listen', `inet:127.0.0.1:${port}`], {
     stdio: ['ignore', 'ignore', fd],
     env: { ...process.env, ...extraEnv, ...env },
   });

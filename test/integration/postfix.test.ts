@@ -4,11 +4,11 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/daemon';
+import { freePort, SMMAPD, spawnSmmapd } from '../helpers/harness';
 import { makeFixture, type Fixture } from '../helpers/fixture';
 import { postfixAvailable, postmapBatch, postmapQuery, startSmtpd, type Smtpd } from '../helpers/postfix';
 import { describeWithPeer, firstMissing, isRoot, killMatching, waitFor } from '../helpers/procs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 
 const missing = firstMissing([
   [postfixAvailable(), 'Postfix (postmap, postconf)'],
@@ -25,7 +25,7 @@ describeWithPeer('Postfix', missing, () => {
     fx = makeFixture();
     port = await freePort();
     sock = join(fx.dir, 'smmapd.sock');
-    proc = spawn(process.execPath, [SMMAPD, '-C', fx.conf, '--listen', `inet:127.0.0.1:${port}`, '--listen', `unix:${sock}`], { stdio: 'ignore' });
+    proc = spawnSmmapd(['-C', fx.conf, '--listen', `inet:127.0.0.1:${port}`, '--listen', `unix:${sock}`], { stdio: 'ignore' });
     // not probed by connecting: wait for the files the listener makes
     await waitFor(() => postmapQuery(`socketmap:unix:${sock}:smmapd`, 'fred').status === 0, 10_000);
   });

@@ -1,16 +1,14 @@
 // behaviour §4, byte for byte (framing included), through the real daemon process in the
 // listener model and the stdio model, on a store provisioned with the real smmapctl.
-import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMMAPCTL, SMMAPD, startDaemon, tempConfig, type RunningDaemon } from '../helpers/daemon';
+import { ctlBatch, runSmmapd, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
 import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 import { netstring, query, raw } from '../helpers/socketmap';
 
 /** Provision the behaviour §4 mailboxes with the real smmapctl. */
 function provisionSpecTable(conf: string): void {
-  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, 'batch'], { input: SPEC_TABLE_BATCH.join('\n'), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`provisioning failed: ${r.stderr}`);
+  ctlBatch(conf, SPEC_TABLE_BATCH);
 }
 
 describe('behaviour §4 table', () => {
@@ -48,13 +46,13 @@ describe('behaviour §4 table', () => {
   it('stdio: the same bytes', () => {
     const req = Buffer.concat([...SPEC_TABLE.map(([k]) => netstring(`smmapd ${k}`)), Buffer.from('3:any,')]);
     const want = Buffer.concat([...SPEC_TABLE.map(([, r]) => netstring(r)), Buffer.from('31:PERM Bad protocol (missing key),')]);
-    const r = spawnSync(process.execPath, [SMMAPD, '-C', env.conf], { input: req, timeout: 10_000 });
+    const r = runSmmapd(['-C', env.conf], req);
     expect(r.stdout.toString('latin1')).toBe(want.toString('latin1'));
     expect(r.status).toBe(0);
   });
 
   it('stdio: exits at EOF after answering', () => {
-    const r = spawnSync(process.execPath, [SMMAPD, '-C', env.conf], { input: '8:any fred,12:any fred+Sub,', timeout: 10_000 });
+    const r = runSmmapd(['-C', env.conf], '8:any fred,12:any fred+Sub,');
     expect(r.stdout.toString()).toBe('7:OK fred,31:NOTFOUND Mailbox does not exist,');
     expect(r.status).toBe(0);
   });

@@ -2,18 +2,17 @@
 // workers: a store restored by rename, one moved away, one locked by another process. Every
 // worker must see the same file, a TEMP reply says what failed in a few words (no path),
 // and a held lock must not stall a worker for everyone.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SMMAPCTL, startDaemon, tempConfig, type RunningDaemon } from '../helpers/daemon';
+import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
 import { query } from '../helpers/socketmap';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function ctl(conf: string, ...args: string[]): void {
-  const r = spawnSync(process.execPath, [SMMAPCTL, '-C', conf, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`smmapctl ${args.join(' ')}: ${r.stderr}`);
+  ctlOk(conf, args);
 }
 
 /** `n` fresh connections, one key each (each may land on either worker). */

@@ -1,26 +1,16 @@
 // `smmapctl sync` and `smmapctl import-cyrus` as an admin runs them, without Cyrus: sync reads a
 // scripted IMAP server. A failed round leaves the store as it was; --every keeps it current;
 // import-cyrus replaces what it is given, keeps the rest, and writes nothing when a dump is bad.
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildOnce, ctlBatch, ctlOk, runCtl, SMMAPCTL, tempConfig } from '../helpers/ctl';
+import { buildOnce, ctlBatch, ctlOk, runCtl, runCtlAsync, spawnCtl, tempConfig } from '../helpers/harness';
 import { FakeImap } from '../helpers/fake-imap';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** smmapctl without blocking this process: the scripted server answers from our event loop. */
-function ctlAsync(conf: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SMMAPCTL, '-C', conf, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const ctlAsync = runCtlAsync;
 
 beforeAll(() => buildOnce());
 
@@ -82,11 +72,11 @@ describe('smmapctl sync (scripted IMAP server)', () => {
   });
 
   it('--every keeps the replica current and outlives a failed round', async () => {
-    const child = spawn(process.execPath, [SMMAPCTL, '-C', env.conf, 'sync', '--every', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnCtl(env.conf, ['sync', '--every', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     try {
       const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
         for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (cond()) return true;
