@@ -1,7 +1,8 @@
 // One connection's bookkeeping, on in-memory streams with scripted answers: replies in
-// order, bounded queues, and what SIGTERM's drain and a bug on the answer path do.
+// order, bounded queues, and what SIGTERM's drain and a bug on the answer path do. Time is
+// vitest's fake clock: a "slow" answer costs no real time.
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeNetstring } from '../../src/core/netstring';
 import { makeLogger } from '../../src/log';
 import { Answerer, type Answer } from '../../src/server/answers';
@@ -29,21 +30,36 @@ function session(answerer: Answerer): { s: Session; input: PassThrough; output: 
   return { s: new Session(input, output, 'test', ctx), input, output, got: () => text, errors };
 }
 
-const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A scripted answer's delay, on the fake clock. */
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Let the fake clock run `ms`, with the streams' and promises' work in between. */
+const tick = async (ms = 10): Promise<void> => void (await vi.advanceTimersByTimeAsync(ms));
 
 describe('Session', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('keeps request order when a slow answer comes before fast ones', async () => {
-    const t = session(scripted((k) => (k === 'slow' ? tick(50).then(() => answerOf(k)) : answerOf(k))));
+    const t = session(scripted((k) => (k === 'slow' ? delay(50).then(() => answerOf(k)) : answerOf(k))));
     t.input.write(Buffer.concat(['any slow', 'any a', 'any b'].map((r) => netstring(r))));
     await tick(100);
     expect(t.got()).toBe('7:OK slow,4:OK a,4:OK b,');
   });
 
   it('a drain (SIGTERM) waits for an answer still in flight, however slow, before closing', async () => {
-    const t = session(scripted((k) => tick(1500).then(() => answerOf(k))));
+    const t = session(scripted((k) => delay(1500).then(() => answerOf(k))));
     t.input.write(netstring('any fred'));
     await tick(20);
     t.s.drain();
+    let closed = false;
+    void t.s.done.then(() => (closed = true));
+    await tick(1400);
+    expect(closed).toBe(false);
+    await tick(100);
     await t.s.done;
     expect(t.got()).toBe('7:OK fred,');
   });

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite';
 import { SqliteAdmin } from '../../src/store/sqlite-admin';
 import { APPLICATION_ID, MIGRATIONS } from '../../src/store/sqlite-schema';
@@ -14,7 +14,6 @@ let dir: string;
 let path: string;
 const closers: Array<{ close(): void }> = [];
 const track = <T extends { close(): void }>(x: T): T => (closers.push(x), x);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'smmapd-sqlite-'));
@@ -88,6 +87,8 @@ describe('lookups', () => {
 describe('failures', () => {
   it('missing file: StoreError, logged once, never created, recovers by itself (throttled)', async () => {
     const log: string[] = [];
+    vi.useFakeTimers({ toFake: ['Date'] }); // the retry throttle reads Date.now()
+    onTestFinished(() => void vi.useRealTimers());
     const s = track(new SqliteStore(path, { retryIntervalMs: 100, log: (m) => log.push(m) }));
     expect(() => s.mailbox('user.fred')).toThrow(StoreError);
     expect(() => s.mailbox('user.fred')).toThrow(`store unavailable: ${path}: unable to open database file`);
@@ -98,7 +99,7 @@ describe('failures', () => {
     provision();
     // within the retry interval the cached failure stands
     expect(() => s.mailbox('user.fred')).toThrow(StoreError);
-    await sleep(150);
+    await vi.advanceTimersByTimeAsync(150);
     expect(s.mailbox('user.fred')).not.toBeNull();
     expect(log).toEqual([`store unavailable: ${path}: unable to open database file`, `store available again: ${path}`]);
   });
@@ -154,6 +155,8 @@ describe('failures', () => {
   });
 
   it('a store replaced by rename (a restored backup) is seen at the next lookup; one moved away is TEMP', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] }); // the stat throttle and the retry read Date.now()
+    onTestFinished(() => void vi.useRealTimers());
     provision().close();
     const s = track(new SqliteStore(path, { retryIntervalMs: 50 }));
     expect(s.mailbox('user.fred')).not.toBeNull();
@@ -163,12 +166,12 @@ describe('failures', () => {
     admin.createMailbox('user.barney', '');
     admin.close();
     renameSync(other, path);
-    await sleep(2);
+    await vi.advanceTimersByTimeAsync(2); // the clock moves, the snapshot's microtask runs
     expect(s.mailbox('user.fred')).toBeNull();
     expect(s.mailbox('user.barney')).not.toBeNull();
     expect(s.changeCounter()).not.toBe(c0);
     renameSync(path, join(dir, 'gone.db'));
-    await sleep(2);
+    await vi.advanceTimersByTimeAsync(2); // the clock moves, the snapshot's microtask runs
     expect(() => s.mailbox('user.barney')).toThrow(StoreError);
     try {
       s.mailbox('user.barney');
@@ -178,7 +181,7 @@ describe('failures', () => {
     }
     expect(Number.isNaN(s.changeCounter())).toBe(true);
     renameSync(join(dir, 'gone.db'), path);
-    await sleep(60);
+    await vi.advanceTimersByTimeAsync(60);
     expect(s.mailbox('user.barney')).not.toBeNull();
   });
 
