@@ -78,7 +78,7 @@ async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell):
   const lg = logger(cfg, model);
   shell.useLogger(lg);
   if (args.debug && !isClusterWorker) runDebugCommand(cfg, lg);
-  const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus }, lg);
+  const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus, policy: args.policy }, lg);
   process.on('uncaughtException', (e) => shell.fatal(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL));
 
   switch (model) {
@@ -112,25 +112,30 @@ const masterStatus =
   model === 'cyrus-master' ? new (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).MasterStatus() : null; // eslint-disable-line @typescript-eslint/no-require-imports
 if (masterStatus !== null) shell.onExit(() => masterStatus.leave());
 
-let args: DaemonArgs;
-try {
-  args = parseDaemonArgs(process.argv.slice(2));
-} catch (e) {
-  shell.fatal(`${(e as Error).message}\n${USAGE}`, EX_USAGE);
+function parsedArgs(): DaemonArgs {
+  try {
+    return parseDaemonArgs(process.argv.slice(2));
+  } catch (e) {
+    return shell.fatal(`${(e as Error).message}\n${USAGE}`, EX_USAGE);
+  }
 }
-if (args.help) {
-  process.stdout.write(`${USAGE}\nSee smmapd(8).\n`);
-  process.exit(EX_OK);
+
+const args = parsedArgs();
+if (args.help || args.version) {
+  const version = (): string => (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
+  process.stdout.write(args.help ? `${USAGE}\nSee smmapd(8).\n` : `smmapd ${version()}\n`);
+  shell.exit(EX_OK);
+} else {
+  run();
 }
-if (args.version) {
-  process.stdout.write(`smmapd ${(require('../../package.json') as { version: string }).version}\n`);
-  process.exit(EX_OK);
+
+function run(): void {
+  main(args, model, shell).catch((e: unknown) => {
+    const name = (e as Error).name;
+    if (e instanceof ConfigError) shell.fatal(e.message, EX_CONFIG);
+    if (e instanceof UsageError || name === 'ListenSpecError') shell.fatal((e as Error).message, EX_USAGE);
+    // An address that cannot be bound, a user that cannot be become: one line says it all.
+    if (name === 'BindError' || name === 'PrivilegeError') shell.fatal((e as Error).message, EX_TEMPFAIL);
+    shell.fatal((e as Error).stack ?? String(e), EX_TEMPFAIL);
+  });
 }
-main(args, model, shell).catch((e: unknown) => {
-  const name = (e as Error).name;
-  if (e instanceof ConfigError) shell.fatal(e.message, EX_CONFIG);
-  if (e instanceof UsageError || name === 'ListenSpecError') shell.fatal((e as Error).message, EX_USAGE);
-  // An address that cannot be bound, a user that cannot be become: one line says it all.
-  if (name === 'BindError' || name === 'PrivilegeError') shell.fatal((e as Error).message, EX_TEMPFAIL);
-  shell.fatal((e as Error).stack ?? String(e), EX_TEMPFAIL);
-});

@@ -2,11 +2,16 @@
 // logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
-import type { Logger } from '../log';
+import { encodeNetstring } from '../core/netstring';
+import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
+import { LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
+import { Metrics } from './metrics';
+import { PolicyAnswerer } from './policy-answers';
+import { PolicySession } from './policy-session';
 import { Session, type SessionContext } from './session';
 import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
 
@@ -18,15 +23,25 @@ export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: 
 export interface ServiceOptions {
   readonly configPath: string | undefined;
   readonly skipPlus: boolean;
+  /** smmapd --policy: every connection speaks Postfix's policy delegation protocol. */
+  readonly policy?: boolean;
 }
+
+/** Protocol-error lines logged per peer address per minute; the rest are counted in one line. */
+export const PROTOCOL_ERROR_LOG_BURST = 5;
+export const PROTOCOL_ERROR_LOG_WINDOW_MS = 60_000;
 
 export class Service {
   private store: MailboxStore;
   /** smmapd_map_NAME tables (issue 9), null when none is configured. */
   private maps: Map<string, MapAnswerer> | null;
+  /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
+  private readonly protocolErrors: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<Session | PolicySession>();
+  /** Counters for /metrics when smmapd_metrics_listen is set (read at start, not on reload). */
+  readonly metrics: Metrics | null;
 
   constructor(
     public cfg: Config,
@@ -35,31 +50,50 @@ export class Service {
   ) {
     this.store = openStore(cfg, (msg) => log.error(msg));
     this.maps = openMaps(cfg, (msg) => log.error(msg));
+    this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
+      this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
+    );
+    this.metrics = cfg.metricsListen !== '' ? new Metrics() : null;
     this.ctx = this.makeContext();
-    this.ctx.answerer.maps = this.maps;
   }
 
   private makeContext(): SessionContext {
     const cfg = this.cfg;
+    const answerer = new Answerer(this.store, policyOptions(cfg, this.opts.skipPlus), {
+      size: cfg.cacheSize,
+      positiveTtlMs: cfg.cacheTtlMs,
+      negativeTtlMs: cfg.negativeCacheTtlMs,
+    }, this.metrics?.cache);
+    answerer.maps = this.maps;
     return {
-      answerer: new Answerer(this.store, policyOptions(cfg, this.opts.skipPlus), {
-        size: cfg.cacheSize,
-        positiveTtlMs: cfg.cacheTtlMs,
-        negativeTtlMs: cfg.negativeCacheTtlMs,
-      }),
+      answerer,
       maxRequest: cfg.maxRequest,
       idleTimeoutMs: cfg.timeout * 1000,
       log: this.log,
       audit: cfg.audit,
+      protocolErrors: this.protocolErrors,
+      policy: this.opts.policy === true ? new PolicyAnswerer(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy) : undefined,
+      metrics: this.metrics,
     };
   }
 
   /** Serve one connection; resolves when it is over. */
-  serve(input: Readable, output: Writable, peer: string): Session {
-    const s = new Session(input, output, peer, this.ctx);
+  serve(input: Readable, output: Writable, peer: string): Session | PolicySession {
+    const s = this.opts.policy === true ? new PolicySession(input, output, peer, this.ctx) : new Session(input, output, peer, this.ctx);
     this.sessions.add(s);
-    void s.done.then(() => this.sessions.delete(s));
+    const m = this.metrics;
+    if (m) m.connectionsOpened++;
+    void s.done.then(() => {
+      this.sessions.delete(s);
+      if (m) m.connectionsClosed++;
+    });
     return s;
+  }
+
+  /** What a client past smmapd_max_connections gets to its first request, in its protocol. */
+  refusal(): string {
+    if (this.metrics) this.metrics.connectionsRefused++;
+    return this.opts.policy === true ? `action=DEFER_IF_PERMIT ${TOO_MANY_CONNECTIONS.text}\n\n` : encodeNetstring(replyPayload(TOO_MANY_CONNECTIONS));
   }
 
   /** SIGTERM: every session answers what it has and closes. */
@@ -89,7 +123,6 @@ export class Service {
     this.store = store;
     this.maps = maps;
     Object.assign(this.ctx, this.makeContext());
-    this.ctx.answerer.maps = maps;
     setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + 1000).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
     setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();
@@ -97,6 +130,7 @@ export class Service {
   }
 
   async close(): Promise<void> {
+    this.protocolErrors.flush();
     closeMaps(this.maps);
     await this.store.close();
   }

@@ -6,17 +6,33 @@ import type { Readable, Writable } from 'node:stream';
 import { keyOffset, NetstringDecoder, encodeNetstring, type FrameError } from '../core/netstring';
 import { isPromise } from '../core/policy';
 import { badProtocol, replyPayload, storeFailure } from '../core/reply';
-import { auditField, type Logger } from '../log';
-import type { Answer, Answerer } from './answers';
+import { auditField, peerAddress, type Logger, type LogRateLimiter } from '../log';
+import type { Answer } from './answers';
+import { Metrics } from './metrics';
+import type { PolicyAnswerer } from './policy-answers';
+
+/** What a session asks for answers (the Answerer, or a test's script). */
+export interface Answering {
+  /** A request arrived: a cache may look whether the store changed. */
+  refresh(): void;
+  /** The answer to one key (`frame` is the whole request, for the map name). */
+  answer(key: Buffer, frame: Buffer): Answer | Promise<Answer>;
+}
 
 /** Shared by all sessions of a process; the service swaps its fields on reload (SIGHUP). */
 export interface SessionContext {
-  answerer: Answerer;
+  answerer: Answering;
   maxRequest: number;
   /** Idle ms before the connection is closed; 0 = never. */
   idleTimeoutMs: number;
   log: Logger;
   audit: boolean;
+  /** Bounds protocol-error lines per peer address (whoever can connect could flood the log). */
+  protocolErrors?: LogRateLimiter;
+  /** smmapd --policy: connections speak the policy delegation protocol (policy-session.ts). */
+  policy?: PolicyAnswerer;
+  /** smmapd_metrics_listen set: answers are counted and timed. */
+  metrics?: Metrics | null;
 }
 
 /** After a drain, how long the client may keep the connection open before it is dropped. */
@@ -82,6 +98,9 @@ export class Session {
     if (!this.reading) return;
     const off = keyOffset(frame);
     if (off < 0) return this.onBadFrame('missing key');
+    const m = this.ctx.metrics;
+    const since = m ? Metrics.now() : 0n;
+    const map = m ? frame.toString('latin1', 0, off - 1) : '';
     let a;
     try {
       a = this.ctx.answerer.answer(frame.subarray(off), frame);
@@ -90,6 +109,7 @@ export class Session {
     }
     if (!isPromise(a)) {
       this.audit(a);
+      if (m) m.answered(a.status, a.outcome, map, since);
       if (this.pending.length === 0) this.out += a.wire;
       else this.pending.push({ answer: a, final: null });
     } else {
@@ -98,6 +118,7 @@ export class Session {
       const settle = (answer: Answer): void => {
         slot.answer = answer;
         this.audit(answer);
+        if (m) m.answered(answer.status, answer.outcome, map, since);
         this.flush();
       };
       a.then(settle, (e: unknown) => settle(this.internalError(e)));
@@ -113,8 +134,9 @@ export class Session {
   }
 
   private onBadFrame(reason: FrameError): void {
-    this.ctx.log.notice(`protocol error from ${this.peer}: ${reason}; closing`);
+    if (this.ctx.protocolErrors?.allow(peerAddress(this.peer)) ?? true) this.ctx.log.notice(`protocol error from ${this.peer}: ${reason}; closing`);
     this.audit({ outcome: 'failed', key: '' });
+    if (this.ctx.metrics) this.ctx.metrics.protocolErrors++;
     this.stopReading();
     const wire = encodeNetstring(replyPayload(badProtocol(reason)));
     if (this.pending.length === 0) {
