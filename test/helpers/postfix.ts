@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, freePort, pidsMatching, waitFor, waitForPort } from './harness';
 import { EXAMPLE, readExample, substitute } from './fixture';
-import { rcptDialogue } from './smtp';
+import { rcptDialogue, smtpDialogue, type SmtpReplies, type SmtpSession } from './smtp';
 
 export interface PostmapResult {
   readonly status: number | null;
@@ -45,6 +45,8 @@ export interface Smtpd {
   readonly dir: string;
   /** RCPT TO replies ("250 2.1.5 Ok") for each address, in one SMTP session. */
   rcpt(addresses: readonly string[]): Promise<string[]>;
+  /** MAIL FROM (with SIZE= when given), RCPT TOs, then DATA when a body is given: every reply. */
+  session(d: SmtpSession): Promise<SmtpReplies>;
   maillog(): string;
   /** Stop the instance; returns its processes that had to be killed (none, normally). */
   stop(): Promise<number[]>;
@@ -55,8 +57,10 @@ export interface Smtpd {
  * example's lines (conf/postfix-main.cf) with the test's map, domain, and a transport that
  * is never reached (no DATA, no qmgr) in place of Cyrus's LMTP.
  */
-function mainCf(w: string, map: string, domain: string): string {
+function mainCf(w: string, map: string, domain: string, policy: string | null): string {
   const example = substitute(readExample('postfix-main.cf'), [
+    // the example's policy lines: with the test's smmapd --policy, or left out
+    policy !== null ? [`inet:${EXAMPLE.host}:12346`, policy] : [/^smtpd_(recipient|end_of_data)_restrictions = check_policy_service .*$/gm, ''],
     [`socketmap:inet:${EXAMPLE.host}:${EXAMPLE.port}:smmapd`, map],
     [/^virtual_mailbox_domains = .*$/m, `virtual_mailbox_domains = ${domain}`],
     // proxymap is not started in this minimal instance: ask the map directly.
@@ -90,7 +94,7 @@ ${example}
 }
 
 /** A private Postfix smtpd whose recipients are checked by the socketmap `map` (socketmap:...). */
-export async function startSmtpd(map: string, domain = 'example.test'): Promise<Smtpd> {
+export async function startSmtpd(map: string, domain = 'example.test', opts: { policy?: string } = {}): Promise<Smtpd> {
   const port = await freePort();
   const w = mkdtempSync(join(tmpdir(), 'smmapd-postfix-'));
   chmodSync(w, 0o755);
@@ -104,7 +108,7 @@ export async function startSmtpd(map: string, domain = 'example.test'): Promise<
   };
   sh('chown postfix private public incoming active bounce defer deferred corrupt flush hold maildrop saved trace && chgrp postdrop public maildrop && chmod 700 private incoming active bounce defer deferred corrupt flush hold saved trace && chmod 710 public && chmod 730 maildrop');
   sh(`chown postfix ${w}/data && chmod 700 ${w}/data`);
-  writeFileSync(join(w, 'etc', 'main.cf'), mainCf(w, map, domain));
+  writeFileSync(join(w, 'etc', 'main.cf'), mainCf(w, map, domain, opts.policy ?? null));
   writeFileSync(join(w, 'etc', 'master.cf'), [
     `127.0.0.1:${port} inet n - n - - smtpd`,
     'cleanup   unix n - n - 0 cleanup',
@@ -132,6 +136,7 @@ export async function startSmtpd(map: string, domain = 'example.test'): Promise<
     port,
     dir: w,
     rcpt: (addresses) => smtpRcpt(port, addresses),
+    session: (d) => smtpSession(port, d),
     maillog: log,
     stop: async () => {
       // Children first (the master reaps them), then the master; then anything it respawned.
@@ -164,6 +169,16 @@ async function smtpRcpt(port: number, addresses: readonly string[]): Promise<str
   sock.setTimeout(60_000, () => sock.destroy(new Error('SMTP timeout')));
   try {
     return await rcptDialogue(sock, (l) => sock.write(l), 'tester@client.test', addresses);
+  } finally {
+    sock.destroy();
+  }
+}
+
+async function smtpSession(port: number, d: SmtpSession): Promise<SmtpReplies> {
+  const sock = net.connect({ host: '127.0.0.1', port });
+  sock.setTimeout(60_000, () => sock.destroy(new Error('SMTP timeout')));
+  try {
+    return await smtpDialogue(sock, (l) => sock.write(l), d);
   } finally {
     sock.destroy();
   }
