@@ -11,14 +11,18 @@ import { ProcessShell } from '../server/shell';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
 /**
- * A worker forked by our own listener (node:cluster marks its workers with NODE_UNIQUE_ID).
- * Read from the environment so the other models never load node:cluster.
+ * A worker forked by our own listener. Node reads and removes NODE_UNIQUE_ID before our code
+ * runs (and has loaded node:cluster then), so ask node:cluster, and only in the listener
+ * model: the others never load it. A worker has the primary's arguments, --listen too.
  */
-const isClusterWorker = process.env.NODE_UNIQUE_ID !== undefined;
+function isClusterWorker(model: ProcessModel): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return model === 'listener' && (require('node:cluster') as import('node:cluster').Cluster).isWorker;
+}
 
 /** Which supervisor started us, from how we were started (see the header). */
 function processModel(argv: readonly string[]): ProcessModel {
-  if (argv.some((a) => a.startsWith('--listen')) || isClusterWorker) return 'listener';
+  if (argv.some((a) => a.startsWith('--listen'))) return 'listener';
   if (process.env.CYRUS_SERVICE !== undefined) return 'cyrus-master';
   if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(process.pid)) return 'systemd';
   return 'stdio';
@@ -77,7 +81,7 @@ async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell):
   const cfg = loadConfig(args.config);
   const lg = logger(cfg, model);
   shell.useLogger(lg);
-  if (args.debug && !isClusterWorker) runDebugCommand(cfg, lg);
+  if (args.debug && !isClusterWorker(model)) runDebugCommand(cfg, lg);
   const service = (): Service => new Service(cfg, { configPath: args.config, skipPlus: args.skipPlus, policy: args.policy }, lg);
   process.on('uncaughtException', (e) => shell.fatal(`fatal: ${e.stack ?? String(e)}`, EX_TEMPFAIL));
 

@@ -30,6 +30,8 @@ export interface ServiceOptions {
 /** Protocol-error lines logged per peer address per minute; the rest are counted in one line. */
 export const PROTOCOL_ERROR_LOG_BURST = 5;
 export const PROTOCOL_ERROR_LOG_WINDOW_MS = 60_000;
+/** After a reload, how much longer than a lookup's own bound the old store and maps stay open. */
+const RELOAD_CLOSE_GRACE_MS = 1000;
 
 export class Service {
   private store: MailboxStore;
@@ -123,9 +125,9 @@ export class Service {
     this.store = store;
     this.maps = maps;
     Object.assign(this.ctx, this.makeContext());
-    setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + 1000).unref();
+    setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
-    setTimeout(() => void old.close(), cfg.imap.timeoutMs + 1000).unref();
+    setTimeout(() => void old.close(), cfg.imap.timeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.notice(`reloaded ${cfg.path || 'built-in defaults'}; store ${cfg.backend === 'sqlite' ? cfg.store : cfg.imap.server}`);
   }
 
