@@ -200,6 +200,13 @@ function hostPort(server: string, tls: ImapTls, path: string): { host: string; p
   return { host: m[1]!, port: m[2] !== undefined ? Number(m[2]) : dfltPort };
 }
 
+/** smmapd_metrics_listen: '' (off) or inet:HOST:PORT; checked here so a typo stops the start. */
+function metricsListenOf(v: string, path: string): string {
+  const m = /^inet6?:(?:\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(v);
+  if (v !== '' && (m === null || Number(m[1]) < 1 || Number(m[1]) > 65535)) throw new ConfigError(`${path}: smmapd_metrics_listen: want inet:HOST:PORT, not "${v}"`);
+  return v;
+}
+
 /** smmapd_policy_*: each action as Dovecot's quota_status_* (one line; `%s` = the reason). */
 function policyActionsOf(r: Reader): PolicyActions {
   const d = defaultActions(r.bool('lmtp_over_quota_perm_failure', false));
@@ -288,7 +295,7 @@ export function configFromText(text: string, path = ''): Config {
     syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
     syslogSocket: r.str('smmapd_syslog_socket', ''),
     policy: policyActionsOf(r),
-    metricsListen: r.str('smmapd_metrics_listen', ''),
+    metricsListen: metricsListenOf(r.str('smmapd_metrics_listen', ''), path || 'config'),
   };
 }
 

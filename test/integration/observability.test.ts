@@ -1,0 +1,166 @@
+// Prometheus metrics (smmapd_metrics_listen) summed over the listener's workers, and
+// smmapctl explain, against the real daemon and CLI.
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
+import { policyQuery } from '../helpers/policy';
+import { query } from '../helpers/socketmap';
+
+async function scrape(port: number, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: r.status, type: r.headers.get('content-type') ?? '', body: await r.text() };
+}
+
+/** Sum of a metric's samples whose labels contain every `match` (e.g. `status="OK"`). */
+function sum(body: string, name: string, ...match: string[]): number {
+  let n = 0;
+  for (const line of body.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (match.every((x) => (m[2] ?? '').includes(x))) n += Number(m[3]);
+  }
+  return n;
+}
+
+function workersOf(pid: number): number[] {
+  return spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout.split('\n').map(Number).filter((p) => p > 0);
+}
+
+describe('metrics, two workers', () => {
+  let fx: Fixture;
+  let d: RunningDaemon;
+  let mport: number;
+  beforeAll(async () => {
+    mport = await freePort();
+    fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+    d = await startDaemon(fx.conf);
+    await waitFor(() => d.output().includes('/metrics'), 10_000);
+  });
+  afterAll(async () => {
+    await d?.stop();
+    rmSync(fx.dir, { recursive: true, force: true });
+  });
+
+  it('counts exactly what was answered, over both workers, in Prometheus text', async () => {
+    const before = await scrape(mport);
+    expect(before.status).toBe(200);
+    expect(before.type).toBe('text/plain; version=0.0.4; charset=utf-8');
+    for (const line of before.body.split('\n')) {
+      expect(line, 'every line a comment or a sample').toMatch(/^(#.*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+|)$/);
+    }
+    expect(sum(before.body, 'smmapd_workers')).toBe(2);
+    // 12 connections of 4 requests: both workers answer some
+    for (let i = 0; i < 12; i++) await query(d.target, ['fred', 'nosuch', 'full', '+shared.nopost']);
+    const after = (await scrape(mport)).body;
+    const delta = (name: string, ...m: string[]): number => sum(after, name, ...m) - sum(before.body, name, ...m);
+    expect(delta('smmapd_answers_total', 'status="OK"', 'outcome="ok"', 'map="smmapd"')).toBe(12);
+    expect(delta('smmapd_answers_total', 'status="NOTFOUND"', 'outcome="nonexistent"')).toBe(12);
+    expect(delta('smmapd_answers_total', 'status="TEMP"', 'outcome="overquota"')).toBe(12);
+    expect(delta('smmapd_answers_total', 'status="PERM"', 'outcome="failed"')).toBe(12);
+    expect(delta('smmapd_answer_duration_seconds_count')).toBe(48);
+    expect(delta('smmapd_answer_duration_seconds_bucket', 'le="+Inf"')).toBe(48);
+    expect(delta('smmapd_cache_hits_total') + delta('smmapd_cache_misses_total')).toBe(48);
+    expect(delta('smmapd_cache_hits_total')).toBeGreaterThanOrEqual(40); // at most 4 keys × 2 workers miss
+    expect(delta('smmapd_connections_total')).toBe(12);
+    expect(delta('smmapd_store_errors_total')).toBe(0);
+    expect(sum(after, 'smmapd_process_start_time_seconds')).toBeGreaterThan(Date.now() / 1000 - 3600);
+  });
+
+  it('a worker that dies takes none of the counts with it', async () => {
+    await query(d.target, ['fred']);
+    const before = sum((await scrape(mport)).body, 'smmapd_answers_total');
+    const [victim] = workersOf(d.proc.pid!);
+    process.kill(victim!, 'SIGKILL');
+    await waitFor(() => !workersOf(d.proc.pid!).includes(victim!) && workersOf(d.proc.pid!).length === 2, 15_000);
+    expect(sum((await scrape(mport)).body, 'smmapd_answers_total')).toBeGreaterThanOrEqual(before);
+  }, 30_000);
+
+  it('serves /metrics only', async () => {
+    expect((await scrape(mport, '/')).status).toBe(404);
+  });
+});
+
+describe('metrics, one process, policy service', () => {
+  it('counts policy actions and store errors', async () => {
+    const mport = await freePort();
+    const fx = makeFixture(`smmapd_workers: 1\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+    const d = await startDaemon(fx.conf, ['--policy']);
+    try {
+      await waitFor(() => d.output().includes('/metrics'), 10_000);
+      await policyQuery(d.port, [{ recipient: 'fred', size: 1 }, { recipient: 'nosuch' }, { recipient: 'full' }, { recipient: '' }]);
+      rmSync(fx.store);
+      await policyQuery(d.port, [{ recipient: 'fred', size: 1 }]);
+      const body = (await scrape(mport)).body;
+      expect(sum(body, 'smmapd_policy_actions_total', 'kind="success"')).toBe(1);
+      expect(sum(body, 'smmapd_policy_actions_total', 'kind="nouser"')).toBe(1);
+      expect(sum(body, 'smmapd_policy_actions_total', 'kind="overquota"')).toBe(1);
+      expect(sum(body, 'smmapd_policy_actions_total', 'kind="norecipient"')).toBe(1);
+      expect(sum(body, 'smmapd_policy_actions_total', 'kind="failure"')).toBe(1);
+      expect(sum(body, 'smmapd_answers_total', 'map="policy"')).toBe(4);
+      expect(sum(body, 'smmapd_store_errors_total')).toBe(1);
+      expect(sum(body, 'smmapd_workers')).toBe(1);
+    } finally {
+      await d.stop();
+      rmSync(fx.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad smmapd_metrics_listen stops the start (EX_CONFIG) with the file named', () => {
+    const fx = makeFixture();
+    try {
+      appendFileSync(fx.conf, 'smmapd_metrics_listen: 127.0.0.1:9100\n');
+      const r = runSmmapd(['-C', fx.conf, '--listen', 'inet:127.0.0.1:1'], '');
+      expect(r.status).toBe(78);
+      expect(r.stderr.toString()).toContain(`${fx.conf}: smmapd_metrics_listen: want inet:HOST:PORT, not "127.0.0.1:9100"`);
+    } finally {
+      rmSync(fx.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('smmapctl explain', () => {
+  let fx: Fixture;
+  beforeAll(() => {
+    fx = makeFixture();
+    ctl(fx.conf, ['batch'], ['mailbox create user.mallory', 'deny add mallory --services "imap,smmapd" --message "Account suspended"', 'mailbox create shared.open', 'acl set shared.open anyone lrsp'].join('\n'));
+  });
+  afterAll(() => rmSync(fx.dir, { recursive: true, force: true }));
+
+  it('ends each key with exactly the line smmapctl query prints', () => {
+    const keys = ['fred', 'Fred+Lists@Example.COM', 'nosuch', 'full', 'mallory', '+shared.nopost', '+shared.open', '+nosuch.folder', 'x\u0001y'];
+    const q = ctl(fx.conf, ['query', '--', ...keys]).trimEnd().split('\n');
+    const out = ctl(fx.conf, ['explain', '--', ...keys]).trimEnd().split('\n');
+    const blocks: string[][] = [];
+    for (const l of out) {
+      if (l.startsWith('key ')) blocks.push([l]);
+      else blocks[blocks.length - 1]!.push(l);
+    }
+    expect(blocks.map((b) => b[0])).toEqual(keys.map((k) => `key ${JSON.stringify(k)}`));
+    expect(blocks.map((b) => b[b.length - 1])).toEqual(q);
+  });
+
+  it('names each step: split, mailbox, deny and service, existence, anonymous rights, quota root and verdict', () => {
+    const full = ctl(fx.conf, ['explain', 'full']);
+    expect(full).toContain('  mailbox: user.full (owned by full)\n');
+    expect(full).toContain('  deny: no deny entry for full\n');
+    expect(full).toContain('  exists: yes\n');
+    expect(full).toContain('  quota root: user.full: storage 2048 bytes used of 1 KiB (1024 bytes), messages 0 of unlimited\n');
+    expect(full).toMatch(/ {2}quota: over quota: storage over the limit/);
+    expect(full.trimEnd().split('\n').pop()).toBe('TEMP Over quota');
+    const mallory = ctl(fx.conf, ['explain', 'mallory']);
+    expect(mallory).toContain('  deny: entry for mallory with services "imap,smmapd" matches service "smmapd": "Account suspended"\n');
+    const nopost = ctl(fx.conf, ['explain', '+shared.nopost']);
+    expect(nopost).toContain('  mailbox: shared.nopost (a shared folder)\n');
+    expect(nopost).toMatch(/ {2}acl: anonymous holds "lrs" on the shared folder .*: l without p: Permission denied\n/);
+    const split = ctl(fx.conf, ['explain', 'Fred+Lists@Example.COM']);
+    expect(split).toContain('  split: user "fred", detail "Lists" -> folders [Lists], domain "Example.COM" dropped (virtdomains off)\n');
+  });
+
+  it('--size judges the quota as smmapd --policy and ends with its action', () => {
+    const out = ctl(fx.conf, ['explain', '--size', '5000', 'fred', 'full']).trimEnd().split('\n');
+    expect(out.filter((l) => l.startsWith('action='))).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
+    expect(out).toContain('  quota: over quota: with this message of 5000 bytes (grace 0%)');
+  });
+});
