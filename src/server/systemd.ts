@@ -13,6 +13,7 @@ import { EX_OK, EX_OSERR } from './exit-codes';
 import type { LifecycleLimits } from './lifecycle';
 import type { ListenSpec } from './listen-spec';
 import { runSingle } from './listener';
+import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
 import type { ProcessShell } from './shell';
 import { probeFd, type FdKind } from './socket-probe';
@@ -47,6 +48,8 @@ export function activatedFds(env: NodeJS.ProcessEnv = process.env): ActivatedFd[
 /** Accept=yes: the one connection on fd 3. */
 async function serveConnection(service: Service, fd: number, shell: ProcessShell): Promise<void> {
   shell.useService(service);
+  // Normally started as User= already; as root with smmapd_user set, switch before reading the client.
+  dropPrivileges(service.cfg, service.log, false);
   const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   sock.setNoDelay(true);
   sock.on('error', () => undefined);
