@@ -3,7 +3,8 @@
 import { separatorOf, type Config } from '../config';
 import { AclError } from '../core/acl';
 import { NameError, type NameOptions } from '../core/mboxname';
-import { SqliteAdmin } from '../store/sqlite-admin';
+import { openAdmin } from '../store/sqlite-admin';
+import type { StoreAdmin } from '../store/store';
 
 /** Bad arguments: exit 64 (EX_USAGE). */
 export class UsageError extends Error {}
@@ -18,7 +19,7 @@ export function exitCodeOf(e: unknown): number {
 
 export class CtlContext {
   readonly names: NameOptions;
-  private admin: SqliteAdmin | null = null;
+  private admin: StoreAdmin | null = null;
 
   constructor(
     readonly cfg: Config,
@@ -32,9 +33,9 @@ export class CtlContext {
    * The store, read-write. Commands that change it create the file when missing; listing
    * commands do not (a typo in smmapd_store should not leave a stray empty store behind).
    */
-  store(create: boolean): SqliteAdmin {
+  store(create: boolean): StoreAdmin {
     if (this.admin === null) {
-      this.admin = new SqliteAdmin(this.cfg.store, { create, busyTimeoutMs: Math.max(5000, this.cfg.storeBusyTimeoutMs) });
+      this.admin = openAdmin(this.cfg.store, { create, busyTimeoutMs: Math.max(5000, this.cfg.storeBusyTimeoutMs) });
     }
     return this.admin;
   }

@@ -2,7 +2,7 @@
 // them, plus the ordering and LIST patterns smmapctl's listings use.
 import { NameError, toExternal, toInternal } from '../core/mboxname';
 import { splitDomain } from '../core/namecodec';
-import { AdminError } from '../store/sqlite-admin';
+import { AdminError } from '../store/store';
 import type { CtlContext } from './context';
 import { UsageError } from './context';
 

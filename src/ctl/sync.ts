@@ -1,22 +1,15 @@
 // smmapctl sync [--every SECS]: copy the IMAP server's mailboxes, ACLs and quota roots into the
-// SQLite store in one swap (SqliteAdmin.replaceSnapshot), so the daemon can answer from a replica
-// while the server is away. Reads as the admin: one raw `LIST "" "*"`, then GETQUOTAROOT and
-// GETACL per mailbox spread over a pool of sessions, and GETQUOTA "@domain" once per domain.
-// A failed round writes nothing: the store keeps the previous snapshot. One mailbox the server
-// refuses to describe (Cyrus: `NO Mailbox has an invalid format` for a broken quota record)
-// does not fail the round: it is recorded as failing, so its lookups answer TEMP.
+// store in one swap (the write contract's replaceSnapshot), so the daemon can answer from a
+// replica while the server is away. The reading is store/imap-snapshot.ts. A failed round
+// writes nothing: the store keeps the previous snapshot; a mailbox the server refuses to
+// describe does not fail the round (it is recorded as failing, its lookups answer TEMP).
 import type { Config } from '../config';
-import { ImapCommandError, type ImapSession } from '../store/imap-client';
-import { domainOf, fromServerName } from '../store/imap-names';
 import { ImapPool } from '../store/imap-pool';
-import { domainRoot, lookupMailbox, namingOf } from '../store/imap';
-import { StoreError, type MailboxState, type QuotaState, type Snapshot } from '../store/store';
+import { readImapSnapshot, type Progress } from '../store/imap-snapshot';
+import type { Snapshot } from '../store/store';
 import type { CtlContext } from './context';
 import { UsageError } from './context';
 import { parseCount, stringOpt, type CommandSpec } from './spec';
-
-/** Hears mailboxes done and the total as a round goes. */
-export type Progress = (done: number, total: number) => void;
 
 export interface SyncSummary {
   readonly mailboxes: number;
@@ -25,89 +18,6 @@ export interface SyncSummary {
   readonly quotaRoots: number;
   readonly acls: number;
   readonly seconds: number;
-}
-
-function selectable(flags: readonly string[]): boolean {
-  return !flags.some((f) => /^\\(noselect|nonexistent)$/i.test(f));
-}
-
-/** Every mailbox name (internal form) the server lists as selectable. */
-async function listMailboxes(pool: ImapPool, cfg: Config): Promise<string[]> {
-  // A big LIST takes a while (10,000 names: under a second): the deadline counts from the last name received.
-  const { entries, separator } = await pool.run(async (s, touch) => ({ entries: await s.list('*', touch), separator: s.separator }));
-  const naming = namingOf(cfg, separator);
-  const names = new Set<string>();
-  for (const e of entries) if (selectable(e.flags)) names.add(fromServerName(e.name, naming));
-  return [...names];
-}
-
-/** Run `job` over `items` with `width` workers; results in item order. */
-async function parallel<T, R>(items: readonly T[], width: number, job: (item: T) => Promise<R>, tick: () => void): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await job(items[i]!);
-      tick();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
-  return out;
-}
-
-/** The server's own refusal of one command (a tagged NO), as opposed to losing the server. */
-function refusal(e: unknown): ImapCommandError | null {
-  const cause = e instanceof StoreError ? e.cause : e;
-  return cause instanceof ImapCommandError && cause.status === 'NO' ? cause : null;
-}
-
-/**
- * Read the whole server into a Snapshot. Throws (StoreError) when the server cannot be read;
- * a mailbox it refuses to describe is in the snapshot with its `failure` (and `log` hears it).
- */
-export async function readImapSnapshot(
-  cfg: Config, pool: ImapPool, progress?: Progress, log: (msg: string) => void = () => undefined,
-): Promise<Snapshot & { acls: number; failing: number }> {
-  const names = await listMailboxes(pool, cfg);
-  const domains = [...new Set(names.map((n) => domainOf(n, cfg.virtdomains !== 'off')).filter((d) => d !== ''))];
-  const domainRoots = new Map<string, QuotaState | null>();
-  await parallel(domains, pool.size, async (d) => {
-    domainRoots.set(d, await pool.run((s) => domainRoot(s, d)));
-  }, () => undefined);
-  const fromCache = async (_s: ImapSession, d: string): Promise<QuotaState | null> => domainRoots.get(d) ?? null;
-
-  let done = 0;
-  const one = async (name: string): Promise<MailboxState | null | { failure: string }> => {
-    try {
-      return await pool.run((s) => lookupMailbox(s, name, cfg, fromCache));
-    } catch (e) {
-      const no = refusal(e);
-      if (no === null) throw e;
-      log(`sync: ${name}: the server refused to describe it (${no.message}): recorded as failing, its lookups answer TEMP`);
-      return { failure: no.text || no.message };
-    }
-  };
-  const states = await parallel(names, pool.size, one, () => {
-    done++;
-    progress?.(done, names.length);
-  });
-
-  const mailboxes: Array<{ name: string; acl: string; failure?: string }> = [];
-  const quotas = new Map<string, QuotaState>();
-  let failing = 0;
-  names.forEach((name, i) => {
-    const st = states[i];
-    if (!st) return; // deleted since the LIST
-    if ('failure' in st) {
-      failing++;
-      mailboxes.push({ name, acl: '', failure: st.failure });
-      return;
-    }
-    mailboxes.push({ name, acl: st.acl });
-    if (st.quota) quotas.set(st.quota.root, st.quota);
-  });
-  return { mailboxes, quotas: [...quotas.values()], acls: mailboxes.length - failing, failing };
 }
 
 /** One sync round: read everything, then swap it in. */

@@ -5,10 +5,13 @@
 import { closeSync, constants, existsSync, fchownSync, lstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { deleteAclEntry, initialAcl, setAclEntry } from '../core/acl';
-import { ownerOf, parentOf } from '../core/mboxname';
+import { deleteAclEntry, setAclEntry } from '../core/acl';
+import { cascadePrefix, newMailboxAcl, prefixEnd } from '../core/mailbox-rules';
 import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema';
-import { StoreError, type DenyEntry, type QuotaState, type Snapshot } from './store';
+import {
+  AdminError, checkCount, StoreError, type DenyEntry, type MailboxRow, type QuotaLimits, type QuotaState, type QuotaUsage,
+  type Snapshot, type StoreAdmin,
+} from './store';
 
 export interface SqliteAdminOptions {
   /** How long to wait for another writer (or an exclusive lock) before failing. Default 5000 ms. */
@@ -17,36 +20,8 @@ export interface SqliteAdminOptions {
   readonly create?: boolean;
 }
 
-export interface MailboxRow {
-  readonly name: string;
-  readonly acl: string;
-}
-
-/** Limits to change; a resource left undefined keeps its limit (a new root: unlimited). null = unlimited. */
-export interface QuotaLimits {
-  readonly storageLimitKiB?: number | null;
-  readonly messageLimit?: number | null;
-}
-
-export interface QuotaUsage {
-  /** Bytes. */
-  readonly storageUsed?: number;
-  readonly messageUsed?: number;
-}
-
-/**
- * A request the store's content refuses (mailbox exists, no such mailbox, bad number): not an
- * I/O failure. `subject` is the internal name concerned, so smmapctl can show it as the admin wrote it.
- */
-export class AdminError extends Error {
-  constructor(
-    readonly problem: string,
-    readonly subject?: string,
-  ) {
-    super(subject === undefined ? problem : `${subject}: ${problem}`);
-    this.name = 'AdminError';
-  }
-}
+// The write contract's types live with it (store.ts); named here too for older callers.
+export { AdminError, type MailboxRow, type QuotaLimits, type QuotaUsage } from './store';
 
 type Statement = Database.Statement<unknown[]>;
 type QuotaRow = [string, number | null, number | null, number, number];
@@ -55,17 +30,7 @@ function quotaState(r: QuotaRow): QuotaState {
   return { root: r[0], storageLimitKiB: r[1], messageLimit: r[2], storageUsed: r[3], messageUsed: r[4] };
 }
 
-function checkCount(what: string, n: number | null | undefined): void {
-  if (n === null || n === undefined) return;
-  if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what}: want a whole number from 0, not ${n}`);
-}
-
-/** The first name after every name that starts with `prefix` (a range bound for prefix scans). */
-function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-}
-
-export class SqliteAdmin {
+export class SqliteAdmin implements StoreAdmin {
   private readonly db: Database.Database;
   private readonly s: Record<
     | 'getMailbox' | 'insertMailbox' | 'insertSnapshotMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
@@ -201,15 +166,6 @@ export class SqliteAdmin {
     return this.run(() => (this.s.listMailboxes.all() as Array<[string, string]>).map(([name, acl]) => ({ name, acl })));
   }
 
-  /** The ACL of the nearest existing ancestor, or null when none exists. */
-  private ancestorAcl(name: string): string | null {
-    for (let p = parentOf(name); p !== null; p = parentOf(p)) {
-      const acl = this.s.getMailbox.get(p) as string | undefined;
-      if (acl !== undefined) return acl;
-    }
-    return null;
-  }
-
   /**
    * Create one mailbox, never its parents. Without `acl` it gets what Cyrus gives a new
    * mailbox (behaviour §2): its nearest existing ancestor's ACL, all rights for a user INBOX's
@@ -219,12 +175,7 @@ export class SqliteAdmin {
     if (name === '' || name.endsWith('!')) throw new AdminError('not a mailbox name', name);
     return this.transaction(() => {
       if (this.s.getMailbox.get(name) !== undefined) throw new AdminError('mailbox already exists', name);
-      let theAcl = acl;
-      if (theAcl === undefined) {
-        const owner = ownerOf(name);
-        const isUserInbox = owner !== null && parentOf(name) === null;
-        theAcl = initialAcl(owner, isUserInbox, this.ancestorAcl(name));
-      }
+      const theAcl = acl ?? newMailboxAcl(name, (p) => (this.s.getMailbox.get(p) as string | undefined) ?? null);
       this.s.insertMailbox.run(name, theAcl);
       return theAcl;
     });
@@ -239,8 +190,8 @@ export class SqliteAdmin {
     return this.transaction(() => {
       if (this.s.deleteMailbox.run(name).changes === 0) throw new AdminError('mailbox does not exist', name);
       const deleted = [name];
-      if (ownerOf(name) !== null && parentOf(name) === null) {
-        const below = `${name}.`;
+      const below = cascadePrefix(name);
+      if (below !== null) {
         deleted.push(...(this.s.deleteMailboxRange.all(below, prefixEnd(below)) as string[]));
         this.s.deleteQuota.run(name);
         this.s.deleteQuotaRange.run(below, prefixEnd(below));
@@ -409,4 +360,9 @@ function createPrivate(path: string): Stats {
 function sqliteConstraint(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
+}
+
+/** The write contract on a SQLite store file: what smmapctl opens (its store is always SQLite). */
+export function openAdmin(path: string, opts: SqliteAdminOptions = {}): StoreAdmin {
+  return new SqliteAdmin(path, opts);
 }

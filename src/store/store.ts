@@ -1,12 +1,84 @@
 // The store side of the contract: the core owns the read contract (src/core/contract.ts);
-// this adds what the writers (`smmapctl sync`, `import-cyrus`) hand a store in one swap.
+// this adds the write contract smmapctl administers a store through (StoreAdmin), and what the
+// writers (`smmapctl sync`, `import-cyrus`) hand a store in one swap (Snapshot). Every name is
+// a Cyrus internal name; smmapctl converts what the admin types.
 export type { DenyEntry, MailboxState, MailboxStore, Maybe, QuotaState } from '../core/contract';
 export { StoreError } from '../core/contract';
-import type { QuotaState } from '../core/contract';
+import type { DenyEntry, QuotaState } from '../core/contract';
 
 /** A whole store's mailboxes and quota roots, as `smmapctl sync` and `import-cyrus` write it in one swap. */
 export interface Snapshot {
   /** `failure`: the source could not describe this mailbox (why); its lookups answer TEMP. */
   readonly mailboxes: ReadonlyArray<{ readonly name: string; readonly acl: string; readonly failure?: string }>;
   readonly quotas: readonly QuotaState[];
+}
+
+export interface MailboxRow {
+  readonly name: string;
+  readonly acl: string;
+}
+
+/** Limits to change; a resource left undefined keeps its limit (a new root: unlimited). null = unlimited. */
+export interface QuotaLimits {
+  readonly storageLimitKiB?: number | null;
+  readonly messageLimit?: number | null;
+}
+
+export interface QuotaUsage {
+  /** Bytes. */
+  readonly storageUsed?: number;
+  readonly messageUsed?: number;
+}
+
+/**
+ * A request the store's content refuses (mailbox exists, no such mailbox, bad number): not an
+ * I/O failure. `subject` is the internal name concerned, so smmapctl can show it as the admin wrote it.
+ */
+export class AdminError extends Error {
+  constructor(
+    readonly problem: string,
+    readonly subject?: string,
+  ) {
+    super(subject === undefined ? problem : `${subject}: ${problem}`);
+    this.name = 'AdminError';
+  }
+}
+
+/**
+ * The write contract: what smmapctl, `sync` and `import-cyrus` do to a store. Creating and
+ * deleting follow Cyrus's rules (core/mailbox-rules.ts). Failures to reach the store throw
+ * StoreError; refusals of the content throw AdminError.
+ */
+export interface StoreAdmin {
+  /** Run fn as one transaction: all of it or none (nests). */
+  transaction<T>(fn: () => T): T;
+  getMailbox(name: string): MailboxRow | null;
+  /** Every mailbox, in internal-name order. */
+  listMailboxes(): MailboxRow[];
+  /** Create one mailbox (never its parents); without `acl` the one Cyrus would give. Returns the ACL. */
+  createMailbox(name: string, acl?: string): string;
+  /** Delete one mailbox (a user INBOX takes the whole user along). Returns the names deleted. */
+  deleteMailbox(name: string): string[];
+  getAcl(name: string): string;
+  /** SETACL (rights may be `+x`, `-x`, a cyradm keyword; empty/none removes). Returns the new ACL. */
+  setAcl(name: string, identifier: string, rights: string): string;
+  deleteAcl(name: string, identifier: string): string;
+  getQuota(root: string): QuotaState | null;
+  listQuotas(): QuotaState[];
+  setQuota(root: string, limits: QuotaLimits): QuotaState;
+  setQuotaUsage(root: string, usage: QuotaUsage): QuotaState;
+  /** Returns whether it was there. */
+  deleteQuota(root: string): boolean;
+  listDeny(): DenyEntry[];
+  setDeny(userid: string, services?: string, message?: string): void;
+  removeDeny(userid: string): boolean;
+  /** Replace every mailbox and quota root at once (the deny list stays). */
+  replaceSnapshot(snap: Snapshot): void;
+  close(): void;
+}
+
+/** A whole number from 0 (or null/undefined: unchanged or unlimited), else AdminError. */
+export function checkCount(what: string, n: number | null | undefined): void {
+  if (n === null || n === undefined) return;
+  if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what}: want a whole number from 0, not ${n}`);
 }

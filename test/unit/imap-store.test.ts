@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configFromText } from '../../src/config';
 import { createImapStore } from '../../src/store/imap';
+import { MemoryStore } from '../../src/store/memory';
 import { StoreError, type MailboxStore } from '../../src/store/store';
 import { FakeImap } from '../helpers/fake-imap';
 
-const noDeny: MailboxStore = { denyEntry: () => null, mailbox: () => null, close: () => undefined };
+const noDeny: MailboxStore = new MemoryStore();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function storeFor(fake: FakeImap, extra = '', logs: string[] = []): MailboxStore {

@@ -1,6 +1,6 @@
 // Parsers of Cyrus's dumps. The samples are what Cyrus 3.6 printed on this machine.
 import { describe, expect, it } from 'vitest';
-import { ImportError, parseDenyList, parseMboxlist, parseQuotaReport } from '../../src/ctl/import-cyrus';
+import { ImportError, parseDenyList, parseMboxlist, parseQuotaReport } from '../../src/store/cyrus-dump';
 import type { ServerNaming } from '../../src/store/imap-names';
 
 const netnews: ServerNaming = { separator: '.', domains: false, defaultdomain: '' };

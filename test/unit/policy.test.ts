@@ -1,66 +1,27 @@
 import { describe, it, expect } from 'vitest';
 import { isPromise, verify, type PolicyOptions } from '../../src/core/policy';
 import type { Reply } from '../../src/core/reply';
-import {
-  StoreError, type DenyEntry, type MailboxState, type MailboxStore, type Maybe, type QuotaState,
-} from '../../src/store/store';
+import { memoryStore, type MemoryStore } from '../../src/store/memory';
+import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from '../../src/store/store';
 import { SPEC_TABLE } from '../fixtures/spec-table';
 
 type Mode = 'sync' | 'async';
 
-/** An in-memory MailboxStore that records what it was asked. */
-class FakeStore implements MailboxStore {
-  readonly calls: string[] = [];
-  constructor(
-    private readonly boxes: Record<string, MailboxState>,
-    private readonly deny: Record<string, DenyEntry> = {},
-    private readonly mode: Mode = 'sync',
-  ) {}
-
-  private answer<T>(v: T): Maybe<T> {
-    return this.mode === 'sync' ? v : Promise.resolve(v);
-  }
-
-  denyEntry(userid: string): Maybe<DenyEntry | null> {
-    this.calls.push(`deny ${userid}`);
-    return this.answer(this.deny[userid] ?? null);
-  }
-
-  /** The withAcl argument of each mailbox() call. */
-  readonly aclWanted: Array<boolean | undefined> = [];
-
-  mailbox(name: string, withAcl?: boolean): Maybe<MailboxState | null> {
-    this.calls.push(`mailbox ${name}`);
-    this.aclWanted.push(withAcl);
-    return this.answer(this.boxes[name] ?? null);
-  }
-
-  close(): void {}
+/** The memory driver holding `boxes` (each quota recorded at its root) and `deny`; it records what it was asked. */
+function fakeStore(boxes: Record<string, MailboxState>, deny: Record<string, DenyEntry> = {}, mode: Mode = 'sync'): MemoryStore {
+  const quotas = new Map<string, QuotaState>();
+  for (const b of Object.values(boxes)) if (b.quota !== null) quotas.set(b.quota.root, b.quota);
+  return memoryStore(
+    { mailboxes: Object.entries(boxes).map(([name, b]) => ({ name, acl: b.acl })), quotas: [...quotas.values()] },
+    Object.values(deny),
+    { async: mode === 'async' },
+  );
 }
 
-/** A store whose every call fails, by throwing or by rejecting. */
-class FailingStore implements MailboxStore {
-  constructor(
-    private readonly how: 'throw' | 'reject' | 'throw-plain',
-    private readonly where: 'deny' | 'mailbox' = 'deny',
-    private readonly inner: MailboxStore = new FakeStore({ 'user.fred': box() }),
-  ) {}
-
-  private fail<T>(): Maybe<T> {
-    if (this.how === 'throw') throw new StoreError('store locked');
-    if (this.how === 'throw-plain') throw new Error('disk on fire');
-    return Promise.reject(new StoreError('imap server unreachable'));
-  }
-
-  denyEntry(userid: string): Maybe<DenyEntry | null> {
-    return this.where === 'deny' ? this.fail() : this.inner.denyEntry(userid);
-  }
-
-  mailbox(name: string): Maybe<MailboxState | null> {
-    return this.where === 'mailbox' ? this.fail() : this.inner.mailbox(name);
-  }
-
-  close(): void {}
+/** A store whose every read of one kind fails: by throwing (sync), or by rejecting (async). */
+function failingStore(how: 'throw' | 'reject' | 'throw-plain', where: 'deny' | 'mailbox' = 'deny'): MailboxStore {
+  const error = how === 'throw' ? new StoreError('store locked') : how === 'throw-plain' ? new Error('disk on fire') : new StoreError('imap server unreachable');
+  return memoryStore({ mailboxes: [{ name: 'user.fred', acl: '' }], quotas: [] }, [], { async: how === 'reject', fail: { [where]: error } });
 }
 
 function box(acl = '', quota: QuotaState | null = null): MailboxState {
@@ -107,29 +68,29 @@ for (const mode of ['sync', 'async'] as const) {
   describe(`verify with a ${mode} store`, () => {
     describe('the behaviour §4 table', () => {
       it.each(SPEC_TABLE)('%j → %s', async (key, want) => {
-        expect(await answer(key, new FakeStore(section4Boxes(), {}, mode), options())).toBe(want);
+        expect(await answer(key, fakeStore(section4Boxes(), {}, mode), options())).toBe(want);
       });
     });
 
     it('answers synchronously exactly when the store does', () => {
-      const r = verify('fred', new FakeStore(section4Boxes(), {}, mode), options());
+      const r = verify('fred', fakeStore(section4Boxes(), {}, mode), options());
       expect(isPromise(r)).toBe(mode === 'async');
     });
 
     it('echoes the key exactly as received', async () => {
-      expect(await answer('FRED+sub@Example.COM', new FakeStore(section4Boxes(), {}, mode), options()))
+      expect(await answer('FRED+sub@Example.COM', fakeStore(section4Boxes(), {}, mode), options()))
         .toBe('OK FRED+sub@Example.COM');
     });
 
     it('a key that is not UTF-8 (null) or holds a control character names no mailbox', async () => {
-      const store = new FakeStore(section4Boxes(), {}, mode);
+      const store = fakeStore(section4Boxes(), {}, mode);
       expect(await answer(null, store, options())).toBe('NOTFOUND Mailbox does not exist');
       expect(await answer('fred\x00', store, options())).toBe('NOTFOUND Mailbox does not exist');
       expect(store.calls).toEqual([]);
     });
 
     it('asks the store for an ACL only where it reads one: shared folders, never a user\'s own', async () => {
-      const store = new FakeStore(section4Boxes(), {}, mode);
+      const store = fakeStore(section4Boxes(), {}, mode);
       await answer('fred+sub', store, options());
       await answer('+shared.pub', store, options());
       expect(store.aclWanted).toEqual([false, true]);
@@ -139,21 +100,21 @@ for (const mode of ['sync', 'async'] as const) {
       const deny = (services: string, message = ''): Record<string, DenyEntry> => ({ fred: { userid: 'fred', services, message } });
 
       it('comes before existence: a denied user gets the deny message, the mailbox is never asked', async () => {
-        const store = new FakeStore({}, deny('*', 'Go away'), mode);
+        const store = fakeStore({}, deny('*', 'Go away'), mode);
         expect(await answer('fred+nosuch', store, options())).toBe('NOTFOUND Go away');
         expect(store.calls).toEqual(['deny fred']);
       });
 
       it('uses the default message, with control characters replaced by spaces', async () => {
-        expect(await answer('fred', new FakeStore(section4Boxes(), deny('*'), mode), options()))
+        expect(await answer('fred', fakeStore(section4Boxes(), deny('*'), mode), options()))
           .toBe('NOTFOUND Access to this service has been blocked');
-        expect(await answer('fred', new FakeStore(section4Boxes(), deny('*', 'a\tb\r\nc\x7f'), mode), options()))
+        expect(await answer('fred', fakeStore(section4Boxes(), deny('*', 'a\tb\r\nc\x7f'), mode), options()))
           .toBe('NOTFOUND a b  c ');
       });
 
       it('is looked up with the userid alone, never the detail, whatever -p says', async () => {
         for (const skipPlus of [false, true]) {
-          const store = new FakeStore(section4Boxes(), deny('*'), mode);
+          const store = fakeStore(section4Boxes(), deny('*'), mode);
           expect(await answer('Fred+sub', store, options({}, { skipPlus }))).toBe('NOTFOUND Access to this service has been blocked');
           expect(store.calls).toEqual(['deny fred']);
         }
@@ -161,20 +122,20 @@ for (const mode of ['sync', 'async'] as const) {
 
       it('matches the service name with wildmat, first match deciding', async () => {
         const boxes = section4Boxes();
-        expect(await answer('fred', new FakeStore(boxes, deny('imapd,pop3d'), mode), options())).toBe('OK fred');
-        expect(await answer('fred', new FakeStore(boxes, deny('!smmapd,*'), mode), options())).toBe('OK fred');
-        expect(await answer('fred', new FakeStore(boxes, deny('smm*'), mode), options())).toBe('NOTFOUND Access to this service has been blocked');
-        expect(await answer('fred', new FakeStore(boxes, deny('smm*'), mode), options({ serviceName: 'verify' }))).toBe('OK fred');
+        expect(await answer('fred', fakeStore(boxes, deny('imapd,pop3d'), mode), options())).toBe('OK fred');
+        expect(await answer('fred', fakeStore(boxes, deny('!smmapd,*'), mode), options())).toBe('OK fred');
+        expect(await answer('fred', fakeStore(boxes, deny('smm*'), mode), options())).toBe('NOTFOUND Access to this service has been blocked');
+        expect(await answer('fred', fakeStore(boxes, deny('smm*'), mode), options({ serviceName: 'verify' }))).toBe('OK fred');
       });
 
       it('uses userid@domain for a virtual domain', async () => {
-        const store = new FakeStore({ 'example.com!user.fred': box() },
+        const store = fakeStore({ 'example.com!user.fred': box() },
           { 'fred@example.com': { userid: 'fred@example.com', services: '*', message: 'x' } }, mode);
         expect(await answer('fred@example.com', store, options({}, { virtdomains: 'on' }))).toBe('NOTFOUND x');
       });
 
       it('never applies to shared folders: they have no userid', async () => {
-        const store = new FakeStore(section4Boxes(), { '': { userid: '', services: '*', message: 'x' } }, mode);
+        const store = fakeStore(section4Boxes(), { '': { userid: '', services: '*', message: 'x' } }, mode);
         expect(await answer('+shared.pub', store, options())).toBe('OK +shared.pub');
         expect(store.calls).toEqual(['mailbox shared.pub']);
       });
@@ -182,13 +143,13 @@ for (const mode of ['sync', 'async'] as const) {
 
     describe('ACLs (behaviour §3.3)', () => {
       it('a user\'s own folders are never ACL-checked', async () => {
-        const store = new FakeStore({ 'user.fred': box(''), 'user.fred.x': box('-anyone\tlrswipkxtecdan\t') }, {}, mode);
+        const store = fakeStore({ 'user.fred': box(''), 'user.fred.x': box('-anyone\tlrswipkxtecdan\t') }, {}, mode);
         expect(await answer('fred', store, options())).toBe('OK fred');
         expect(await answer('fred+x', store, options())).toBe('OK fred+x');
       });
 
       it('a shared folder needs the anonymous post right', async () => {
-        const store = new FakeStore({
+        const store = fakeStore({
           'shared.a': box('anonymous\tp\t'),
           'shared.b': box('anyone\tlrsp\t-anyone\tp\t'),
           'shared.c': box('anyone\tlrsp\t-anonymous\tl\t'),
@@ -203,7 +164,7 @@ for (const mode of ['sync', 'async'] as const) {
       });
 
       it('postuser bb: bb+shared.pub is the shared folder', async () => {
-        const store = new FakeStore(section4Boxes(), {}, mode);
+        const store = fakeStore(section4Boxes(), {}, mode);
         expect(await answer('bb+shared.pub', store, options({}, { postuser: 'bb' }))).toBe('OK bb+shared.pub');
         expect(await answer('bb+shared.nopost', store, options({}, { postuser: 'bb' }))).toBe('PERM Permission denied');
       });
@@ -211,24 +172,24 @@ for (const mode of ['sync', 'async'] as const) {
 
     describe('quota (behaviour §3.4)', () => {
       it('over quota is PERM with lmtp_over_quota_perm_failure', async () => {
-        const store = new FakeStore(section4Boxes(), {}, mode);
+        const store = fakeStore(section4Boxes(), {}, mode);
         expect(await answer('full', store, options({ overQuotaPerm: true }))).toBe('PERM Over quota');
         expect(await answer('quotamsg', store, options({ overQuotaPerm: true }))).toBe('PERM Over quota');
       });
 
       it('exactly at the limit is fine', async () => {
-        const store = new FakeStore({ 'user.fred': box('', quota('user.fred', { storageLimitKiB: 1, storageUsed: 1024, messageLimit: 2, messageUsed: 1 })) }, {}, mode);
+        const store = fakeStore({ 'user.fred': box('', quota('user.fred', { storageLimitKiB: 1, storageUsed: 1024, messageLimit: 2, messageUsed: 1 })) }, {}, mode);
         expect(await answer('fred', store, options())).toBe('OK fred');
       });
 
       it('comes after the ACL check for shared folders', async () => {
-        const store = new FakeStore({ 'shared.x': box('anyone\tlrs\t', quota('shared', { messageLimit: 0 })) }, {}, mode);
+        const store = fakeStore({ 'shared.x': box('anyone\tlrs\t', quota('shared', { messageLimit: 0 })) }, {}, mode);
         expect(await answer('+shared.x', store, options())).toBe('PERM Permission denied');
       });
     });
 
     it('reports outcomes for the audit log', async () => {
-      const store = new FakeStore(section4Boxes(), { quotamsg: { userid: 'quotamsg', services: '*', message: '' } }, mode);
+      const store = fakeStore(section4Boxes(), { quotamsg: { userid: 'quotamsg', services: '*', message: '' } }, mode);
       const outcome = async (key: string): Promise<string> => (await verify(key, store, options())).outcome;
       expect(await outcome('fred')).toBe('ok');
       expect(await outcome('fred+nosuch')).toBe('nonexistent');
@@ -248,11 +209,11 @@ describe('verify when the store fails (behaviour §3, last paragraph)', () => {
     ['throw-plain', 'deny', 'TEMP store error'],
     ['throw-plain', 'mailbox', 'TEMP store error'],
   ] as const)('%s in %s → %s', async (how, where, want) => {
-    expect(await answer('fred', new FailingStore(how, where), options())).toBe(want);
+    expect(await answer('fred', failingStore(how, where), options())).toBe(want);
   });
 
   it('a thrown StoreError answers synchronously, never throws', () => {
-    const r = verify('fred', new FailingStore('throw'), options());
+    const r = verify('fred', failingStore('throw'), options());
     expect(isPromise(r)).toBe(false);
     expect(r).toMatchObject({ status: 'TEMP', text: 'store locked', outcome: 'failed' });
   });
@@ -267,12 +228,12 @@ describe('verify when the store fails (behaviour §3, last paragraph)', () => {
       [new StoreError('bad\x00\x1bthing\r\nmore'), 'bad  thing'],
     ];
     for (const [err, want] of cases) {
-      const store: MailboxStore = { denyEntry: () => { throw err; }, mailbox: () => null, close: () => undefined };
+      const store = memoryStore({ mailboxes: [], quotas: [] }, [], { fail: { deny: err } });
       expect(verify('fred', store, options())).toMatchObject({ status: 'TEMP', text: want });
     }
   });
 
   it('a shared folder lookup failing is TEMP too', async () => {
-    expect(await answer('+shared.pub', new FailingStore('throw', 'mailbox'), options())).toBe('TEMP store locked');
+    expect(await answer('+shared.pub', failingStore('throw', 'mailbox'), options())).toBe('TEMP store locked');
   });
 });
