@@ -7,6 +7,7 @@ import { chooseDestination, openLogger, stderrIsClient, type Logger, type Proces
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE } from '../server/exit-codes';
 import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
+import { closeMaps, openMaps } from '../table/maps';
 import { ProcessShell } from '../server/shell';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
@@ -88,6 +89,9 @@ async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell):
   switch (model) {
     case 'listener': {
       const { parseListenSpec, runListener } = await import('../server/listener');
+      // A bad smmapd_map_* file is a configuration error at start, not a worker crash loop:
+      // the primary parses every map file (no connection is made) before forking.
+      if (cfg.maps.length > 0 && !isClusterWorker(model)) closeMaps(openMaps(cfg, () => undefined));
       const specs = args.listen.map(parseListenSpec);
       // A listener applies -U/-T only when given (behaviour §5).
       return runListener(specs, { cfg, log: lg, service, shell }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });

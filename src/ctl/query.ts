@@ -4,16 +4,21 @@ import { verify } from '../core/policy';
 import { replyPayload } from '../core/reply';
 import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
+import { queryMap } from './maps';
 import type { CommandSpec } from './spec';
 
 export const queryCommand: CommandSpec = {
   words: ['query'],
   args: [{ name: 'KEY', variadic: true }],
-  options: [{ long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' }],
+  options: [
+    { long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' },
+    { long: 'map', value: 'NAME', description: 'ask the directory map NAME (smmapd_map_NAME) instead of the Cyrus verification' },
+  ],
   summary: 'print the reply the daemon would send for each key, one per line',
   details: 'A key starting with - needs -- before it. The exit status is 0 whatever the answers.',
   batch: false,
   async run(ctx, keys, opts) {
+    if (typeof opts['map'] === 'string') return queryMap(ctx, opts['map'], keys);
     // The replies are the daemon's (a few words); what the daemon would log goes to stderr.
     const store = openStore(ctx.cfg, (msg) => void process.stderr.write(`smmapctl: ${msg}\n`));
     try {

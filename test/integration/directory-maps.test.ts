@@ -3,12 +3,12 @@
 // hosts and paths substituted) must get the same answer, byte for byte, for pgsql, mysql,
 // sqlite and ldap; then failover across two PostgreSQL hosts, TEMP within the deadline
 // when every directory is down, and recovery without a restart.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, ROOT, SMMAPCTL, startDaemon, type RunningDaemon } from '../helpers/daemon';
+import { freePort, ROOT, SMMAPCTL, SMMAPD, startDaemon, type RunningDaemon } from '../helpers/daemon';
 import {
   DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg, seedSqlite,
   startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
@@ -151,6 +151,41 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     } finally {
       sm.cleanup();
     }
+  }, 120_000);
+
+  it('smmapctl query --map prints what the daemon replies; check-map says what is wrong in one line', async () => {
+    const conf = join(dir, 'smmapd.conf');
+    const ctl = (c: string, args: string[]): { status: number | null; out: string; err: string } => {
+      const r = spawnSync(process.execPath, [SMMAPCTL, '-C', c, ...args], { encoding: 'utf8', timeout: 60_000 });
+      return { status: r.status, out: r.stdout, err: r.stderr };
+    };
+    const keys = ['info@example.com', 'team@example.com', 'nosuch@example.com', "' OR '1'='1"];
+    const q = ctl(conf, ['query', '--map', 'aliases', '--', ...keys]);
+    expect(q.status).toBe(0);
+    expect(q.out.split('\n').slice(0, -1)).toEqual(await query(daemon.target, keys, 'aliases'));
+    const ok = ctl(conf, ['check-map', 'users']);
+    expect(ok.status, ok.err).toBe(0);
+    expect(ok.out).toMatch(/^map users: ldap:\S+ ok; probe smmapctl-probe@example\.invalid: NOTFOUND \(\d+ ms\)\n$/);
+    // a bad line, an unknown template, a directory nobody listens on: each named in one line
+    writeFileSync(join(dir, 'bad-line.cf'), 'hosts = inet:127.0.0.1:1\ndbname = x\nthis line has no equals sign\n');
+    writeFileSync(join(dir, 'bad-template.cf'), 'hosts = inet:127.0.0.1:1\ndbname = x\nquery = SELECT 1 WHERE a = %x\n');
+    writeFileSync(join(dir, 'no-server.cf'), `hosts = inet:127.0.0.1:${await freePort()}\ndbname = x\nquery = SELECT '%s'\n`);
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, `configdirectory: ${dir}\nsmmapd_map_a: pgsql:${dir}/bad-line.cf\nsmmapd_map_b: mysql:${dir}/bad-template.cf\nsmmapd_map_c: pgsql:${dir}/no-server.cf\nsmmapd_map_d: pgsql:${dir}/missing.cf\n`);
+    const a = ctl(bad, ['check-map', 'a']);
+    expect([a.status, a.err]).toEqual([1, `smmapctl: ${bad}:2: smmapd_map_a: ${dir}/bad-line.cf:3: expected format: name = value\n`]);
+    const b = ctl(bad, ['check-map', 'b']);
+    expect([b.status, b.err]).toEqual([1, `smmapctl: ${bad}:3: smmapd_map_b: ${dir}/bad-template.cf:3: invalid query template: SELECT 1 WHERE a = %x\n`]);
+    const c = ctl(bad, ['check-map', 'c']);
+    expect(c.status).toBe(1);
+    expect(c.err).toMatch(new RegExp(`^smmapctl: ${dir}/no-server.cf: map c \\(pgsql\\) cannot answer: pgsql unavailable: ECONNREFUSED\n$`));
+    const d = ctl(bad, ['check-map', 'd']);
+    expect([d.status, d.err]).toEqual([1, `smmapctl: ${bad}:5: smmapd_map_d: cannot read ${dir}/missing.cf: ENOENT\n`]);
+    expect(ctl(bad, ['check-map', 'zz']).status).toBe(64);
+    // the daemon refuses to start on a bad map file, naming both lines
+    const r = spawnSync(process.execPath, [SMMAPD, '-C', bad, '--listen', `inet:127.0.0.1:${await freePort()}`], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${bad}:2: smmapd_map_a: ${dir}/bad-line.cf:3: expected format: name = value`);
   }, 120_000);
 
   it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {

@@ -1,0 +1,57 @@
+// smmapctl query --map NAME KEY... and smmapctl check-map NAME: the named directory maps
+// (smmapd_map_NAME) asked exactly as the daemon asks them, and a map's file checked by
+// parsing it, connecting, and running one probe lookup.
+import type { Config, MapSpec } from '../config';
+import { lookupReply, openMap } from '../table/maps';
+import { UsageError, type CtlContext } from './context';
+import type { CommandSpec } from './spec';
+
+export function specOf(cfg: Config, name: string): MapSpec {
+  const spec = cfg.maps.find((m) => m.name === name.toLowerCase());
+  if (spec === undefined) {
+    const known = cfg.maps.map((m) => m.name).join(', ') || 'none';
+    throw new UsageError(`no map ${name} in ${cfg.path || 'the configuration'} (smmapd_map_${name.toLowerCase()} is not set; configured: ${known})`);
+  }
+  return spec;
+}
+
+/** Each key's reply payload as the daemon sends it for map NAME. */
+export async function queryMap(ctx: CtlContext, name: string, keys: readonly string[]): Promise<void> {
+  const spec = specOf(ctx.cfg, name);
+  const table = openMap(spec, ctx.cfg, () => undefined);
+  try {
+    for (const key of keys) {
+      const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);
+      ctx.out(`${r.status} ${r.text}`);
+    }
+  } finally {
+    await table.close();
+  }
+}
+
+/** The probe key: an address no directory should hold, so any answer but TEMP is healthy. */
+export const PROBE_KEY = 'smmapctl-probe@example.invalid';
+
+export const checkMapCommand: CommandSpec = {
+  words: ['check-map'],
+  args: [{ name: 'NAME' }],
+  options: [{ long: 'key', value: 'KEY', description: `the probe key (default ${PROBE_KEY})` }],
+  summary: 'check a directory map: parse its file, connect, run a probe lookup; one line says what is wrong',
+  details:
+    'Exit status 0 when the probe got an answer (OK or NOTFOUND), 1 when the file is bad\n' +
+    '(file:line: what) or the directory cannot answer (TEMP and why).',
+  batch: false,
+  async run(ctx, [name], opts) {
+    const spec = specOf(ctx.cfg, name!);
+    const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
+    const table = openMap(spec, ctx.cfg, () => undefined);
+    try {
+      const t0 = Date.now();
+      const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);
+      if (r.status === 'TEMP') throw new Error(`${spec.file}: map ${spec.name} (${spec.type}) cannot answer: ${r.text}`);
+      ctx.out(`map ${spec.name}: ${spec.type}:${spec.file} ok; probe ${key}: ${r.status} ${r.text}`.trimEnd() + ` (${Date.now() - t0} ms)`);
+    } finally {
+      await table.close();
+    }
+  },
+};
