@@ -7,7 +7,7 @@ import { deleteAclEntry, setAclEntry } from '../core/acl';
 import { cascadePrefix, newMailboxAcl } from '../core/mailbox-rules';
 import { quotaRootCandidates } from '../core/mboxname';
 import {
-  AdminError, checkCount, StoreError, type DenyEntry, type MailboxRow, type MailboxState, type MailboxStore, type Maybe,
+  AdminError, checkSnapshot, StoreError, withLimits, withUsage, type DenyEntry, type MailboxRow, type MailboxState, type MailboxStore, type Maybe,
   type QuotaLimits, type QuotaState, type QuotaUsage, type Snapshot, type StoreAdmin,
 } from './store';
 
@@ -154,28 +154,14 @@ export class MemoryStore implements MailboxStore, StoreAdmin {
   }
 
   setQuota(root: string, limits: QuotaLimits): QuotaState {
-    if (root === '') throw new AdminError('empty quota root');
-    checkCount('storage limit', limits.storageLimitKiB);
-    checkCount('message limit', limits.messageLimit);
-    const old = this.quotas.get(root);
-    const q: QuotaState = {
-      root,
-      storageLimitKiB: limits.storageLimitKiB !== undefined ? limits.storageLimitKiB : (old?.storageLimitKiB ?? null),
-      messageLimit: limits.messageLimit !== undefined ? limits.messageLimit : (old?.messageLimit ?? null),
-      storageUsed: old?.storageUsed ?? 0,
-      messageUsed: old?.messageUsed ?? 0,
-    };
+    const q = withLimits(root, this.getQuota(root), limits);
     this.quotas.set(root, q);
     this.changed();
     return q;
   }
 
   setQuotaUsage(root: string, usage: QuotaUsage): QuotaState {
-    checkCount('storage usage', usage.storageUsed);
-    checkCount('message usage', usage.messageUsed);
-    const old = this.quotas.get(root);
-    if (old === undefined) throw new AdminError('no such quota root', root);
-    const q: QuotaState = { ...old, storageUsed: usage.storageUsed ?? old.storageUsed, messageUsed: usage.messageUsed ?? old.messageUsed };
+    const q = withUsage(root, this.getQuota(root), usage);
     this.quotas.set(root, q);
     this.changed();
     return q;
@@ -210,12 +196,7 @@ export class MemoryStore implements MailboxStore, StoreAdmin {
   }
 
   replaceSnapshot(snap: Snapshot): void {
-    for (const q of snap.quotas) {
-      checkCount(`${q.root}: storage limit`, q.storageLimitKiB);
-      checkCount(`${q.root}: message limit`, q.messageLimit);
-      checkCount(`${q.root}: storage usage`, q.storageUsed);
-      checkCount(`${q.root}: message usage`, q.messageUsed);
-    }
+    checkSnapshot(snap);
     const boxes = new Map<string, Box>();
     for (const m of snap.mailboxes) {
       if (boxes.has(m.name)) throw new AdminError('named twice in the snapshot', m.name);

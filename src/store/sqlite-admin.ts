@@ -9,7 +9,7 @@ import { deleteAclEntry, setAclEntry } from '../core/acl';
 import { cascadePrefix, newMailboxAcl, prefixEnd } from '../core/mailbox-rules';
 import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema';
 import {
-  AdminError, checkCount, StoreError, type DenyEntry, type MailboxRow, type QuotaLimits, type QuotaState, type QuotaUsage,
+  AdminError, checkSnapshot, StoreError, withLimits, withUsage, type DenyEntry, type MailboxRow, type QuotaLimits, type QuotaState, type QuotaUsage,
   type Snapshot, type StoreAdmin,
 } from './store';
 
@@ -237,18 +237,9 @@ export class SqliteAdmin implements StoreAdmin {
 
   /** Create the root (need not be a mailbox; `example.com!` is a domain's) or change its limits. */
   setQuota(root: string, limits: QuotaLimits): QuotaState {
-    if (root === '') throw new AdminError('empty quota root');
-    checkCount('storage limit', limits.storageLimitKiB);
-    checkCount('message limit', limits.messageLimit);
+    withLimits(root, null, limits); // refuse bad input before taking the write lock
     return this.transaction(() => {
-      const old = this.getQuota(root);
-      const q: QuotaState = {
-        root,
-        storageLimitKiB: limits.storageLimitKiB !== undefined ? limits.storageLimitKiB : (old?.storageLimitKiB ?? null),
-        messageLimit: limits.messageLimit !== undefined ? limits.messageLimit : (old?.messageLimit ?? null),
-        storageUsed: old?.storageUsed ?? 0,
-        messageUsed: old?.messageUsed ?? 0,
-      };
+      const q = withLimits(root, this.getQuota(root), limits);
       this.s.upsertQuota.run(q.root, q.storageLimitKiB, q.messageLimit, q.storageUsed, q.messageUsed);
       return q;
     });
@@ -256,16 +247,8 @@ export class SqliteAdmin implements StoreAdmin {
 
   /** Record usage on an existing root (STORAGE in bytes). */
   setQuotaUsage(root: string, usage: QuotaUsage): QuotaState {
-    checkCount('storage usage', usage.storageUsed);
-    checkCount('message usage', usage.messageUsed);
     return this.transaction(() => {
-      const old = this.getQuota(root);
-      if (old === null) throw new AdminError('no such quota root', root);
-      const q: QuotaState = {
-        ...old,
-        storageUsed: usage.storageUsed ?? old.storageUsed,
-        messageUsed: usage.messageUsed ?? old.messageUsed,
-      };
+      const q = withUsage(root, this.getQuota(root), usage);
       this.s.setUsage.run(q.storageUsed, q.messageUsed, root);
       return q;
     });
@@ -304,12 +287,7 @@ export class SqliteAdmin implements StoreAdmin {
    * daemon sees the old content or the new, never a mix. The deny list is left alone.
    */
   replaceSnapshot(snap: Snapshot): void {
-    for (const q of snap.quotas) {
-      checkCount(`${q.root}: storage limit`, q.storageLimitKiB);
-      checkCount(`${q.root}: message limit`, q.messageLimit);
-      checkCount(`${q.root}: storage usage`, q.storageUsed);
-      checkCount(`${q.root}: message usage`, q.messageUsed);
-    }
+    checkSnapshot(snap);
     this.transaction(() => {
       this.s.clearMailboxes.run();
       this.s.clearQuotas.run();

@@ -82,3 +82,35 @@ export function checkCount(what: string, n: number | null | undefined): void {
   if (n === null || n === undefined) return;
   if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what}: want a whole number from 0, not ${n}`);
 }
+
+/** A root's state after SETQUOTA: limits given replace, limits left undefined stay (a new root: unlimited, unused). */
+export function withLimits(root: string, old: QuotaState | null, limits: QuotaLimits): QuotaState {
+  if (root === '') throw new AdminError('empty quota root');
+  checkCount('storage limit', limits.storageLimitKiB);
+  checkCount('message limit', limits.messageLimit);
+  return {
+    root,
+    storageLimitKiB: limits.storageLimitKiB !== undefined ? limits.storageLimitKiB : (old?.storageLimitKiB ?? null),
+    messageLimit: limits.messageLimit !== undefined ? limits.messageLimit : (old?.messageLimit ?? null),
+    storageUsed: old?.storageUsed ?? 0,
+    messageUsed: old?.messageUsed ?? 0,
+  };
+}
+
+/** A root's state after recording usage (STORAGE in bytes); the root must exist. */
+export function withUsage(root: string, old: QuotaState | null, usage: QuotaUsage): QuotaState {
+  checkCount('storage usage', usage.storageUsed);
+  checkCount('message usage', usage.messageUsed);
+  if (old === null) throw new AdminError('no such quota root', root);
+  return { ...old, storageUsed: usage.storageUsed ?? old.storageUsed, messageUsed: usage.messageUsed ?? old.messageUsed };
+}
+
+/** Every number of a snapshot's quota roots is a whole number from 0, else AdminError. */
+export function checkSnapshot(snap: Snapshot): void {
+  for (const q of snap.quotas) {
+    checkCount(`${q.root}: storage limit`, q.storageLimitKiB);
+    checkCount(`${q.root}: message limit`, q.messageLimit);
+    checkCount(`${q.root}: storage usage`, q.storageUsed);
+    checkCount(`${q.root}: message usage`, q.messageUsed);
+  }
+}
