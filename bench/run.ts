@@ -2,6 +2,8 @@
 // `smmapctl batch`, start the listener, drive it with the C load generator (bench/smload.c)
 // at 1 and 8 connections over a mix of hits, misses, plus-addresses, over-quota and shared
 // keys, and time the stdio model from spawn to first answer (BENCH_ONLY=startup: that alone).
+// The policy service (smmapd --policy) gets the same keys as Postfix-like RCPT requests at 1
+// and 8 connections (smload with SMLOAD_POLICY=1; BENCH_ONLY=policy: that alone, BENCH_POLICY=0: skip).
 // PEER=host:port runs the same load against another socketmap server (Cyrus's smmapd:
 // bench/cyrus-peer.sh loads the same mailboxes into a private Cyrus) and prints the ratios.
 import { execFileSync, spawn } from 'node:child_process';
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { freePort, runCtl, SMMAPCTL, SMMAPD, smloadBinary, spawnSmmapd, waitForPort } from '../test/helpers/harness';
 import { batchLines, benchKeys, dataset } from './dataset';
 import { imapBench } from './imap';
+import { mapsBench } from './maps';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -32,8 +35,11 @@ function medianLoad(xs: Load[]): Load {
   return [...xs].sort((a, b) => a.rps - b.rps)[Math.floor(xs.length / 2)]!;
 }
 
-function smload(bin: string, target: string, keyFile: string, conns: number, secs: number): Load {
-  const out = execFileSync(bin, [target, 'smmapd', keyFile, String(conns), String(secs)], { encoding: 'utf8' });
+function smload(bin: string, target: string, keyFile: string, conns: number, secs: number, policy = false): Load {
+  const env = { ...process.env };
+  if (policy) env.SMLOAD_POLICY = '1';
+  else delete env.SMLOAD_POLICY;
+  const out = execFileSync(bin, [target, 'smmapd', keyFile, String(conns), String(secs)], { encoding: 'utf8', env });
   const f = (k: string): number => Number(new RegExp(`${k}=([0-9.]+)`).exec(out)?.[1] ?? NaN);
   return {
     rps: f('rps'), p50: f('p50_us'), p99: f('p99_us'), max: f('max_us'), errors: f('errors'), requests: f('requests'),
@@ -75,9 +81,9 @@ function row(name: string, conns: number, l: Load): string {
   return `${name.padEnd(28)} ${String(conns).padStart(5)} ${l.rps.toFixed(0).padStart(9)} ${l.p50.toFixed(0).padStart(8)} ${l.p99.toFixed(0).padStart(8)} ${String(l.errors).padStart(6)}   ${l.tally}`;
 }
 
-async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T>): Promise<T> {
+async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T>, extra: readonly string[] = []): Promise<T> {
   const port = await freePort();
-  const d = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const d = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitForPort(port);
     return await fn(`127.0.0.1:${port}`);
@@ -87,7 +93,39 @@ async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T
   }
 }
 
+/**
+ * smmapd --policy at 1 and 8 connections, next to the socketmap without cache (the policy
+ * service has none) on the same keys, in alternating rounds (BENCH_POLICY=0 skips it;
+ * BENCH_ONLY=policy runs it alone).
+ */
+async function policySection(confNoCache: string, keyFile: string): Promise<void> {
+  const bin = smloadBinary();
+  console.log(`\npolicy service (smmapd --policy), ${ROUNDS} alternating rounds of ${SECONDS} s, medians: Postfix-like RCPT requests`);
+  console.log('(31 attributes, SIZE= from 1 KiB to 16 MiB) over the same keys; tally ok=DUNNO notfound=550 temp=452');
+  console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
+  await withDaemon(confNoCache, (policyTarget) => withDaemon(confNoCache, (mapTarget) => {
+    smload(bin, policyTarget, keyFile, 1, 1, true); // warm-up
+    smload(bin, mapTarget, keyFile, 1, 1);
+    for (const conns of [1, 8]) {
+      const pol: Load[] = [];
+      const map: Load[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        pol.push(smload(bin, policyTarget, keyFile, conns, SECONDS, true));
+        map.push(smload(bin, mapTarget, keyFile, conns, SECONDS));
+      }
+      const p = medianLoad(pol);
+      const m = medianLoad(map);
+      console.log(row('smmapd --policy', conns, p));
+      console.log(row('smmapd socketmap, no cache', conns, m));
+    }
+  }), ['--policy']);
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'maps') {
+    await mapsBench({ smloadBin: smloadBinary(), withDaemon }, SECONDS);
+    return;
+  }
   if (process.env.BENCH_ONLY === 'imap') {
     await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(smloadBinary(), t, k, c, secs), withDaemon }, SECONDS);
     return;
@@ -124,6 +162,10 @@ async function main(): Promise<void> {
     writeFileSync(keyFile, `${benchKeys(USERS, 20_000).join('\n')}\n`);
     const bin = smloadBinary();
 
+    if (process.env.BENCH_ONLY === 'policy') {
+      await policySection(confNoCache, keyFile);
+      return;
+    }
     console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);
     console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
     for (const [name, c] of [['smmapd', conf], ['smmapd (no cache)', confNoCache], ['smmapd (1 process, no cache)', confOne]] as const) {
@@ -155,9 +197,11 @@ async function main(): Promise<void> {
         }
       });
     }
+    if (process.env.BENCH_POLICY !== '0') await policySection(confNoCache, keyFile);
     const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 31);
     const s = await stdioStartup(conf, runs);
     console.log(`\nstdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
+    if (process.env.BENCH_MAPS !== '0') await mapsBench({ smloadBin: bin, withDaemon }, SECONDS);
     if (process.env.BENCH_IMAP !== '0') {
       await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(bin, t, k, c, secs), withDaemon }, SECONDS);
     }

@@ -80,5 +80,11 @@ export type VirtDomains = 'off' | 'userid' | 'on';
  */
 export interface LookupTable {
   lookup(key: string): Maybe<string | null>;
+  /**
+   * For `smmapctl explain --map`: what a lookup of `key` sends (the SQL query, the LDAP base
+   * and filter) with the key quoted as the driver quotes it, or null when Postfix's rules
+   * skip the lookup (domain list, a template the key cannot fill). Sends nothing.
+   */
+  describe?(key: string): string | null;
   close(): Maybe<void>;
 }

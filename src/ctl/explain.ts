@@ -7,7 +7,31 @@ import { actionKind, policyAction } from '../core/policy-actions';
 import { replyPayload } from '../core/reply';
 import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
+import { lookupReply, openMap } from '../table/maps';
+import { UsageError, type CtlContext } from './context';
 import { parseCount, stringOpt, type CommandSpec } from './spec';
+
+/** --map NAME: the table, what each lookup sends, and the reply `smmapctl query --map` prints. */
+async function explainMap(ctx: CtlContext, name: string, keys: readonly string[]): Promise<void> {
+  const spec = ctx.cfg.maps.find((m) => m.name === name.toLowerCase());
+  if (spec === undefined) throw new UsageError(`no map ${name} in ${ctx.cfg.path || 'the configuration'} (smmapd_map_${name.toLowerCase()} is not set)`);
+  const table = openMap(spec, ctx.cfg, () => undefined);
+  try {
+    for (const key of keys) {
+      ctx.out(`key ${JSON.stringify(key)}`);
+      ctx.out(`  map: ${spec.name} (smmapd_map_${spec.name}, ${spec.where}): ${spec.type}:${spec.file}`);
+      if (table.describe === undefined) ctx.out(`  lookup: the ${spec.type} driver cannot show its query`);
+      else {
+        const q = table.describe(key);
+        ctx.out(`  lookup: ${q === null ? 'skipped: the domain list or the query template rules this key out (NOTFOUND, nothing is sent)' : q}`);
+      }
+      const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);
+      ctx.out(`${r.status} ${r.text}`);
+    }
+  } finally {
+    await table.close();
+  }
+}
 
 export const explainCommand: CommandSpec = {
   words: ['explain'],
@@ -15,15 +39,20 @@ export const explainCommand: CommandSpec = {
   options: [
     { long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' },
     { long: 'size', value: 'BYTES', description: 'judge the quota as smmapd --policy does for a message of this size; end with its action' },
+    { long: 'map', value: 'NAME', description: 'explain a lookup in the directory map NAME (smmapd_map_NAME) instead' },
   ],
   summary: 'show each check the daemon makes for each key, ending with the reply smmapctl query prints',
   details:
     'For each key: the key, then one indented line per step (split of the address, internal\n' +
     'mailbox name, deny entry and service, existence, anonymous rights on a shared folder,\n' +
     'quota root with limits, usage and verdict), then the reply line exactly as `smmapctl\n' +
-    'query` prints it (with --size: the `action=` line smmapd --policy sends).',
+    'query` prints it (with --size: the `action=` line smmapd --policy sends). With --map: the\n' +
+    'map, its type and file, the query or LDAP filter the lookup sends, and the reply line\n' +
+    '`smmapctl query --map` prints.',
   batch: false,
   async run(ctx, keys, opts) {
+    const map = stringOpt(opts, 'map');
+    if (map !== undefined) return explainMap(ctx, map, keys);
     const sizeText = stringOpt(opts, 'size');
     const size = sizeText === undefined ? null : parseCount('--size', sizeText);
     const store = openStore(ctx.cfg, () => undefined);

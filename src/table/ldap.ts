@@ -124,6 +124,15 @@ export class LdapTable implements LookupTable {
     this.hosts = new HostList('ldap', pools, urls, log);
   }
 
+  describe(key: string): string | null {
+    if (!checkDomain(this.t.ctx, key)) return null;
+    const base: string[] = [];
+    if (this.base !== '' && !expand(this.t.ctx, this.base, key, null, base, dnQuote)) return null;
+    const filter: string[] = [];
+    if (!expand(this.t.ctx, this.t.query, key, null, filter, filterQuote)) return null;
+    return `search base "${base.join('')}" scope ${this.scope} filter ${filter.join('')} attributes ${this.attrs.join(',')}`;
+  }
+
   async lookup(key: string): Promise<string | null> {
     if (!checkDomain(this.t.ctx, key)) return null;
     const base: string[] = [];

@@ -8,7 +8,7 @@ import type { LookupTable } from '../core/contract';
 import { readCf, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { ConnPool, HostList, QueryError } from './hosts';
-import { legacyQuery, sqlLookup, type Rows } from './sql';
+import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
 interface MyConn {
   conn: Connection;
@@ -89,6 +89,10 @@ export class MysqlTable implements LookupTable {
   }
 
   private readonly requireResultSet: boolean;
+
+  describe(key: string): string | null {
+    return describeQuery(this.t, key, mysqlQuote);
+  }
 
   lookup(key: string): Promise<string | null> {
     return sqlLookup(this.t, key, (build) =>

@@ -8,7 +8,7 @@ import type { LookupTable } from '../core/contract';
 import { readCf, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { ConnPool, HostList, QueryError } from './hosts';
-import { legacyQuery, sqlLookup, type Rows } from './sql';
+import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
 interface PgConn {
   client: Client;
@@ -77,6 +77,11 @@ export class PgsqlTable implements LookupTable {
       );
     });
     this.hosts = new HostList('pgsql', pools, names, log);
+  }
+
+  /** Quoted for a server with standard_conforming_strings on (the default since PostgreSQL 9.1). */
+  describe(key: string): string | null {
+    return describeQuery(this.t, key, (s) => pgQuote(s, true));
   }
 
   lookup(key: string): Promise<string | null> {

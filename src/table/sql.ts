@@ -17,6 +17,12 @@ export function buildQuery(t: Templates, key: string, quote: Quote | null): stri
   return expand(t.ctx, t.query, key, null, out, quote) ? out.join('') : null;
 }
 
+/** What describe() shows: the query a lookup of `key` runs, or null when it is skipped. */
+export function describeQuery(t: Templates, key: string, quote: Quote): string | null {
+  if (!checkDomain(t.ctx, key) || buildQuery(t, key, null) === null) return null;
+  return buildQuery(t, key, quote);
+}
+
 /** One lookup. `firstColumnOnly`: sqlite reads column 0 of each row, the others every column. */
 export async function sqlLookup(t: Templates, key: string, exec: Exec, firstColumnOnly = false): Promise<string | null> {
   if (!checkDomain(t.ctx, key)) return null;

@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
 import { readCf, type CfFile } from './cf';
 import { checkDomain, Results, templates, type Templates } from './expand';
-import { buildQuery } from './sql';
+import { buildQuery, describeQuery } from './sql';
 
 export function sqliteQuote(s: string): string {
   return s.replace(/'/g, "''");
@@ -48,6 +48,10 @@ export class SqliteTable implements LookupTable {
       }
     }
     return this.db;
+  }
+
+  describe(key: string): string | null {
+    return describeQuery(this.t, key, sqliteQuote);
   }
 
   lookup(key: string): string | null {

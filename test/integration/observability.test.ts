@@ -1,9 +1,13 @@
 // Prometheus metrics (smmapd_metrics_listen) summed over the listener's workers, and
 // smmapctl explain, against the real daemon and CLI.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { freePort, haveCommand, ROOT, runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { seedLdap, seedSqlite, startLdap, stopLdap, type Ldap } from '../helpers/directories';
+import { describeWithPeer } from '../helpers/procs';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { policyQuery } from '../helpers/policy';
 import { query } from '../helpers/socketmap';
@@ -162,5 +166,45 @@ describe('smmapctl explain', () => {
     const out = ctl(fx.conf, ['explain', '--size', '5000', 'fred', 'full']).trimEnd().split('\n');
     expect(out.filter((l) => l.startsWith('action='))).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
     expect(out).toContain('  quota: over quota: with this message of 5000 bytes (grace 0%)');
+  });
+});
+
+describeWithPeer('smmapctl explain --map (the example maps, SQLite and slapd)', haveCommand('/usr/sbin/slapd') ? null : 'slapd', () => {
+  let dir: string;
+  let conf: string;
+  let ldap: Ldap;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smmapd-explain-map-'));
+    const lp = await freePort();
+    ldap = await startLdap(join(dir, 'ldap'), lp);
+    seedLdap(lp);
+    const sqlitePath = join(dir, 'aliases.sqlite');
+    seedSqlite(sqlitePath);
+    const cf = (file: string): string => {
+      const text = readFileSync(join(ROOT, 'conf/maps', file), 'utf8').replace(/127\.0\.0\.1:389/g, `127.0.0.1:${lp}`).replace(/\/var\/lib\/smmapd\/aliases\.sqlite/g, sqlitePath);
+      writeFileSync(join(dir, file), text);
+      return join(dir, file);
+    };
+    conf = join(dir, 'smmapd.conf');
+    writeFileSync(conf, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_aliases: sqlite:${cf('aliases-sqlite.cf')}\nsmmapd_map_users: ldap:${cf('users-ldap.cf')}\n`);
+  }, 60_000);
+  afterAll(async () => {
+    if (ldap) await stopLdap(ldap);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows the map, the query or filter with the key quoted, and ends with the query --map line', () => {
+    for (const [map, keys] of [['aliases', ["o'brien@example.com", 'team@example.com', 'nosuch@example.com']], ['users', ['fred@example.com', 'p(a)ren@example.com', 'nosuch@example.com']]] as const) {
+      const q = ctl(conf, ['query', '--map', map, ...keys]).trimEnd().split('\n');
+      const out = ctl(conf, ['explain', '--map', map, ...keys]).trimEnd().split('\n');
+      expect(out.filter((l) => !l.startsWith(' ') && !l.startsWith('key '))).toEqual(q);
+      expect(out.filter((l) => l.startsWith('  map: ')).length).toBe(3);
+    }
+    const sql = ctl(conf, ['explain', '--map', 'aliases', "o'brien@example.com"]);
+    expect(sql).toContain("  lookup: SELECT goto FROM aliases WHERE alias='o''brien@example.com' AND active\n");
+    expect(sql.trimEnd().split('\n').pop()).toBe('OK obrien@example.com');
+    const ldif = ctl(conf, ['explain', '--map', 'users', 'p(a)ren@example.com']);
+    expect(ldif).toContain('  lookup: search base "ou=people,dc=example,dc=com" scope sub filter (mail=p\\28a\\29ren@example.com) attributes description\n');
+    expect(ldif.trimEnd().split('\n').pop()).toBe('OK paren@mail.example.com');
   });
 });
