@@ -2,15 +2,12 @@
 // 3.6 with 10,000 mailboxes (2,000 users × INBOX and 4 folders), the time `smmapctl sync`
 // takes to copy them, and the live imap store under load, with the answer cache off (every
 // lookup asks Cyrus) and on, next to the synced SQLite replica on the same keys.
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN, createMany, cyrusAvailable, populate, startCyrus } from '../test/helpers/cyrus';
+import { ADMIN, createMany, cyrusAvailable, populate, runCtl, spawnSmmapd, startCyrus } from '../test/helpers/harness';
 
 export interface ImapBenchDeps {
-  readonly smmapd: string;
-  readonly smmapctl: string;
   readonly smload: (target: string, keyFile: string, conns: number, secs: number) => { rps: number; p50: number; p99: number; errors: number };
   readonly withDaemon: <T>(conf: string, fn: (target: string) => T | Promise<T>) => Promise<T>;
 }
@@ -42,8 +39,8 @@ export async function imapBench(deps: ImapBenchDeps, seconds: number): Promise<v
     };
     const replica = conf('replica', 'smmapd_backend: sqlite');
     const t0 = Date.now();
-    const sync = spawnSync(process.execPath, [deps.smmapctl, '-C', replica, 'sync'], { encoding: 'utf8' });
-    if (sync.status !== 0) throw new Error(`sync failed: ${sync.stderr}`);
+    const sync = runCtl(replica, ['sync']);
+    if (sync.code !== 0) throw new Error(`sync failed: ${sync.stderr}`);
     console.log(`\nimap store, Cyrus 3.6 with ${names.length + 2} mailboxes (on /dev/shm)`);
     console.log(`smmapctl sync: ${sync.stdout.trim()} (wall ${((Date.now() - t0) / 1000).toFixed(1)} s with process start)`);
 
@@ -60,7 +57,7 @@ export async function imapBench(deps: ImapBenchDeps, seconds: number): Promise<v
     await deps.withDaemon(live, async (target) => {
       // cold: the first lookup of a new daemon connects and logs in to Cyrus
       const t = process.hrtime.bigint();
-      await firstAnswer(deps.smmapd, live);
+      await firstAnswer(live);
       console.log(`live, cold (spawn, connect and log in to Cyrus, one lookup): ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(0)} ms`);
       report('live, no cache', 1, deps.smload(target, keyFile, 1, seconds));
       report('live, no cache', 8, deps.smload(target, keyFile, 8, seconds));
@@ -87,9 +84,9 @@ function report(name: string, conns: number, l: { rps: number; p50: number; p99:
 }
 
 /** Spawn the stdio model on one request and wait for its answer. */
-function firstAnswer(smmapd: string, conf: string): Promise<void> {
+function firstAnswer(conf: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [smmapd, '-C', conf], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const p = spawnSmmapd(['-C', conf], { stdio: ['pipe', 'pipe', 'ignore'] });
     p.stdout!.once('data', () => (p.stdin!.end(), resolve()));
     p.on('error', reject);
     p.stdin!.write('6:any u0,');

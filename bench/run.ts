@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCtl, SMMAPCTL, SMMAPD, smloadBinary, spawnSmmapd, waitForPort } from '../test/helpers/harness';
+import { freePort, runCtl, SMMAPD, smloadBinary, spawnSmmapd, waitForPort } from '../test/helpers/harness';
 import { batchLines, benchKeys, dataset } from './dataset';
 import { imapBench } from './imap';
 import { mapsBench } from './maps';
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     return;
   }
   if (process.env.BENCH_ONLY === 'imap') {
-    await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(smloadBinary(), t, k, c, secs), withDaemon }, SECONDS);
+    await imapBench({ smload: (t, k, c, secs) => smload(smloadBinary(), t, k, c, secs), withDaemon }, SECONDS);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'smmapd-bench-'));
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
     console.log(`\nstdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
     if (process.env.BENCH_MAPS !== '0') await mapsBench({ smloadBin: bin, withDaemon }, SECONDS);
     if (process.env.BENCH_IMAP !== '0') {
-      await imapBench({ smmapd: SMMAPD, smmapctl: SMMAPCTL, smload: (t, k, c, secs) => smload(bin, t, k, c, secs), withDaemon }, SECONDS);
+      await imapBench({ smload: (t, k, c, secs) => smload(bin, t, k, c, secs), withDaemon }, SECONDS);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
