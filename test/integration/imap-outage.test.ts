@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cyrusAvailable, populate, smmapdConf, startCyrus, type Cyrus } from '../helpers/cyrus';
-import { buildOnce, ctlOk } from '../helpers/ctl';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon';
+import { buildOnce, ctlOk, cyrusAvailable, populate, startCyrus, startDaemon, type Cyrus, type RunningDaemon } from '../helpers/harness';
+import { smmapdConf } from '../helpers/cyrus';
 import { query } from '../helpers/socketmap';
 import { describeWithPeer } from '../helpers/procs';
 
