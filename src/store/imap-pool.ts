@@ -75,6 +75,8 @@ export class ImapPool {
   private probe: NodeJS.Timeout | null = null;
   private probing = false;
   private closed = false;
+  /** The last refusal logged: a broken mailbox asked again and again is logged once. */
+  private lastRefusal = '';
   private readonly ca: Buffer | undefined;
 
   constructor(private readonly o: PoolOptions) {
@@ -106,6 +108,8 @@ export class ImapPool {
       } catch (e) {
         if (e instanceof ImapCommandError) {
           this.release(s);
+          // The reply says only "IMAP server refused": the log has what it said.
+          if (e.message !== this.lastRefusal) this.o.log(`IMAP server refused: ${(this.lastRefusal = e.message)}`);
           throw new StoreError(`IMAP server refused: ${e.message}`, { cause: e, reply: 'IMAP server refused' });
         }
         s.destroy();

@@ -84,6 +84,8 @@ describe('live IMAP store (scripted server)', () => {
     const bad = await timed(Promise.resolve(store.mailbox('user.bad')));
     expect(bad.err).toBeInstanceOf(StoreError);
     expect((bad.err as StoreError).reply).toBe('IMAP server refused');
+    await timed(Promise.resolve(store.mailbox('user.bad')));
+    expect(logs.filter((l) => l.startsWith('IMAP server refused'))).toEqual(['IMAP server refused: NO Mailbox has an invalid format']);
   });
 
   it('a missing deny store means no deny list', async () => {
