@@ -4,8 +4,9 @@
 // socketmap; the other process models (inetd/stdio, Cyrus master) and the configurable
 // actions are shown with a policy client that writes what smtpd writes.
 import { rmSync } from 'node:fs';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSmmapd, startDaemon, type RunningDaemon } from '../helpers/harness';
+import { runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { masterAvailable, startMaster } from '../helpers/master';
 import { policyQuery, policyRequest } from '../helpers/policy';
@@ -75,6 +76,38 @@ describe('smmapd --policy, own listener', () => {
     ]);
     expect(r.closed).toBe(false);
     expect(d.output()).toMatch(/auditlog: overquota userid=<small@example\.test> client=<127\.0\.0\.1:\d+> state=<END-OF-DATA> size=<4380> action=<overquota>/);
+  });
+
+  it('pipelined requests in one write, and a request cut into single bytes, are each answered in order', async () => {
+    const three = [{ recipient: 'fred', size: 1 }, { recipient: 'nosuch', size: 1 }, { recipient: 'full', size: 1 }].map(policyRequest).join('');
+    const want = 'action=DUNNO\n\naction=550 5.1.1 Mailbox does not exist\n\naction=452 4.2.2 Over quota\n\n';
+    for (const chunk of [three.length, 1]) {
+      const sock = net.connect({ host: '127.0.0.1', port: d.port });
+      let got = '';
+      sock.on('data', (b: Buffer) => (got += b.toString()));
+      await new Promise((r) => sock.once('connect', r));
+      for (let i = 0; i < three.length; i += chunk) sock.write(three.slice(i, i + chunk));
+      await waitFor(() => got.length >= want.length, 10_000);
+      sock.destroy();
+      expect(got).toBe(want);
+    }
+  });
+
+  it('past smmapd_max_connections a client is deferred in the policy protocol', async () => {
+    const fx2 = policyFixture('smmapd_workers: 1\nsmmapd_max_connections: 1');
+    const d2 = await startDaemon(fx2.conf, ['--policy']);
+    await waitFor(() => false, 300); // startDaemon's probe connection is closed and counted out
+    const first = net.connect({ host: '127.0.0.1', port: d2.port });
+    try {
+      await new Promise((r) => first.once('connect', r));
+      await waitFor(() => false, 200); // the first connection is being served
+      const r = await policyQuery(d2.port, [{ recipient: 'fred', size: 1 }]);
+      expect(r.replies).toEqual(['action=DEFER_IF_PERMIT Too many connections, try again later']);
+    } finally {
+      first.destroy();
+      await d2.stop();
+      rmSync(fx2.dir, { recursive: true, force: true });
+    }
   });
 
   it('a malformed request closes the connection without a reply, with a log line', async () => {
