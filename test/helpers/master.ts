@@ -46,8 +46,9 @@ export function cyrusConfFor(o: MasterOptions): string {
     [`listen="${EXAMPLE.host}:${EXAMPLE.port}"`, `listen="${o.listen}"`],
   ];
   if (o.limits !== undefined) swaps.push(['-U 250 -T 60', o.limits]);
-  if (o.prefork !== undefined) swaps.push([/prefork=\d+/, `prefork=${o.prefork}`]);
-  if (o.maxchild !== undefined) swaps.push([/maxchild=\d+/, `maxchild=${o.maxchild}`]);
+  // every line (g): a commented example line above the service must not take the swap
+  if (o.prefork !== undefined) swaps.push([/prefork=\d+/g, `prefork=${o.prefork}`]);
+  if (o.maxchild !== undefined) swaps.push([/maxchild=\d+/g, `maxchild=${o.maxchild}`]);
   return substitute(readExample('cyrus.conf'), swaps);
 }
 
