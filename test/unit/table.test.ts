@@ -1,0 +1,113 @@
+// The pure parts of the directory maps: Postfix's .cf syntax, db_common.c's expansion rules,
+// each table's quoting, and the smmapd_map_NAME option. The tables against real servers and
+// postmap: test/integration/directory-maps.test.ts.
+import { describe, expect, it } from 'vitest';
+import { configFromText, ConfigError } from '../../src/config';
+import { CfError, parseCf } from '../../src/table/cf';
+import { checkDomain, expand, newCtx, parseTemplate, Results, templates } from '../../src/table/expand';
+import { dnQuote, filterQuote } from '../../src/table/ldap';
+import { mysqlQuote } from '../../src/table/mysql';
+import { pgHost, pgQuote } from '../../src/table/pgsql';
+import { sqliteQuote } from '../../src/table/sqlite';
+
+const q = (format: string, key: string): string | null => {
+  const ctx = newCtx();
+  parseTemplate(ctx, format, true, 'test');
+  const out: string[] = [];
+  return expand(ctx, format, key, null, out, null) ? out.join('') : null;
+};
+
+describe('Postfix .cf files', () => {
+  it('reads name = value lines, continuation lines, comments; the last of a name wins', () => {
+    const cf = parseCf('# comment\nhosts = a,\n  b\n\n   # indented comment\nquery = SELECT 1\nquery=SELECT 2\n', '/x.cf');
+    expect(cf.str('hosts', '')).toBe('a, b');
+    expect(cf.str('query', '')).toBe('SELECT 2');
+    expect(cf.where('query')).toBe('/x.cf:7');
+  });
+  it('names the file and line of what is wrong', () => {
+    expect(() => parseCf('hosts = a\nno equals here\n', '/x.cf')).toThrow(new CfError('/x.cf:2: expected format: name = value'));
+    const cf = parseCf('expansion_limit = lots\nbind = maybe\n', '/x.cf');
+    expect(() => cf.int('expansion_limit', 0)).toThrow('/x.cf:1: expansion_limit: want a whole number from 0, not "lots"');
+    expect(() => cf.bool('bind', true)).toThrow('/x.cf:2: bind: want yes or no, not "maybe"');
+    expect(() => cf.required('dbname')).toThrow('/x.cf: dbname is not set');
+  });
+});
+
+describe("db_common.c's expansion", () => {
+  it('%s %u %d %% and domain labels %1 %2', () => {
+    expect(q("a='%s' u='%u' d='%d' %%", 'fred@example.com')).toBe("a='fred@example.com' u='fred' d='example.com' %");
+    expect(q('%1 %2 %3', 'x@a.b.c')).toBe('c b a');
+    expect(q('%U/%D/%S', 'x@a.b')).toBe('x/a.b/x@a.b');
+  });
+  it('a key that cannot fill the template is not looked up', () => {
+    expect(q("'%d'", 'fred')).toBeNull(); // no domain
+    expect(q("'%d'", 'fred@')).toBeNull(); // empty domain
+    expect(q("'%u'", '@example.com')).toBeNull(); // empty local part
+    expect(q("'%u'", 'fred')).toBe("'fred'"); // %u of a domain-less key is the key
+    expect(q('%3', 'x@a.b')).toBeNull(); // too few labels
+    expect(q('%2', 'x@a..b')).toBe('a'); // empty labels dropped, as argv_split does
+    expect(q("'%s'", '')).toBeNull();
+    expect(q('%d', 'a@b@c.d')).toBe('c.d'); // the last @
+  });
+  it('refuses an unknown %x with where it was', () => {
+    expect(() => parseTemplate(newCtx(), 'SELECT %x', true, '/x.cf:3')).toThrow('/x.cf:3: invalid query template: SELECT %x');
+  });
+  it('the domain list: only keys in listed domains, case-insensitive, ! excludes', () => {
+    const t = templates(parseCf('domain = example.com, !bad.example.com, Example.NET\n', '/x.cf'), 'query', "'%s'", '%s');
+    expect(['a@example.com', 'a@EXAMPLE.NET', 'a@bad.example.com', 'a@other.org', 'a', '@example.com'].map((k) => checkDomain(t.ctx, k))).toEqual([
+      true, true, false, false, false, false,
+    ]);
+  });
+  it('results: joined with commas, empty and NULL values skipped, result_format, expansion_limit', () => {
+    const t = templates(parseCf('expansion_limit = 2\n', '/x.cf'), 'query', "'%s'", '%u at %d (%S)');
+    const r = new Results(t, 'key@k.example');
+    r.add('a@one.example');
+    r.add('');
+    r.add(null);
+    r.add('nodomain'); // %d in result_format: a value without a domain adds nothing
+    r.add('b@two.example');
+    expect(r.value()).toBe('a at one.example (key@k.example),b at two.example (key@k.example)');
+    expect(() => r.add('c@three.example')).toThrow('expansion limit (2) exceeded');
+    expect(new Results(t, 'k').value()).toBeNull();
+  });
+});
+
+describe('quoting as each Postfix table quotes', () => {
+  it('pgsql: PQescapeStringConn (quotes doubled; backslashes too without standard_conforming_strings)', () => {
+    expect(pgQuote("o'b\\r", true)).toBe("o''b\\r");
+    expect(pgQuote("o'b\\r", false)).toBe("o''b\\\\r");
+  });
+  it('mysql: mysql_real_escape_string', () => {
+    expect(mysqlQuote('a\'b"c\\d\0e\nf\rg\x1ah')).toBe('a\\\'b\\"c\\\\d\\0e\\nf\\rg\\Zh');
+    expect(mysqlQuote('jürgen')).toBe('jürgen');
+  });
+  it('sqlite: %q', () => expect(sqliteQuote("o'brien''")).toBe("o''brien''''"));
+  it('ldap: rfc2254 in filters (and NUL), rfc2253 in the base', () => {
+    expect(filterQuote('*)(uid=*\\\0ü')).toBe('\\2A\\29\\28uid=\\2A\\5C\\00ü');
+    expect(dnQuote('a b,c+d"e#f;<g>\\')).toBe('a\\20b\\2Cc\\2Bd\\22e\\23f\\3B\\3Cg\\3E\\5C');
+  });
+  it('pgsql hosts as host_init() reads them', () => {
+    expect(pgHost('inet:db1:5433', {})).toEqual({ host: 'db1', port: 5433 });
+    expect(pgHost('db2', {})).toEqual({ host: 'db2' });
+    expect(pgHost('unix:/run/postgresql', {})).toEqual({ host: '/run/postgresql' });
+    expect(pgHost('postgresql://u@h/db', {})).toEqual({ connectionString: 'postgresql://u@h/db' });
+  });
+});
+
+describe('smmapd_map_NAME', () => {
+  it('parses into name, type, file and where; names are lowercase', () => {
+    const cfg = configFromText('smmapd_map_Aliases: pgsql:/etc/a.cf\nsmmapd_maps_timeout: 2\nsmmapd_map_alias0: ldap:/etc/b.cf\n', '/etc/smmapd.conf');
+    expect(cfg.maps).toEqual([
+      { name: 'aliases', type: 'pgsql', file: '/etc/a.cf', where: '/etc/smmapd.conf:1' },
+      { name: 'alias0', type: 'ldap', file: '/etc/b.cf', where: '/etc/smmapd.conf:3' },
+    ]);
+    expect(cfg.mapTimeoutMs).toBe(2000);
+  });
+  it('a bad TYPE is a configuration error with file and line', () => {
+    expect(() => configFromText('\nsmmapd_map_x: hash:/etc/x\n', '/etc/smmapd.conf')).toThrow(ConfigError);
+    expect(() => configFromText('\nsmmapd_map_x: hash:/etc/x\n', '/etc/smmapd.conf')).toThrow(
+      '/etc/smmapd.conf:2: smmapd_map_x: want TYPE:FILE with TYPE one of pgsql, mysql, sqlite, ldap, not "hash:/etc/x"',
+    );
+    expect(() => configFromText('smmapd_map_x: /etc/x.cf\n', '/c')).toThrow('/c:1: smmapd_map_x');
+  });
+});
