@@ -189,7 +189,7 @@ export async function runSingle(specs: ListenSpec[], service: Service, limits: L
   shell.on(['SIGTERM', 'SIGINT'], stop);
   shell.on(['SIGHUP'], () => reload(service, listening.files));
   service.log.notice(`listening on ${specs.map(describeSpec).join(', ')}`);
-  if (service.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.metrics);
+  if (service.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics());
 }
 
 export interface ListenerDeps {

@@ -42,8 +42,11 @@ export class Service {
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
-  /** Counters for /metrics when smmapd_metrics_listen is set (read at start, not on reload). */
-  readonly metrics: Metrics | null;
+  /**
+   * Counters for /metrics: only the listener models turn them on (enableMetrics); a process
+   * that lives one connection (master, inetd) has nothing to serve them from.
+   */
+  private metricsOn: Metrics | null = null;
 
   constructor(
     public cfg: Config,
@@ -55,7 +58,6 @@ export class Service {
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
-    this.metrics = cfg.metricsListen !== '' ? new Metrics() : null;
     this.ctx = this.makeContext();
   }
 
@@ -90,6 +92,19 @@ export class Service {
       if (m) m.connectionsClosed++;
     });
     return s;
+  }
+
+  get metrics(): Metrics | null {
+    return this.metricsOn;
+  }
+
+  /** Start counting (smmapd_metrics_listen in a listener model); the cache starts empty anyway. */
+  enableMetrics(): Metrics {
+    if (this.metricsOn === null) {
+      this.metricsOn = new Metrics();
+      Object.assign(this.ctx, this.makeContext());
+    }
+    return this.metricsOn;
   }
 
   /** What a client past smmapd_max_connections gets to its first request, in its protocol. */
