@@ -30,6 +30,33 @@ const CRASH_WINDOW_MS = 60_000;
 /** After a shutdown request, how much longer than the workers' drain bound the primary waits. */
 const SHUTDOWN_GRACE_MS = 1000;
 
+/**
+ * When to start a worker again after one died: a delay that doubles with each death in the
+ * window, or null once there were `limit` deaths in it (give up: something is wrong that a
+ * restart will not mend, and a tight loop would only fill the log).
+ */
+export class RestartBudget {
+  private readonly deaths: number[] = [];
+
+  constructor(
+    private readonly limit = CRASH_LIMIT,
+    private readonly windowMs = CRASH_WINDOW_MS,
+  ) {}
+
+  /** A worker died at `now`: the delay before its replacement, or null to give up. */
+  died(now: number): number | null {
+    this.deaths.push(now);
+    while (this.deaths.length > 0 && this.deaths[0]! <= now - this.windowMs) this.deaths.shift();
+    if (this.deaths.length >= this.limit) return null;
+    return Math.min(RESTART_DELAY_MIN_MS * 2 ** (this.deaths.length - 1), RESTART_DELAY_MAX_MS);
+  }
+
+  /** Deaths within the window. */
+  get recent(): number {
+    return this.deaths.length;
+  }
+}
+
 /** A handler for a kind of worker message (the channel is open to further kinds). */
 export type WorkerMessageHandler = (worker: Worker, msg: WorkerMsg & Record<string, unknown>) => void;
 
@@ -67,7 +94,7 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
   // signal would kill it. One that is still starting gets the reload when it is ready.
   const ready = new Set<Worker>();
   const reloadWhenReady = new Set<Worker>();
-  const crashes: number[] = [];
+  const budget = new RestartBudget();
 
   const onReady = (w: Worker): void => {
     ready.add(w);
@@ -86,14 +113,11 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
 
   /** A worker died unasked: start another after a delay that grows with recent deaths; give up past the limit. */
   const restart = (w: Worker, code: number | null, signal: string | null): void => {
-    const now = Date.now();
-    crashes.push(now);
-    while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
-    if (crashes.length >= CRASH_LIMIT) {
-      log.error(`workers keep dying (${crashes.length} in ${CRASH_WINDOW_MS / 1000} s, the last ${signal ?? code}): giving up`);
+    const delay = budget.died(Date.now());
+    if (delay === null) {
+      log.error(`workers keep dying (${budget.recent} in ${CRASH_WINDOW_MS / 1000} s, the last ${signal ?? code}): giving up`);
       return exitAll('workers keep dying', EX_TEMPFAIL);
     }
-    const delay = Math.min(RESTART_DELAY_MIN_MS * 2 ** (crashes.length - 1), RESTART_DELAY_MAX_MS);
     log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another in ${delay} ms`);
     setTimeout(() => {
       if (!stopping) fork();

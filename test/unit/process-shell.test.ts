@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeLogger, type Logger } from '../../src/log';
 import { EX_OK, EX_TEMPFAIL } from '../../src/server/exit-codes';
 import { describeSpec, ListenSpecError, parseListenSpec } from '../../src/server/listen-spec';
+import { RestartBudget } from '../../src/server/primary';
 import { CLOSE_BOUND_MS, ProcessShell, type ShellService } from '../../src/server/shell';
 
 let exits: number[];
@@ -116,5 +117,22 @@ describe('listen specs', () => {
     for (const bad of ['inet:127.0.0.1:0', 'inet:127.0.0.1:65536', 'tcp:1.2.3.4:5', 'unix:', '127.0.0.1:25']) {
       expect(() => parseListenSpec(bad), bad).toThrow(ListenSpecError);
     }
+  });
+});
+
+describe('RestartBudget (the primary replacing workers that die)', () => {
+  it('doubles the delay with each death in the window, up to a cap; gives up at the limit', () => {
+    const b = new RestartBudget(10, 60_000);
+    const delays = Array.from({ length: 9 }, (_, i) => b.died(i * 100));
+    expect(delays).toEqual([200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]);
+    expect(b.died(1000)).toBeNull();
+  });
+
+  it('deaths older than the window are forgotten: an occasional crash restarts at once', () => {
+    const b = new RestartBudget(3, 60_000);
+    expect(b.died(0)).toBe(200);
+    expect(b.died(30_000)).toBe(400);
+    expect(b.died(61_000)).toBe(400); // the first is out of the window
+    expect(b.died(200_000)).toBe(200);
   });
 });
