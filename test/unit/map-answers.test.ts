@@ -1,0 +1,68 @@
+// A named map on the answer path (src/table/maps.ts), with a table in memory: the replies,
+// the TTL cache, the deadline, and the keys that are never looked up.
+import { describe, expect, it } from 'vitest';
+import { configFromText } from '../../src/config';
+import { StoreError, type LookupTable } from '../../src/core/contract';
+import { MapAnswerer } from '../../src/table/maps';
+
+function table(answers: Record<string, string | null | Error | 'hang'>): LookupTable & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    lookup(key) {
+      asked.push(key);
+      const a = answers[key] ?? null;
+      if (a === 'hang') return new Promise<string | null>(() => undefined);
+      if (a instanceof Error) return Promise.reject(a);
+      return Promise.resolve(a);
+    },
+    close() {},
+  };
+}
+
+const payload = async (m: MapAnswerer, key: string | Buffer): Promise<string> => {
+  const w = (await m.answer(typeof key === 'string' ? Buffer.from(key) : key)).wire;
+  return w.slice(w.indexOf(':') + 1, -1);
+};
+
+describe('named map answers', () => {
+  it('OK value, NOTFOUND with one space, TEMP with the reason; never OK on failure', async () => {
+    const t = table({ a: 'x@example.com,y@example.com', down: new StoreError('pgsql unavailable: ECONNREFUSED'), bug: new Error('boom') });
+    const m = new MapAnswerer('m', t, configFromText(''));
+    expect(await payload(m, 'a')).toBe('OK x@example.com,y@example.com');
+    expect(await payload(m, 'none')).toBe('NOTFOUND ');
+    expect(await payload(m, 'down')).toBe('TEMP pgsql unavailable: ECONNREFUSED');
+    expect(await payload(m, 'bug')).toBe('TEMP internal error');
+  });
+  it('answers TEMP at the deadline (smmapd_maps_timeout)', async () => {
+    const m = new MapAnswerer('m', table({ slow: 'hang' }), configFromText('smmapd_maps_timeout: 1'));
+    const t0 = Date.now();
+    expect(await payload(m, 'slow')).toBe('TEMP map m lookup timed out');
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+  it('keys a C client cannot send (NUL, invalid UTF-8) are not looked up', async () => {
+    const t = table({});
+    const m = new MapAnswerer('m', t, configFromText(''));
+    expect(await payload(m, Buffer.from('a\0b'))).toBe('NOTFOUND ');
+    expect(await payload(m, Buffer.from([0x61, 0xff]))).toBe('NOTFOUND ');
+    expect(t.asked).toEqual([]);
+  });
+  it('caches OK and NOTFOUND for their TTLs, never TEMP; off by default', async () => {
+    const answers: Record<string, string | null | Error> = { a: 'v', down: new StoreError('x') };
+    const t = table(answers);
+    const off = new MapAnswerer('m', t, configFromText(''));
+    await payload(off, 'a');
+    await payload(off, 'a');
+    expect(t.asked).toEqual(['a', 'a']);
+    t.asked.length = 0;
+    const on = new MapAnswerer('m', t, configFromText('smmapd_maps_cache_ttl: 60\nsmmapd_maps_negative_cache_ttl: 60'));
+    for (const k of ['a', 'a', 'none', 'none', 'down', 'down']) await payload(on, k);
+    expect(t.asked).toEqual(['a', 'none', 'down', 'down']);
+    answers.a = 'changed';
+    expect(await payload(on, 'a')).toBe('OK v'); // until the TTL runs out: these stores cannot say when they change
+  });
+  it('a value too long for a socketmap reply is TEMP, not cut', async () => {
+    const m = new MapAnswerer('m', table({ big: 'x'.repeat(100_000) }), configFromText(''));
+    expect(await payload(m, 'big')).toBe('TEMP Result too long');
+  });
+});
