@@ -69,7 +69,8 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
   for (const s of specs) if (s.kind === 'unix') await clearStaleSocket(s.path);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ silent: false });
-  const files = specs.flatMap((s) => (s.kind === 'unix' ? [new UnixSocketFile(s.path)] : []));
+  const socketFiles = (): UnixSocketFile[] => specs.flatMap((s) => (s.kind === 'unix' ? [new UnixSocketFile(s.path)] : []));
+  let files = socketFiles();
   if (isRoot() && cfg.runUser === '') log.warning('running as root: set smmapd_user (and smmapd_group) to run the workers as an unprivileged user');
 
   let stopping = false;
@@ -151,6 +152,12 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
     });
     w.on('exit', (code, signal) => {
       workers.delete(w);
+      // node:cluster closes a listening socket when its last worker is gone (a unix socket
+      // file with it); the next worker binds anew, and that socket needs its mode and owner.
+      if (workers.size === 0) {
+        secured = false;
+        files = socketFiles();
+      }
       ready.delete(w);
       reloadWhenReady.delete(w);
       for (; open > 0; open--) life.closed();
