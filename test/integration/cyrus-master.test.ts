@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort, ROOT, SMMAPD } from '../helpers/daemon';
-import { ANSWERS, makeFixture, type Fixture } from '../helpers/fixture';
+import { ANSWERS, ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { gccAvailable, runLoad } from '../helpers/load';
 import { masterAvailable, startMaster, type RunningMaster } from '../helpers/master';
 import { postfixAvailable, postmapQuery } from '../helpers/postfix';
@@ -55,6 +55,18 @@ describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand
     // every message carries the worker's own pid
     expect(new Set(run.messages.map(([, pid]) => pid))).toEqual(new Set([run.pid]));
     expect(run.exit).toBe(0);
+  });
+
+  it('the deny list is matched against the cyrus.conf service name (CYRUS_SERVICE smmap) unless smmapd_service_name is set', () => {
+    const own = makeFixture();
+    const named = makeFixture('smmapd_service_name: smmapd');
+    try {
+      for (const f of [own, named]) ctl(f.conf, ['deny', 'add', 'fred', '--services', 'smmap', '--message', 'Closed for smmap']);
+      expect(fakeMaster('uses', own.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('NOTFOUND Closed for smmap'));
+      expect(fakeMaster('uses', named.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('OK fred'));
+    } finally {
+      for (const f of [own, named]) rmSync(f.dir, { recursive: true, force: true });
+    }
   });
 
   it('-T 1: once served, an idle worker says UNAVAILABLE and exits between T and 2T', () => {
