@@ -6,7 +6,8 @@
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { spawn } from 'node:child_process';
+import { haveCommand, runSmmapd, SMMAPD, startDaemon, waitFor, waitForPort, type RunningDaemon } from '../helpers/harness';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { masterAvailable, startMaster } from '../helpers/master';
 import { policyQuery, policyRequest } from '../helpers/policy';
@@ -186,6 +187,26 @@ describe('smmapd --policy under inetd (stdin/stdout)', () => {
       rmSync(fx.dir, { recursive: true, force: true });
     }
   });
+});
+
+const activateMissing = haveCommand('systemd-socket-activate') ? null : 'systemd-socket-activate';
+describeWithPeer('smmapd --policy under systemd socket activation', activateMissing, () => {
+  for (const accept of [false, true]) {
+    it(`Accept=${accept ? 'yes' : 'no'}: answers policy requests`, async () => {
+      const fx = policyFixture();
+      const port = await freePort();
+      const sa = spawn('systemd-socket-activate', [...(accept ? ['--accept'] : []), '-l', `127.0.0.1:${port}`, process.execPath, SMMAPD, '-C', fx.conf, '--policy'], { stdio: 'ignore' });
+      try {
+        await waitForPort(port);
+        const r = await policyQuery(port, [{ recipient: 'fred', size: 1 }, { recipient: 'small', size: 3000 }]);
+        expect(r.replies).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
+      } finally {
+        sa.kill('SIGTERM');
+        await new Promise((res) => (sa.exitCode !== null ? res(null) : sa.once('exit', res)));
+        rmSync(fx.dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
 });
 
 const masterMissing = masterAvailable() ? null : 'Cyrus master(8) and root';
