@@ -40,6 +40,15 @@ export interface CacheStats {
   misses: number;
 }
 
+/** Distinct (status, outcome, map) series kept; past it new map names count as `(other)`. */
+export const MAX_SERIES = 200;
+
+/** A client-chosen name as a label value: printable ASCII, at most 64 characters. */
+function labelSafe(s: string): string {
+  const t = s.length > 64 ? s.slice(0, 64) : s;
+  return /^[\x20-\x7e]*$/.test(t) && t.indexOf('}') < 0 ? t : t.replace(/[^\x20-\x7c\x7e]/g, '?');
+}
+
 export class Metrics {
   private readonly answers = new Map<string, number>();
   private readonly buckets = new Array<number>(BUCKETS.length + 1).fill(0);
@@ -59,8 +68,14 @@ export class Metrics {
 
   /** One answer given; `since` from now() when the request was read. */
   answered(status: string, outcome: string, map: string, since: bigint): void {
-    const key = `${status}\t${outcome}\t${map}`;
-    this.answers.set(key, (this.answers.get(key) ?? 0) + 1);
+    let key = `${status}\t${outcome}\t${map}`;
+    let n = this.answers.get(key);
+    if (n === undefined) {
+      // The map name is the client's: bound the label set, and keep it printable.
+      key = this.answers.size >= MAX_SERIES ? `${status}\t${outcome}\t(other)` : `${status}\t${outcome}\t${labelSafe(map)}`;
+      n = this.answers.get(key) ?? 0;
+    }
+    this.answers.set(key, n + 1);
     if (status === 'TEMP' && outcome === 'failed') this.storeErrors++;
     const s = Number(process.hrtime.bigint() - since) / 1e9;
     this.durationSum += s;
