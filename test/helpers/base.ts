@@ -1,9 +1,8 @@
-// The one test harness, used by the tests and by bench/: where the built programs are (what
+// The harness's base (harness.ts re-exports all of it): where the built programs are (what
 // package.json's bin runs), ports and waiting, smmapctl and the daemon as real processes,
-// process bookkeeping, and (re-exported at the end) the real peers: Cyrus 3.6 and its
-// master(8), Postfix, Sendmail, a syslog receiver, the smload load generator.
-// daemon.ts, ctl.ts and procs.ts re-export their old names from here. Nothing here imports
-// vitest (bench/ runs it under plain node); describeWithPeer stays in procs.ts.
+// process bookkeeping. The peer modules (cyrus.ts, master.ts, ...) build on this file, which
+// imports none of them, so there is no import cycle. Nothing here imports vitest (bench/
+// runs it under plain node); describeWithPeer stays in procs.ts.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -243,12 +242,3 @@ export async function startDaemon(conf: string, args: string[] = [], env: NodeJS
     },
   };
 }
-
-// ---- the real peers (each module documents its pitfalls) -------------------------------------
-
-export { ADMIN, createMany, cyrusAvailable, populate, startCyrus, type Cyrus, type CyrusOptions } from './cyrus';
-export { masterAvailable, startMaster, type RunningMaster } from './master';
-export { postfixAvailable, postmapBatch, postmapQuery, startSmtpd, type Smtpd } from './postfix';
-export { Sendmail, sendmailRoot, unshareWorks } from './sendmail';
-export { startSyslogReceiver, type SyslogReceiver } from './syslog';
-export { gccAvailable, parseLoad, runLoad, smloadBinary, type LoadResult } from './load';

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep } from './harness';
+import { freePort, sleep } from './base';
 
 export const CYRUS_BIN = '/usr/lib/cyrus/bin';
 export const ADMIN = { user: 'cyrus', password: 'secret' } as const;

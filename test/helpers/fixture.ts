@@ -3,7 +3,7 @@
 // test's (each swap must match, so the examples cannot drift from what the tests run).
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runCtl, SMMAPD_COMMAND, tempConfig } from './harness';
+import { ROOT, runCtl, SMMAPD_COMMAND, tempConfig } from './base';
 
 export { SMMAPD_COMMAND };
 

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CYRUS_BIN } from './cyrus';
-import { alive, killMatching, pidsMatching, sleep, SMMAPD, waitFor } from './harness';
+import { alive, killMatching, pidsMatching, sleep, SMMAPD, waitFor } from './base';
 import { EXAMPLE, readExample, SMMAPD_COMMAND, substitute } from './fixture';
 
 export const MASTER = join(CYRUS_BIN, 'master');

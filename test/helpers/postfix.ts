@@ -10,7 +10,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, freePort, pidsMatching, waitFor, waitForPort } from './harness';
+import { alive, freePort, pidsMatching, waitFor, waitForPort } from './base';
 import { EXAMPLE, readExample, substitute } from './fixture';
 import { rcptDialogue, smtpDialogue, type SmtpReplies, type SmtpSession } from './smtp';
 

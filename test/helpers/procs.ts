@@ -1,8 +1,9 @@
 // Make a missing peer fail loudly in CI (describeWithPeer). The process bookkeeping (find what
-// a supervisor started, prove nothing is left behind) lives in harness.ts, re-exported here.
+// a supervisor started, prove nothing is left behind) lives in the harness (base.ts),
+// re-exported here.
 import { describe, it } from 'vitest';
 
-export { alive, haveCommand, isRoot, killMatching, pidsMatching, sleep, waitFor } from './harness';
+export { alive, haveCommand, isRoot, killMatching, pidsMatching, sleep, waitFor } from './base';
 
 /**
  * describe() for tests that need a real peer. `missing` names what is absent, or null. A

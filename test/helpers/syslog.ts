@@ -2,7 +2,7 @@
 // small python3 process (Node has no unix datagram sockets) that prints each record it gets.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { waitFor } from './harness';
+import { waitFor } from './base';
 
 export interface SyslogReceiver {
   readonly path: string;
