@@ -95,6 +95,8 @@ export class PolicySession {
     const eq = line.indexOf(0x3d);
     if (eq <= 0) return this.malformed('a line that is not name=value');
     if (++this.attrs > MAX_ATTRIBUTES) return this.malformed(`more than ${MAX_ATTRIBUTES} attributes`);
+    // Only four names matter; most of Postfix's ~30 attributes are skipped by length alone.
+    if (eq !== 4 && eq !== 7 && eq !== 9 && eq !== 14) return;
     switch (line.toString('latin1', 0, eq)) {
       case 'request':
         this.request = line.toString('latin1', eq + 1);
