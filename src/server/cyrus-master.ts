@@ -149,8 +149,7 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
       return;
     }
     // Shutdown: the master waits for us, so answer what has arrived, close, and go.
-    service.drainAll();
-    setTimeout(() => exit(`${sig}: connection still open after ${service.cfg.shutdownTimeoutMs} ms`), service.cfg.shutdownTimeoutMs).unref();
+    shell.drain(sig, () => gate.pause(), service.cfg.shutdownTimeoutMs, false);
   };
   shell.on(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'], onSignal);
 

@@ -87,12 +87,14 @@ export class ProcessShell {
   /**
    * Shutdown of a serving process: stop taking connections, let every session answer what
    * has arrived and close, exit 0 once none is left, or after `boundMs` regardless.
+   * `announce`: a notice line says so (a listener); a per-connection process stays quiet.
    */
-  drain(why: string, stopAccepting: () => void, boundMs: number): void {
+  drain(why: string, stopAccepting: () => void, boundMs: number, announce = true): void {
     if (this.state !== 'running') return;
     this.state = 'draining';
     const service = this.service;
-    this.log?.notice(`shutting down: ${why}`);
+    if (announce) this.log?.notice(`shutting down: ${why}`);
+    else this.log?.debug(`shutting down: ${why}`);
     stopAccepting();
     service?.drainAll();
     const force = setTimeout(() => {

@@ -18,8 +18,9 @@ function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): string {
 export async function runStdio(service: Service, shell: ProcessShell): Promise<void> {
   shell.useService(service);
   const session = service.serve(process.stdin, process.stdout, stdinPeer(process.stdin));
-  // Stopped by the supervisor: answer what has arrived, then go. SIGHUP: reload, keep serving.
-  shell.on(['SIGTERM', 'SIGINT'], () => session.drain());
+  // Stopped by the supervisor: answer what has arrived, then go (within the drain bound).
+  // SIGHUP: reload, keep serving.
+  shell.on(['SIGTERM', 'SIGINT'], (sig) => shell.drain(sig, () => undefined, service.cfg.shutdownTimeoutMs, false));
   shell.on(['SIGHUP'], () => reloadService(service));
   await session.done;
   shell.exit(EX_OK);

@@ -54,7 +54,7 @@ async function serveConnection(service: Service, fd: number, shell: ProcessShell
   sock.setNoDelay(true);
   sock.on('error', () => undefined);
   const session = service.serve(sock, sock, peerOf(sock));
-  shell.on(['SIGTERM', 'SIGINT'], () => session.drain());
+  shell.on(['SIGTERM', 'SIGINT'], (sig) => shell.drain(sig, () => undefined, service.cfg.shutdownTimeoutMs, false));
   shell.on(['SIGHUP'], () => reloadService(service));
   await session.done;
   sock.destroy();
