@@ -4,7 +4,7 @@
 // imports none of them, so there is no import cycle. Nothing here imports vitest (bench/
 // runs it under plain node); describeWithPeer stays in procs.ts.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -212,6 +212,26 @@ export interface RunningDaemon {
   readonly target: string;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface ScratchDaemon extends RunningDaemon {
+  readonly env: ReturnType<typeof tempConfig>;
+  /** Stop the daemon and remove its directory. */
+  close(): Promise<void>;
+}
+
+/** A listener over a fresh store: config lines `extra`, provisioned with `smmapctl batch` lines. */
+export async function scratchDaemon(extra: string, batch: readonly string[]): Promise<ScratchDaemon> {
+  const env = tempConfig(extra);
+  if (batch.length > 0) ctlBatch(env.conf, batch);
+  const d = await startDaemon(env.conf);
+  return Object.assign(d, {
+    env,
+    close: async () => {
+      await d.stop();
+      rmSync(env.dir, { recursive: true, force: true });
+    },
+  });
 }
 
 /** `smmapd -C conf --listen inet:127.0.0.1:PORT [args]`, ready when the port accepts. */

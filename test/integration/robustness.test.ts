@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
+import { ctlOk, scratchDaemon, startDaemon, tempConfig, type ScratchDaemon } from '../helpers/harness';
 import { dial, netstring, query, raw } from '../helpers/socketmap';
 
 const BAD = /^\d+:PERM Bad protocol \([^)]*\),$/;
@@ -14,18 +14,11 @@ function ctl(conf: string, ...args: string[]): void {
 }
 
 describe('protocol robustness', () => {
-  let env: ReturnType<typeof tempConfig>;
-  let d: RunningDaemon;
-
+  let d: ScratchDaemon;
   beforeAll(async () => {
-    env = tempConfig('unixhierarchysep: no\nsmmapd_timeout: 2');
-    ctl(env.conf, 'mailbox', 'create', 'user.fred');
-    d = await startDaemon(env.conf);
+    d = await scratchDaemon('unixhierarchysep: no\nsmmapd_timeout: 2', ['mailbox create user.fred']);
   });
-  afterAll(async () => {
-    await d?.stop();
-    rmSync(env.dir, { recursive: true, force: true });
-  });
+  afterAll(() => d?.close());
 
   const stillServes = async (): Promise<void> => {
     expect(await query(d.target, ['fred'])).toEqual(['OK fred']);

@@ -2,25 +2,17 @@
 // sit idle or half-sent, and a client that pipelines 400,000 requests without reading a
 // reply. Nobody else may starve, and memory stays bounded. The single hostile inputs are in
 // test/integration/robustness.test.ts.
-import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
+import { scratchDaemon, type ScratchDaemon } from '../helpers/harness';
 import { dial, netstring, query } from '../helpers/socketmap';
 
 describe('bursts', () => {
-  let env: ReturnType<typeof tempConfig>;
-  let d: RunningDaemon;
-
+  let d: ScratchDaemon;
   beforeAll(async () => {
-    env = tempConfig('unixhierarchysep: no\nsmmapd_timeout: 2');
-    ctlOk(env.conf, ['mailbox', 'create', 'user.fred']);
-    d = await startDaemon(env.conf);
+    d = await scratchDaemon('unixhierarchysep: no\nsmmapd_timeout: 2', ['mailbox create user.fred']);
   });
-  afterAll(async () => {
-    await d?.stop();
-    rmSync(env.dir, { recursive: true, force: true });
-  });
+  afterAll(() => d?.close());
 
   const stillServes = async (): Promise<void> => {
     expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
