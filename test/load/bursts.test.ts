@@ -14,10 +14,6 @@ describe('bursts', () => {
   });
   afterAll(() => d?.close());
 
-  const stillServes = async (): Promise<void> => {
-    expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
-  };
-
   it('clients that vanish mid-request, and 300 idle plus 50 half-sent connections, starve no one', async () => {
     for (let i = 0; i < 200; i++) {
       const s = dial(d.target);
@@ -34,7 +30,7 @@ describe('bursts', () => {
     }
     await new Promise((r) => setTimeout(r, 200));
     const t = Date.now();
-    await stillServes();
+    expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
     expect(Date.now() - t).toBeLessThan(1000);
     for (const s of held) s.destroy();
     expect(d.proc.exitCode).toBeNull();
@@ -48,7 +44,7 @@ describe('bursts', () => {
     const many = Buffer.concat(Array.from({ length: 20_000 }, () => req));
     for (let i = 0; i < 20; i++) s.write(many);
     await new Promise((r) => setTimeout(r, 500));
-    await stillServes();
+    expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
     s.destroy();
   });
 
