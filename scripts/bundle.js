@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run build, second step (after tsc): one bundled file per program, which is what
 // package.json's bin runs. In the inetd and systemd Accept=yes models every connection pays
-// Node's start-up, and resolving, reading and compiling some 30 modules one by one was most
+// Node's start-up, and resolving, reading and compiling some 40 modules one by one was most
 // of what smmapd added to a bare `node` (README, Performance).
 //
 // - dist/cli/smmapctl.js: the bundle itself.
