@@ -13,8 +13,8 @@ export const PGBIN = existsSync(PG_ROOT)
   ? join(PG_ROOT, readdirSync(PG_ROOT).sort((a, b) => Number(a) - Number(b)).pop() ?? '', 'bin')
   : '';
 
-function run(cmd: string, args: readonly string[], input?: string): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 120_000 });
+function run(cmd: string, args: readonly string[], input?: string, cwd?: string): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { input, cwd, encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
   return r;
 }
@@ -194,12 +194,32 @@ export function seedSqlite(path: string): void {
 export interface Ldap {
   readonly dir: string;
   readonly port: number;
+  /** ldaps:// port (STARTTLS on `port` too), 0 without TLS. */
+  readonly ldapsPort: number;
+  /** The CA that signed slapd's certificate (127.0.0.1, localhost), '' without TLS. */
+  readonly caFile: string;
+}
+
+/** A CA and a server certificate it signs (127.0.0.1, localhost), with openssl. Returns the CA file. */
+function makeCertificates(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const ssl = (args: string[]): void => void run('openssl', args, undefined, dir);
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=smmapd test CA']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  return join(dir, 'ca.pem');
 }
 
 export const LDAP_ADMIN = { dn: 'cn=admin,dc=example,dc=com', password: 'secret' } as const;
 
-export async function startLdap(dir: string, port: number): Promise<Ldap> {
+/** slapd with an mdb database; `tls`: also ldaps:// on another port and STARTTLS, with a certificate from a private CA. */
+export async function startLdap(dir: string, port: number, opts: { tls?: boolean; ldapsPort?: number } = {}): Promise<Ldap> {
   mkdirSync(join(dir, 'db'), { recursive: true });
+  const caFile = opts.tls ? makeCertificates(join(dir, 'tls')) : '';
+  const tlsConf = opts.tls
+    ? `TLSCACertificateFile ${caFile}\nTLSCertificateFile ${dir}/tls/server.pem\nTLSCertificateKeyFile ${dir}/tls/server.key\n`
+    : '';
   writeFileSync(
     join(dir, 'slapd.conf'),
     `include /etc/ldap/schema/core.schema
@@ -218,15 +238,16 @@ index mail eq
 index uid,objectClass eq
 dbnosync
 access to * by * read
-`,
+${tlsConf}`,
   );
-  const ldap = { dir, port };
+  const ldap = { dir, port, ldapsPort: opts.tls ? (opts.ldapsPort ?? 0) : 0, caFile };
   await resumeLdap(ldap);
   return ldap;
 }
 
 export async function resumeLdap(l: Ldap): Promise<void> {
-  run('/usr/sbin/slapd', ['-f', join(l.dir, 'slapd.conf'), '-h', `ldap://127.0.0.1:${l.port}/`]);
+  const urls = [`ldap://127.0.0.1:${l.port}/`, ...(l.ldapsPort ? [`ldaps://127.0.0.1:${l.ldapsPort}/`] : [])];
+  run('/usr/sbin/slapd', ['-f', join(l.dir, 'slapd.conf'), '-h', urls.join(' ')]);
   await waitForPort(l.port);
 }
 

@@ -60,7 +60,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     seedPg(p2);
     my = await startMysql(join(dir, 'my'), mp);
     seedMysql(mp);
-    ldap = await startLdap(join(dir, 'ldap'), lp);
+    ldap = await startLdap(join(dir, 'ldap'), lp, { tls: true, ldapsPort: await freePort() });
     seedLdap(lp);
     const sqlitePath = join(dir, 'aliases.sqlite');
     seedSqlite(sqlitePath);
@@ -186,6 +186,31 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     const r = spawnSync(process.execPath, [SMMAPD, '-C', bad, '--listen', `inet:127.0.0.1:${await freePort()}`], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(`${bad}:2: smmapd_map_a: ${dir}/bad-line.cf:3: expected format: name = value`);
+  }, 120_000);
+
+  it('ldap: simple bind with bind_pw_file, ldaps:// and STARTTLS with a CA file; a bad password or an untrusted certificate answers TEMP', () => {
+    const common = `search_base = ou=people,dc=example,dc=com\nquery_filter = (mail=%s)\nresult_attribute = description\nversion = 3\n`;
+    writeFileSync(join(dir, 'ldap.secret'), 'secret\n');
+    writeFileSync(join(dir, 'wrong.secret'), 'wrong\n');
+    const cfs: Record<string, string> = {
+      bound: `server_host = ldap://127.0.0.1:${ldap.port}\nbind_dn = cn=admin,dc=example,dc=com\nbind_pw_file = ${dir}/ldap.secret\n`,
+      badpw: `server_host = ldap://127.0.0.1:${ldap.port}\nbind_dn = cn=admin,dc=example,dc=com\nbind_pw_file = ${dir}/wrong.secret\n`,
+      ldaps: `server_host = ldaps://127.0.0.1:${ldap.ldapsPort}\ntls_ca_cert_file = ${ldap.caFile}\nbind_dn = cn=admin,dc=example,dc=com\nbind_pw = secret\n`,
+      starttls: `server_host = 127.0.0.1:${ldap.port}\nstart_tls = yes\ntls_ca_cert_file = ${ldap.caFile}\n`,
+      untrusted: `server_host = 127.0.0.1:${ldap.port}\nstart_tls = yes\n`,
+      unverified: `server_host = ldaps://127.0.0.1:${ldap.ldapsPort}\ntls_require_cert = no\n`,
+    };
+    const lines = [`configdirectory: ${dir}`, 'smmapd_maps_timeout: 3'];
+    for (const [name, text] of Object.entries(cfs)) {
+      writeFileSync(join(dir, `${name}.cf`), common + text);
+      lines.push(`smmapd_map_${name}: ldap:${dir}/${name}.cf`);
+    }
+    writeFileSync(join(dir, 'tls.conf'), `${lines.join('\n')}\n`);
+    const ask = (map: string): string =>
+      spawnSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'tls.conf'), 'query', '--map', map, 'info@example.com'], { encoding: 'utf8', timeout: 30_000 }).stdout.trim();
+    for (const ok of ['bound', 'ldaps', 'starttls', 'unverified']) expect(ask(ok), ok).toBe('OK fred@mail.example.com');
+    expect(ask('badpw')).toMatch(/^TEMP ldap /);
+    expect(ask('untrusted')).toMatch(/^TEMP ldap /);
   }, 120_000);
 
   it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {
