@@ -55,7 +55,7 @@ function ttyProgress(): { tick: (done: number, total: number) => void; clear: ()
 
 function poolFor(cfg: Config, connections: number, log: (msg: string) => void): ImapPool {
   if (cfg.imap.host === '') throw new UsageError('smmapd_imap_server is not set: sync reads from an IMAP server');
-  return new ImapPool({ imap: cfg.imap, size: connections, timeoutMs: cfg.imap.timeoutMs, log });
+  return new ImapPool({ imap: cfg.imap, size: connections, timeoutMs: cfg.imap.timeoutMs, log, quietRefusals: true });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

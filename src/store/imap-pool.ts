@@ -19,6 +19,8 @@ export interface PoolOptions {
   /** First and largest pause between reconnect attempts, ms. */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
+  /** The caller reports the server's refusals itself (sync names the mailbox): do not log them. */
+  readonly quietRefusals?: boolean;
 }
 
 interface Waiter {
@@ -109,7 +111,7 @@ export class ImapPool {
         if (e instanceof ImapCommandError) {
           this.release(s);
           // The reply says only "IMAP server refused": the log has what it said.
-          if (e.message !== this.lastRefusal) this.o.log(`IMAP server refused: ${(this.lastRefusal = e.message)}`);
+          if (!this.o.quietRefusals && e.message !== this.lastRefusal) this.o.log(`IMAP server refused: ${(this.lastRefusal = e.message)}`);
           throw new StoreError(`IMAP server refused: ${e.message}`, { cause: e, reply: 'IMAP server refused' });
         }
         s.destroy();
