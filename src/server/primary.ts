@@ -99,6 +99,8 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
 
   const onReady = (w: Worker): void => {
     ready.add(w);
+    // Told to stop while it was starting (its message handler was not there yet): tell it again.
+    if (stopping) return void w.send({ smmapd: 'shutdown' } satisfies PrimaryMsg);
     if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
     // a replacement forked after -U was reached must not take new connections
     if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);

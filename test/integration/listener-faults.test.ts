@@ -2,41 +2,18 @@
 // path before a reload, an address that cannot be bound with workers, descriptors running
 // out, a worker dying while clients connect, a client flooding the log with bad frames, and
 // a root start that must end up as an unprivileged user. Each test failed before its fix.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/daemon';
-import { makeFixture, type Fixture } from '../helpers/fixture';
-import { haveCommand, isRoot, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, SMMAPD } from '../helpers/harness';
+import { listenerFixture, spawnListener, startListener, type ListenerDaemon } from '../helpers/listener';
+import { haveCommand, isRoot, pidsMatching, sleep, waitFor } from '../helpers/procs';
 import { dial, netstring, query } from '../helpers/socketmap';
 
-interface Daemon {
-  readonly proc: ChildProcess;
-  output(): string;
-  exited(): Promise<number | null>;
-}
-
-const daemons: ChildProcess[] = [];
-
-function spawnDaemon(conf: string, listen: string[], prefix: string[] = []): Daemon {
-  const argv = [process.execPath, SMMAPD, '-C', conf, ...listen.flatMap((l) => ['--listen', l])];
-  const all = [...prefix, ...argv];
-  const proc = spawn(all[0]!, all.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  daemons.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  return { proc, output: () => out, exited: () => exit };
-}
-
-async function start(conf: string, listen: string[], prefix: string[] = []): Promise<Daemon> {
-  const d = spawnDaemon(conf, listen, prefix);
-  if (!(await waitFor(() => d.output().includes('listening on'), 10_000))) throw new Error(`smmapd did not start: ${d.output()}`);
-  return d;
-}
+type Daemon = ListenerDaemon;
+const spawnDaemon = (conf: string, listen: string[], prefix: string[] = []): Daemon => spawnListener(conf, listen, { prefix });
+const start = (conf: string, listen: string[], prefix: string[] = []): Promise<Daemon> => startListener(conf, listen, { prefix });
 
 /** The daemon's own pid under a `prlimit` prefix (prlimit execs, so it is the same process). */
 const pidOf = (d: Daemon): number => d.proc.pid!;
@@ -77,24 +54,7 @@ function askOnce(target: string, key: string, ms: number): Promise<string> {
   });
 }
 
-let fx: Fixture;
-beforeAll(() => {
-  fx = makeFixture();
-});
-afterEach(async () => {
-  for (const p of daemons.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  await sleep(100);
-  expect(killMatching(`${SMMAPD} -C ${fx.dir}`), 'smmapd processes left behind').toEqual([]);
-});
-afterAll(() => {
-  rmSync(fx.dir, { recursive: true, force: true });
-});
-
-function confWith(name: string, extra: string): string {
-  const conf = join(fx.dir, name);
-  writeFileSync(conf, `configdirectory: ${fx.dir}\nsmmapd_store: ${fx.store}\nunixhierarchysep: no\n${extra}\n`);
-  return conf;
-}
+const { fx, confWith } = listenerFixture();
 
 for (const workers of [1, 2]) {
   describe(`smmapd_workers: ${workers}`, () => {

@@ -2,37 +2,18 @@
 // workers (2): SIGTERM drains and exits 0 within the bound, SIGHUP re-reads the configuration
 // and reopens the store without dropping connections, smmapd_max_connections refuses cleanly,
 // and the unix socket gets the configured mode, owner and group.
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SMMAPD, spawnSmmapd } from '../helpers/harness';
-import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
-import { alive, describeWithPeer, isRoot, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { describe, expect, it } from 'vitest';
+import { freePort, SMMAPD } from '../helpers/harness';
+import { ctl } from '../helpers/fixture';
+import { listenerFixture, startListener, type ListenerDaemon } from '../helpers/listener';
+import { alive, describeWithPeer, isRoot, pidsMatching, sleep, waitFor } from '../helpers/procs';
 import { dial, netstring, parseReplies, query } from '../helpers/socketmap';
 
-interface Daemon {
-  readonly proc: ChildProcess;
-  readonly target: string;
-  output(): string;
-  exited(): Promise<number | null>;
-}
-
-const daemons: ChildProcess[] = [];
-
-async function start(conf: string, listen: string[], args: string[] = []): Promise<Daemon> {
-  const proc = spawnSmmapd(['-C', conf, ...listen.flatMap((l) => ['--listen', l]), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  daemons.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  const first = listen[0]!;
-  // Not probed by connecting: that would count as a served connection (-U/-T).
-  if (!(await waitFor(() => out.includes('listening on'), 10_000))) throw new Error(`smmapd did not start: ${out}`);
-  return { proc, target: first.startsWith('unix:') ? first : first.slice('inet:'.length), output: () => out, exited: () => exit };
-}
+const start = (conf: string, listen: string[], args: string[] = []): Promise<ListenerDaemon> => startListener(conf, listen, { args });
 
 /** A connection that collects replies; `next()` resolves with the next one. */
 function client(target: string): { sock: net.Socket; ask(key: string): Promise<string>; closed(): boolean } {
@@ -67,24 +48,7 @@ function client(target: string): { sock: net.Socket; ask(key: string): Promise<s
   };
 }
 
-let fx: Fixture;
-beforeAll(() => {
-  fx = makeFixture();
-});
-afterEach(async () => {
-  for (const p of daemons.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  await sleep(100);
-  expect(killMatching(`${SMMAPD} -C ${fx.dir}`), 'smmapd processes left behind').toEqual([]);
-});
-afterAll(() => {
-  rmSync(fx.dir, { recursive: true, force: true });
-});
-
-function confWith(name: string, extra: string): string {
-  const conf = join(fx.dir, name);
-  writeFileSync(conf, `configdirectory: ${fx.dir}\nsmmapd_store: ${fx.store}\nunixhierarchysep: no\n${extra}\n`);
-  return conf;
-}
+const { fx, confWith } = listenerFixture();
 
 for (const workers of [1, 2]) {
   describe(`--listen, smmapd_workers: ${workers}`, () => {
