@@ -44,7 +44,12 @@ export const checkMapCommand: CommandSpec = {
   async run(ctx, [name], opts) {
     const spec = specOf(ctx.cfg, name!);
     const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
-    const table = openMap(spec, ctx.cfg, () => undefined);
+    // parameters the table ignores are worth a warning (a typo there changes nothing);
+    // host failures are summed up by the one line below
+    const warn = (msg: string): void => {
+      if (msg.includes(' is not used by smmapd')) process.stderr.write(`smmapctl: warning: ${msg}\n`);
+    };
+    const table = openMap(spec, ctx.cfg, warn);
     try {
       const t0 = Date.now();
       const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);

@@ -132,3 +132,8 @@ export function secret(cf: CfFile, inline: string, fileParam: string): string {
     return cf.fail(fileParam, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
+
+/** Say which parameters the table does not read (Postfix ignores unknown ones silently; a typo then changes nothing). */
+export function reportUnused(cf: CfFile, type: string, log: (msg: string) => void): void {
+  for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`);
+}

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
-import { CfError, readCf, secret, splitList, type CfFile } from './cf';
+import { CfError, readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
 import { ConnPool, HostList, QueryError } from './hosts';
 
@@ -58,9 +58,8 @@ export class LdapTable implements LookupTable {
     }
     const bind = cf.str('bind', 'yes', 1).toLowerCase();
     if (bind === 'sasl') cf.fail('bind', 'SASL binds are not supported by smmapd (use bind = yes with bind_dn/bind_pw)');
-    if (!['yes', 'no', 'none', 'simple', 'true', 'false', '1', '0'].includes(bind)) cf.fail('bind', `want yes, no or sasl, not "${bind}"`);
-    const version = cf.int('version', 2, 2, 3); // we always speak LDAPv3 (ldapts has no v2)
-    void version;
+    if (!['yes', 'simple', 'no', 'none'].includes(bind)) cf.fail('bind', `want yes, no or sasl, not "${bind}"`);
+    cf.int('version', 2, 2, 3); // checked as Postfix checks it; we always speak LDAPv3 (ldapts has no v2)
     let query = cf.str('query_filter', '(mailacceptinggeneralid=%s)', 1);
     const resultFormat = cf.has('result_format') ? cf.str('result_format', '%s', 1) : cf.str('result_filter', '%s', 1);
     this.base = cf.str('search_base', '');
@@ -93,7 +92,7 @@ export class LdapTable implements LookupTable {
       key: readPem('tls_key'),
       rejectUnauthorized: requireCert,
     };
-    const bindDn = bind === 'no' || bind === 'none' || bind === 'false' || bind === '0' ? '' : cf.str('bind_dn', '');
+    const bindDn = bind === 'no' || bind === 'none' ? '' : cf.str('bind_dn', '');
     const bindPw = secret(cf, 'bind_pw', 'bind_pw_file');
     const names = splitList(cf.str('server_host', 'localhost', 1));
     const urls = names.map((h) => {
@@ -186,5 +185,8 @@ export class LdapTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  return new LdapTable(readCf(file), cfg, log);
+  const cf = readCf(file);
+  const table = new LdapTable(cf, cfg, log);
+  reportUnused(cf, 'ldap', log);
+  return table;
 }

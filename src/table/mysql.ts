@@ -5,7 +5,7 @@ import { createConnection, type Connection, type ConnectionOptions } from 'mysql
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
-import { readCf, secret, splitList, type CfFile } from './cf';
+import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
@@ -34,11 +34,12 @@ export function myHost(h: string): { host?: string; port?: number; socketPath?: 
 export class MysqlTable implements LookupTable {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<MyConn>>;
+  private readonly requireResultSet: boolean;
 
   constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf);
     this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1));
-    const requireResultSet = cf.bool('require_result_set', true);
+    this.requireResultSet = cf.bool('require_result_set', true);
     const ca = cf.str('tls_CAfile', '');
     const cert = cf.str('tls_cert_file', '');
     const key = cf.str('tls_key_file', '');
@@ -85,10 +86,7 @@ export class MysqlTable implements LookupTable {
       );
     });
     this.hosts = new HostList('mysql', pools, names, log);
-    this.requireResultSet = requireResultSet;
   }
-
-  private readonly requireResultSet: boolean;
 
   describe(key: string): string | null {
     return describeQuery(this.t, key, mysqlQuote);
@@ -127,5 +125,8 @@ export class MysqlTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  return new MysqlTable(readCf(file), cfg, log);
+  const cf = readCf(file);
+  const table = new MysqlTable(cf, cfg, log);
+  reportUnused(cf, 'mysql', log);
+  return table;
 }

@@ -5,7 +5,7 @@
 import { Client, type ClientConfig } from 'pg';
 import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
-import { readCf, secret, splitList, type CfFile } from './cf';
+import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
@@ -110,5 +110,8 @@ export class PgsqlTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  return new PgsqlTable(readCf(file), cfg, log);
+  const cf = readCf(file);
+  const table = new PgsqlTable(cf, cfg, log);
+  reportUnused(cf, 'pgsql', log);
+  return table;
 }

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
-import { readCf, type CfFile } from './cf';
+import { readCf, reportUnused, type CfFile } from './cf';
 import { checkDomain, Results, templates, type Templates } from './expand';
 import { buildQuery, describeQuery } from './sql';
 
@@ -77,6 +77,9 @@ export class SqliteTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config): LookupTable {
-  return new SqliteTable(readCf(file), cfg);
+export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
+  const cf = readCf(file);
+  const table = new SqliteTable(cf, cfg);
+  reportUnused(cf, 'sqlite', log);
+  return table;
 }
