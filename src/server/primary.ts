@@ -130,6 +130,8 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
   const fork = (): void => {
     const w = cluster.fork();
     workers.add(w);
+    // A message to a worker that just died fails on its channel: not a reason to die too.
+    w.on('error', (e: Error) => log.debug(`worker ${w.process.pid}: ${e.message}`));
     // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
     let open = 0;
     w.on('message', (m: WorkerMsg & Record<string, unknown>) => {
