@@ -49,6 +49,7 @@ export class LdapTable implements LookupTable {
   private readonly scope: 'sub' | 'one' | 'base';
   private readonly attrs: string[];
   private readonly sizeLimit: number;
+  private readonly timeLimit: number;
   private readonly deref: (typeof DEREF)[number];
   private readonly hosts: HostList<ConnPool<LdapConn>>;
 
@@ -73,6 +74,8 @@ export class LdapTable implements LookupTable {
     this.scope = scope;
     this.attrs = splitList(cf.str('result_attribute', 'maildrop'));
     this.sizeLimit = cf.int('size_limit', 0, 0);
+    // Postfix's search timeout, sent as the server's time limit; smmapd_maps_timeout bounds the whole lookup
+    this.timeLimit = cf.int('timeout', 10, 0);
     this.deref = DEREF[cf.int('dereference', 0, 0, 3)]!;
     const port = cf.int('server_port', 389, 1, 65535);
     const startTls = cf.bool('start_tls', false);
@@ -148,6 +151,7 @@ export class LdapTable implements LookupTable {
               filter: filter.join(''),
               attributes: this.attrs,
               sizeLimit: this.sizeLimit,
+              timeLimit: this.timeLimit,
               derefAliases: this.deref,
             });
             return r.searchEntries;
