@@ -23,9 +23,11 @@ const MAPS: ReadonlyArray<readonly [string, string, string]> = [
   ['domain', 'domain-pgsql.cf', 'pgsql'],
   ['labels', 'labels-pgsql.cf', 'pgsql'],
   ['myaliases', 'aliases-mysql.cf', 'mysql'],
+  ['catchall', 'catchall-mysql.cf', 'mysql'],
   ['sqlaliases', 'aliases-sqlite.cf', 'sqlite'],
   ['users', 'users-ldap.cf', 'ldap'],
   ['ldapaliases', 'aliases-ldap.cf', 'ldap'],
+  ['people', 'people-ldap.cf', 'ldap'],
 ];
 
 /**
