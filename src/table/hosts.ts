@@ -76,6 +76,14 @@ export class HostList<H> {
   }
 }
 
+/**
+ * How long one host may take to accept a connection: the lookup's deadline shared among the
+ * hosts, so that a host that drops packets (no refusal) still leaves time for the next.
+ */
+export function connectTimeout(cfg: { readonly mapTimeoutMs: number }, hosts: number): number {
+  return Math.max(500, Math.floor(cfg.mapTimeoutMs / Math.max(1, hosts)));
+}
+
 /** Reject with StoreError after `ms`: the per-lookup deadline (smmapd_maps_timeout). */
 export function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;

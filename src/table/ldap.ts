@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
 import { CfError, readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
-import { ConnPool, HostList, QueryError } from './hosts';
+import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 
 const hex = (c: string): string =>
   [...Buffer.from(c, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
@@ -104,7 +104,7 @@ export class LdapTable implements LookupTable {
       return `ldap://${h.includes(':') ? h : `${h}:${port}`}`;
     });
     const pools = urls.map((url) => {
-      const opts: ClientOptions = { url, timeout: cfg.mapTimeoutMs, connectTimeout: cfg.mapTimeoutMs, strictDN: false };
+      const opts: ClientOptions = { url, timeout: cfg.mapTimeoutMs, connectTimeout: connectTimeout(cfg, urls.length), strictDN: false };
       if (url.toLowerCase().startsWith('ldaps:')) opts.tlsOptions = tls;
       return new ConnPool<LdapConn>(
         cfg.mapPoolSize,

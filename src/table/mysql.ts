@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
 import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
-import { ConnPool, HostList, QueryError } from './hosts';
+import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
 interface MyConn {
@@ -56,7 +56,6 @@ export class MysqlTable implements LookupTable {
       user: cf.str('user', ''),
       password: secret(cf, 'password', 'password_file'),
       database: cf.required('dbname'),
-      connectTimeout: cfg.mapTimeoutMs,
       charset: 'utf8mb4',
       rowsAsArray: true,
       multipleStatements: false,
@@ -67,7 +66,7 @@ export class MysqlTable implements LookupTable {
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');
     const pools = names.map((h) => {
-      const opts = { ...base, ...myHost(h) };
+      const opts = { ...base, ...myHost(h), connectTimeout: connectTimeout(cfg, names.length) };
       return new ConnPool<MyConn>(
         cfg.mapPoolSize,
         () =>

@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
 import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
-import { ConnPool, HostList, QueryError } from './hosts';
+import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
 interface PgConn {
@@ -46,14 +46,13 @@ export class PgsqlTable implements LookupTable {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
       database: cf.required('dbname'),
-      connectionTimeoutMillis: cfg.mapTimeoutMs,
       query_timeout: cfg.mapTimeoutMs,
       application_name: 'smmapd',
     };
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');
     const pools = names.map((h) => {
-      const cc = pgHost(h, base);
+      const cc = pgHost(h, { ...base, connectionTimeoutMillis: connectTimeout(cfg, names.length) });
       return new ConnPool<PgConn>(
         cfg.mapPoolSize,
         async () => {

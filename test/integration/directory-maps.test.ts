@@ -3,7 +3,8 @@
 // hosts and paths substituted) must get the same answer, byte for byte, for pgsql, mysql,
 // sqlite and ldap; then failover across two PostgreSQL hosts, TEMP within the deadline
 // when every directory is down, and recovery without a restart.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +226,19 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       'OK fred@example.com', 'OK fred@example.com,barney@example.com,wilma@example.org',
     ]);
     await resumePg(pg1);
+    // a first host that accepts and then says nothing: it gets its share of the deadline, then the next one answers
+    const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((r) => silent.once('listening', r));
+    const sp = (silent.address() as net.AddressInfo).port;
+    writeFileSync(join(dir, 'silent.cf'), readFileSync(files.get('failover')!, 'utf8').replace(/^hosts = .*$/m, `hosts = inet:127.0.0.1:${sp}, inet:127.0.0.1:${pg2.port}`));
+    writeFileSync(join(dir, 'silent.conf'), `configdirectory: ${dir}\nsmmapd_maps_timeout: 4\nsmmapd_map_silent: pgsql:${dir}/silent.cf\n`);
+    const t0 = Date.now();
+    const r = await new Promise<string>((res) =>
+      execFile(process.execPath, [SMMAPCTL, '-C', join(dir, 'silent.conf'), 'query', '--map', 'silent', 'info@example.com'], (_e, out) => res(out)),
+    );
+    silent.close();
+    expect(r).toBe('OK fred@example.com\n');
+    expect(Date.now() - t0).toBeLessThan(4000 + 2000);
   }, 60_000);
 
   it('answers TEMP within the deadline when every directory is down, and recovers by itself', async () => {
