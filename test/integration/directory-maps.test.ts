@@ -219,6 +219,19 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(ask('untrusted')).toMatch(/^TEMP ldap /);
   }, 120_000);
 
+  it('mysql: the password from password_file; a wrong one answers TEMP', () => {
+    const base = readFileSync(files.get('myaliases')!, 'utf8').replace(/^password = .*\n/m, '');
+    writeFileSync(join(dir, 'my.secret'), 'pw\n');
+    writeFileSync(join(dir, 'my-wrong.secret'), 'nope\n');
+    writeFileSync(join(dir, 'mypw.cf'), `${base}password_file = ${dir}/my.secret\n`);
+    writeFileSync(join(dir, 'mywrong.cf'), `${base}password_file = ${dir}/my-wrong.secret\n`);
+    writeFileSync(join(dir, 'mypw.conf'), `configdirectory: ${dir}\nsmmapd_map_mypw: mysql:${dir}/mypw.cf\nsmmapd_map_mywrong: mysql:${dir}/mywrong.cf\n`);
+    const ask = (map: string): string =>
+      spawnSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'mypw.conf'), 'query', '--map', map, 'info@example.com'], { encoding: 'utf8', timeout: 30_000 }).stdout.trim();
+    expect(ask('mypw')).toBe('OK fred@example.com');
+    expect(ask('mywrong')).toMatch(/^TEMP mysql unavailable: /);
+  }, 60_000);
+
   it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {
     expect(await query(daemon.target, ['info@example.com'], 'failover')).toEqual(['OK fred@example.com']);
     stopPg(pg1);
