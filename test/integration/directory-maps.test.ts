@@ -232,6 +232,30 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(ask('mywrong')).toMatch(/^TEMP mysql unavailable: /);
   }, 60_000);
 
+  it('SIGHUP opens the maps of the new configuration; a bad map file keeps the running one', async () => {
+    const conf = join(dir, 'smmapd.conf');
+    const original = readFileSync(conf, 'utf8');
+    const askUntil = async (map: string, want: string): Promise<string> => {
+      let r = '';
+      for (let i = 0; i < 40 && (r = (await query(daemon.target, ['info@example.com'], map))[0]!) !== want; i++) await new Promise((res) => setTimeout(res, 250));
+      return r;
+    };
+    try {
+      expect((await query(daemon.target, ['info@example.com'], 'reloaded'))[0]).toMatch(/^NOTFOUND Mailbox does not exist$/);
+      writeFileSync(conf, `${original}smmapd_map_reloaded: pgsql:${files.get('aliases')!}\n`);
+      daemon.proc.kill('SIGHUP');
+      expect(await askUntil('reloaded', 'OK fred@example.com')).toBe('OK fred@example.com');
+      writeFileSync(conf, `${original}smmapd_map_reloaded: pgsql:${files.get('aliases')!}\nsmmapd_map_bad: pgsql:${dir}/nonexistent.cf\n`);
+      daemon.proc.kill('SIGHUP');
+      await new Promise((res) => setTimeout(res, 1500));
+      expect(await query(daemon.target, ['info@example.com'], 'reloaded')).toEqual(['OK fred@example.com']);
+    } finally {
+      writeFileSync(conf, original);
+      daemon.proc.kill('SIGHUP');
+    }
+    expect(await askUntil('reloaded', 'NOTFOUND Mailbox does not exist')).toBe('NOTFOUND Mailbox does not exist');
+  }, 60_000);
+
   it('fails over to the second PostgreSQL host when the first is stopped, and back', async () => {
     expect(await query(daemon.target, ['info@example.com'], 'failover')).toEqual(['OK fred@example.com']);
     stopPg(pg1);
