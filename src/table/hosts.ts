@@ -60,7 +60,11 @@ export class HostList<H> {
         st.downUntil = 0;
         return r;
       } catch (e) {
-        if (e instanceof QueryError) throw new StoreError(`${this.type} query failed: ${shortReason(e)}`, { cause: e });
+        if (e instanceof QueryError) {
+          // the directory's own words go to the log; the client learns only that the query failed
+          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`);
+          throw new StoreError(`${this.type} query failed`, { cause: e });
+        }
         last = shortReason(e);
         this.down(st, last, e);
       }

@@ -66,3 +66,31 @@ describe('named map answers', () => {
     expect(await payload(m, 'big')).toBe('TEMP Result too long');
   });
 });
+
+describe('the host list', () => {
+  it('tries hosts in order, backs off from a failed one, retries it after the backoff, passes query errors on', async () => {
+    const { HostList, QueryError } = await import('../../src/table/hosts');
+    const down = new Set(['a']);
+    const calls: string[] = [];
+    const logs: string[] = [];
+    const hl = new HostList('pgsql', ['a', 'b'], ['a', 'b'], (m) => logs.push(m));
+    const ask = (): Promise<string> =>
+      hl.run(async (h) => {
+        calls.push(h);
+        if (down.has(h)) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        return h;
+      });
+    expect(await ask()).toBe('b');
+    expect(await ask()).toBe('b'); // a backs off (250 ms): not asked again at once
+    expect(calls.slice(0, 3)).toEqual(['a', 'b', 'b']);
+    down.add('b');
+    await expect(ask()).rejects.toThrow('pgsql unavailable: ECONNREFUSED');
+    await expect(ask()).rejects.toThrow('pgsql hosts down (ECONNREFUSED)'); // both backing off: fast TEMP
+    down.clear();
+    await new Promise((r) => setTimeout(r, 600)); // past the first backoffs
+    expect(await ask()).toBe('a');
+    expect(logs).toContain('pgsql: a is back');
+    await expect(hl.run(() => Promise.reject(new QueryError('relation "x" does not exist')))).rejects.toThrow(/^pgsql query failed$/);
+    expect(logs.at(-1)).toBe('pgsql: a: query failed: relation "x" does not exist');
+  });
+});
