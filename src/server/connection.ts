@@ -1,0 +1,223 @@
+// What every connection does whatever protocol it speaks (socketmap in session.ts, policy
+// delegation in policy-session.ts), whatever carries it (a socket, or stdin/stdout): replies
+// go out in request order even when some answers arrive later (IMAP store, directory maps);
+// past a bound of replies not yet written, and while the client does not read them, the
+// input is not read; an idle timeout; SIGTERM's drain; a refused request closes the
+// connection after the replies before it. A protocol supplies its framing (decode), its
+// answers (answer) and what an answer is logged and counted as (answered).
+import type { Readable, Writable } from 'node:stream';
+import { isPromise } from '../core/policy';
+import { Metrics } from './metrics';
+import type { SessionContext } from './session';
+
+/** After a drain, how long the client may keep the connection open before it is dropped. */
+const DRAIN_LINGER_MS = 1000;
+
+/** A reply not yet written: its place in the order is kept while its answer is awaited. */
+interface Pending {
+  wire: string | null;
+  /** Written last, then the connection closes (a refused request). */
+  readonly final: boolean;
+}
+
+/**
+ * R is a request as decoded (valid only during answer()), T what answered() needs of it
+ * later, A an answer (its wire bytes and whatever the log and metrics need).
+ */
+export abstract class Connection<R, T, A extends { readonly wire: string }> {
+  readonly done: Promise<void>;
+  private readonly pending: Pending[] = [];
+  private out = '';
+  protected reading = true;
+  private closing = false;
+  private inputEnded = false;
+  private finished = false;
+  /** SIGTERM: once the last reply is out, the client gets a moment to read it, then is dropped. */
+  private draining = false;
+  private awaitingDrain = false;
+  private resolveDone!: () => void;
+  private readonly timer: NodeJS.Timeout | null;
+  /** A socket is input and output at once; stdin/stdout are two streams. */
+  private readonly duplex: boolean;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    readonly peer: string,
+    protected readonly ctx: SessionContext,
+    /** Replies not yet written past which we stop reading (pipelining bound). */
+    private readonly maxPending: number,
+    /** What a bug on the answer path gets: a temporary failure, never an accept. */
+    private readonly internalFailure: A,
+  ) {
+    this.duplex = (input as unknown) === output;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.timer = ctx.idleTimeoutMs > 0 ? setTimeout(() => this.onIdle(), ctx.idleTimeoutMs) : null;
+    input.on('data', this.onData);
+    input.on('end', this.onEnd);
+    input.on('error', this.onStreamError);
+    if (!this.duplex) output.on('error', this.onStreamError);
+    // stdout never emits 'close' reliably; 'finish' says our last reply is out.
+    if (this.duplex) output.on('close', this.onClosed);
+    else output.on('finish', this.onClosed);
+  }
+
+  /** Feed the framing; it calls handle() per request and refuse() for a bad one. */
+  protected abstract decode(chunk: Buffer): void;
+  /** The answer to one request (may throw or reject: that is a bug, answered internalFailure). */
+  protected abstract answer(req: R): A | Promise<A>;
+  /** An answer is settled: audit line, metrics. */
+  protected abstract answered(a: A, tag: T, since: bigint): void;
+  /** The client closed its side (a request cut short may be refused here). */
+  protected decodeEnd(): void {}
+  /** Take no more requests. */
+  protected decodeStop(): void {}
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.reading) return;
+    this.timer?.refresh();
+    this.decode(chunk);
+    this.flush();
+  };
+
+  /** One decoded request: answer it, its reply keeps its place in the order. */
+  protected handle(req: R, tag: T): void {
+    if (!this.reading) return;
+    const since = this.ctx.metrics ? Metrics.now() : 0n;
+    let a;
+    try {
+      a = this.answer(req);
+    } catch (e) {
+      a = this.internalError(e);
+    }
+    if (!isPromise(a)) {
+      this.answered(a, tag, since);
+      if (this.pending.length === 0) this.out += a.wire;
+      else this.pending.push({ wire: a.wire, final: false });
+    } else {
+      const slot: Pending = { wire: null, final: false };
+      this.pending.push(slot);
+      const settle = (answer: A): void => {
+        slot.wire = answer.wire;
+        this.answered(answer, tag, since);
+        this.flush();
+      };
+      a.then(settle, (e: unknown) => settle(this.internalError(e)));
+    }
+    // Answers queued behind a slow one count too: stop reading until they are written.
+    if (this.pending.length >= this.maxPending) this.input.pause();
+  }
+
+  /** answer() never throws: reaching this is a bug, not the client's fault. */
+  private internalError(e: unknown): A {
+    this.ctx.log.error(`internal error answering ${this.peer}: ${(e as Error)?.stack ?? String(e)}`);
+    return this.internalFailure;
+  }
+
+  /** A bad request: read no more, write `wire` (may be empty) after the replies before it, close. */
+  protected refuse(wire: string): void {
+    this.stopReading();
+    if (this.pending.length === 0) {
+      this.out += wire;
+      this.closing = true;
+    } else {
+      this.pending.push({ wire, final: true });
+    }
+  }
+
+  /** Write everything that is ready, in order; close when the last reply is out. */
+  private flush(): void {
+    while (this.pending.length > 0) {
+      const head = this.pending[0]!;
+      if (head.final) {
+        this.out += head.wire;
+        this.pending.length = 0;
+        this.closing = true;
+        break;
+      }
+      if (head.wire === null) break;
+      this.out += head.wire;
+      this.pending.shift();
+    }
+    if (this.out !== '' && !this.finished) {
+      const ok = this.output.write(this.out);
+      this.out = '';
+      if (!ok && !this.awaitingDrain) {
+        this.awaitingDrain = true;
+        this.input.pause();
+        this.output.once('drain', () => {
+          this.awaitingDrain = false;
+          this.resumeInput();
+        });
+      }
+    }
+    if (this.pending.length < this.maxPending / 2 && this.reading) this.resumeInput();
+    if ((this.closing || this.inputEnded) && this.pending.length === 0) this.endOutput();
+  }
+
+  private resumeInput(): void {
+    if (this.reading && !this.output.writableNeedDrain && this.pending.length < this.maxPending) this.input.resume();
+  }
+
+  private stopReading(): void {
+    this.reading = false;
+    this.decodeStop();
+    this.input.pause();
+  }
+
+  private readonly onEnd = (): void => {
+    this.decodeEnd();
+    this.inputEnded = true;
+    this.flush();
+  };
+
+  private onIdle(): void {
+    this.ctx.log.info(`idle timeout (${this.ctx.idleTimeoutMs / 1000} s) for ${this.peer}; closing`);
+    this.destroy();
+  }
+
+  /** SIGTERM: answer what has fully arrived, take nothing more, then close. */
+  drain(): void {
+    if (this.finished) return;
+    this.draining = true;
+    this.stopReading();
+    this.closing = true;
+    this.flush();
+  }
+
+  private endOutput(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.output.end();
+    // A pooled client (Postfix, Sendmail) may keep its end open and never see our FIN until
+    // its next request: once it has had a moment to read our last replies, drop it, so that
+    // shutdown is not held up until the drain bound. Replies still pending are waited for.
+    if (this.draining) setTimeout(() => this.destroy(), DRAIN_LINGER_MS).unref();
+    if (!this.duplex) {
+      this.input.pause();
+      // stdin need not be read to its end once we are done
+      (this.input as Readable & { destroy?: () => void }).destroy?.();
+    }
+  }
+
+  private readonly onStreamError = (e: Error): void => {
+    this.ctx.log.debug(`connection ${this.peer}: ${e.message}`);
+    this.destroy();
+  };
+
+  /** Drop the connection at once (idle, I/O error, forced shutdown). */
+  destroy(): void {
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.input.destroy();
+    if (!this.duplex) this.output.destroy();
+    this.onClosed();
+  }
+
+  private readonly onClosed = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.finished = true;
+    this.resolveDone();
+  };
+}
