@@ -154,9 +154,9 @@ export interface CtlResult {
 }
 
 /** `smmapctl -C conf ...args` (no -C when conf is null), with optional standard input. */
-export function runCtl(conf: string | null, args: readonly string[], input?: string): CtlResult {
+export function runCtl(conf: string | null, args: readonly string[], input?: string, timeoutMs?: number): CtlResult {
   const argv = conf === null ? [SMMAPCTL, ...args] : [SMMAPCTL, '-C', conf, ...args];
-  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', input: input ?? '', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', input: input ?? '', maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -3,13 +3,12 @@
 // hosts and paths substituted) must get the same answer, byte for byte, for pgsql, mysql,
 // sqlite and ldap; then failover across two PostgreSQL hosts, TEMP within the deadline
 // when every directory is down, and recovery without a restart.
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, ROOT, SMMAPCTL, SMMAPD, startDaemon, type RunningDaemon } from '../helpers/daemon';
+import { ctlOk, freePort, ROOT, runCtl, runCtlAsync, runSmmapd, startDaemon, type RunningDaemon } from '../helpers/harness';
 import {
   DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg, seedSqlite,
   startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
@@ -87,7 +86,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     // Sendmail's ALIAS_FILE socket map asks map `Alias0` (the first alias file) for the local part
     conf.push(`smmapd_map_alias0: ldap:${files.get('ldapaliases')!}`);
     writeFileSync(join(dir, 'smmapd.conf'), `${conf.join('\n')}\n`);
-    execFileSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'smmapd.conf'), 'mailbox', 'create', 'user/fred']);
+    ctlOk(join(dir, 'smmapd.conf'), ['mailbox', 'create', 'user/fred']);
     daemon = await startDaemon(join(dir, 'smmapd.conf'));
   }, 240_000);
 
@@ -159,8 +158,8 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
   it('smmapctl query --map prints what the daemon replies; check-map says what is wrong in one line', async () => {
     const conf = join(dir, 'smmapd.conf');
     const ctl = (c: string, args: string[]): { status: number | null; out: string; err: string } => {
-      const r = spawnSync(process.execPath, [SMMAPCTL, '-C', c, ...args], { encoding: 'utf8', timeout: 60_000 });
-      return { status: r.status, out: r.stdout, err: r.stderr };
+      const r = runCtl(c, args, undefined, 60_000);
+      return { status: r.code, out: r.stdout, err: r.stderr };
     };
     const keys = ['info@example.com', 'team@example.com', 'nosuch@example.com', "' OR '1'='1"];
     const q = ctl(conf, ['query', '--map', 'aliases', '--', ...keys]);
@@ -189,9 +188,9 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect([d.status, d.err]).toEqual([1, `smmapctl: ${bad}:5: smmapd_map_d: cannot read ${dir}/missing.cf: ENOENT\n`]);
     expect(ctl(bad, ['check-map', 'zz']).status).toBe(64);
     // the daemon refuses to start on a bad map file, naming both lines
-    const r = spawnSync(process.execPath, [SMMAPD, '-C', bad, '--listen', `inet:127.0.0.1:${await freePort()}`], { encoding: 'utf8', timeout: 30_000 });
+    const r = runSmmapd(['-C', bad, '--listen', `inet:127.0.0.1:${await freePort()}`], '', 30_000);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain(`${bad}:2: smmapd_map_a: ${dir}/bad-line.cf:3: expected format: name = value`);
+    expect(r.stderr.toString()).toContain(`${bad}:2: smmapd_map_a: ${dir}/bad-line.cf:3: expected format: name = value`);
   }, 120_000);
 
   it('ldap: simple bind with bind_pw_file, ldaps:// and STARTTLS with a CA file; a bad password or an untrusted certificate answers TEMP', () => {
@@ -213,7 +212,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     }
     writeFileSync(join(dir, 'tls.conf'), `${lines.join('\n')}\n`);
     const ask = (map: string): string =>
-      spawnSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'tls.conf'), 'query', '--map', map, 'info@example.com'], { encoding: 'utf8', timeout: 30_000 }).stdout.trim();
+      runCtl(join(dir, 'tls.conf'), ['query', '--map', map, 'info@example.com'], undefined, 30_000).stdout.trim();
     for (const ok of ['bound', 'ldaps', 'starttls', 'unverified']) expect(ask(ok), ok).toBe('OK fred@mail.example.com');
     expect(ask('badpw')).toMatch(/^TEMP ldap /);
     expect(ask('untrusted')).toMatch(/^TEMP ldap /);
@@ -227,7 +226,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     writeFileSync(join(dir, 'mywrong.cf'), `${base}password_file = ${dir}/my-wrong.secret\n`);
     writeFileSync(join(dir, 'mypw.conf'), `configdirectory: ${dir}\nsmmapd_map_mypw: mysql:${dir}/mypw.cf\nsmmapd_map_mywrong: mysql:${dir}/mywrong.cf\n`);
     const ask = (map: string): string =>
-      spawnSync(process.execPath, [SMMAPCTL, '-C', join(dir, 'mypw.conf'), 'query', '--map', map, 'info@example.com'], { encoding: 'utf8', timeout: 30_000 }).stdout.trim();
+      runCtl(join(dir, 'mypw.conf'), ['query', '--map', map, 'info@example.com'], undefined, 30_000).stdout.trim();
     expect(ask('mypw')).toBe('OK fred@example.com');
     expect(ask('mywrong')).toMatch(/^TEMP mysql unavailable: /);
   }, 60_000);
@@ -270,9 +269,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     writeFileSync(join(dir, 'silent.cf'), readFileSync(files.get('failover')!, 'utf8').replace(/^hosts = .*$/m, `hosts = inet:127.0.0.1:${sp}, inet:127.0.0.1:${pg2.port}`));
     writeFileSync(join(dir, 'silent.conf'), `configdirectory: ${dir}\nsmmapd_maps_timeout: 4\nsmmapd_map_silent: pgsql:${dir}/silent.cf\n`);
     const t0 = Date.now();
-    const r = await new Promise<string>((res) =>
-      execFile(process.execPath, [SMMAPCTL, '-C', join(dir, 'silent.conf'), 'query', '--map', 'silent', 'info@example.com'], (_e, out) => res(out)),
-    );
+    const r = (await runCtlAsync(join(dir, 'silent.conf'), ['query', '--map', 'silent', 'info@example.com'])).stdout;
     silent.close();
     expect(r).toBe('OK fred@example.com\n');
     expect(Date.now() - t0).toBeLessThan(4000 + 2000);
