@@ -34,26 +34,32 @@ export function directoriesMissing(): string | null {
   return null;
 }
 
-let pfDir: string | null = null;
-/** An empty Postfix configuration directory for `postmap -c`. */
+/** An empty Postfix configuration directory for `postmap -c` (made again if something swept /tmp meanwhile). */
 export function postfixConfigDir(): string {
-  if (pfDir === null) {
-    pfDir = '/tmp/smmapd-test-postfix-empty';
-    mkdirSync(pfDir, { recursive: true });
-    if (!existsSync(join(pfDir, 'main.cf'))) writeFileSync(join(pfDir, 'main.cf'), '');
+  const dir = '/tmp/smmapd-directories-postfix-cf';
+  if (!existsSync(join(dir, 'main.cf'))) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'main.cf'), '');
   }
-  return pfDir;
+  return dir;
 }
 
 /** `postmap -c DIR -f -q KEY TYPE:FILE` as the reply Postfix's table means: `OK value`, `NOTFOUND`, or `ERROR`. */
-export function postmapAnswer(map: string, key: string): Promise<string> {
+export async function postmapAnswer(map: string, key: string): Promise<string> {
+  const first = await postmapOnce(map, key);
+  // a postmap that could not even start (fork refused on a loaded machine) is asked again
+  return first === 'SPAWN' ? ((await postmapOnce(map, key)).replace('SPAWN', 'ERROR')) : first;
+}
+
+function postmapOnce(map: string, key: string): Promise<string> {
   return new Promise((resolve) => {
     const p = spawn('postmap', ['-c', postfixConfigDir(), '-f', '-q', key, map]);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     p.stdout.on('data', (d: Buffer) => out.push(d));
     p.stderr.on('data', (d: Buffer) => err.push(d));
-    p.on('close', (status) => resolve(postmapVerdict(status, Buffer.concat(out), Buffer.concat(err))));
+    p.on('error', () => resolve('SPAWN'));
+    p.on('close', (status) => resolve(status === null ? 'SPAWN' : postmapVerdict(status, Buffer.concat(out), Buffer.concat(err))));
   });
 }
 
@@ -307,4 +313,6 @@ export const DIR_KEYS: readonly string[] = [
   'fred', 'info', 'postmaster', '@example.net', '@example.com', 'x@', '@', 'user@', 'list@sub.example.com',
   'a@example', 'a@.example.com', 'a@example..com', 'a@example.com.', 'info@EXAMPLE.COM', 'INFO@example.com',
   '%1', '%[1-9]', '%S%U%D',
+  // characters with a meaning in LDAP filters other than the escaped ones
+  'a=b@example.com', 'fred@example.com)(mail=*', 'x~=y', 'a>=b', 'a<=b', '&', '|', '!', '(', ')', '=', ':dn:', 'a:=b',
 ];

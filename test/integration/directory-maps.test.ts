@@ -36,6 +36,9 @@ const MAPS: ReadonlyArray<readonly [string, string, string]> = [
  */
 const nonAscii = (s: string): boolean => /[^\x00-\x7f]/.test(s);
 
+/** smmapd_maps_timeout of the daemon under test. */
+const DEADLINE_S = 8;
+
 /** Our reply judged against postmap's: NOTFOUND ↔ `NOTFOUND `, ERROR ↔ `TEMP ...`, else the same bytes. */
 function agrees(postfix: string, ours: string): boolean {
   if (postfix === 'NOTFOUND') return ours === 'NOTFOUND ';
@@ -73,7 +76,8 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       [/127\.0\.0\.1:389/g, `127.0.0.1:${lp}`],
       [/\/var\/lib\/smmapd\/aliases\.sqlite/g, sqlitePath],
     ];
-    const conf: string[] = [`configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, 'smmapd_maps_timeout: 3'];
+    // a generous deadline: on a loaded 2-core machine a lookup may well take a second
+    const conf: string[] = [`configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, `smmapd_maps_timeout: ${DEADLINE_S}`];
     for (const [name, file] of [...MAPS.map(([n, f]) => [n, f] as const), ['failover', 'failover-pgsql.cf'] as const]) {
       let text = readFileSync(join(ROOT, 'conf/maps', file), 'utf8');
       for (const [re, to] of swaps) text = text.replace(re, to);
@@ -109,7 +113,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       const map = `${type}:${files.get(name)!}`;
       const ours = await query(daemon.target, DIR_KEYS, name);
       const theirs: string[] = [];
-      for (let i = 0; i < DIR_KEYS.length; i += 6) theirs.push(...(await Promise.all(DIR_KEYS.slice(i, i + 6).map((k) => postmapAnswer(map, k)))));
+      for (let i = 0; i < DIR_KEYS.length; i += 4) theirs.push(...(await Promise.all(DIR_KEYS.slice(i, i + 4).map((k) => postmapAnswer(map, k)))));
       DIR_KEYS.forEach((key, i) => {
         total++;
         if (agrees(theirs[i]!, ours[i]!)) {
@@ -284,7 +288,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       const t0 = Date.now();
       const [r] = await query(daemon.target, ['info@example.com'], m);
       expect(r, m).toMatch(/^TEMP \S/);
-      expect(Date.now() - t0, m).toBeLessThan(3000 + 1500);
+      expect(Date.now() - t0, m).toBeLessThan(DEADLINE_S * 1000 + 1500);
     }
     await resumePg(pg1);
     await resumePg(pg2);
