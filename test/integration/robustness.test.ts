@@ -1,11 +1,11 @@
 // Hostile and broken input (behaviour §1): one `PERM Bad protocol (...)` reply and a closed
 // connection, no loops, no stalls; after each, the daemon still answers everyone else.
 // Bursts of hundreds of clients are in the load tier (test/load/bursts.test.ts).
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctlOk, scratchDaemon, startDaemon, tempConfig, type ScratchDaemon } from '../helpers/harness';
 import { dial, netstring, query, raw } from '../helpers/socketmap';
+import { lockStore } from '../helpers/store-lock';
 
 const BAD = /^\d+:PERM Bad protocol \([^)]*\),$/;
 
@@ -146,17 +146,7 @@ describe('store failures answer TEMP, never OK, and recover', () => {
     ctl(env.conf, 'mailbox', 'create', 'user.fred');
     const d = await startDaemon(env.conf);
     try {
-      // WAL readers are only blocked by a writer in exclusive locking mode: the worst case.
-      const hold = spawn('python3', ['-c', `
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA locking_mode=EXCLUSIVE')
-c.execute('BEGIN EXCLUSIVE')
-c.execute('UPDATE mailboxes SET acl = acl')
-print('locked', flush=True)
-time.sleep(4)
-`, env.store], { stdio: ['ignore', 'pipe', 'inherit'] });
-      await new Promise<void>((res) => hold.stdout!.once('data', () => res()));
+      const hold = await lockStore(env.store, 4);
       const t = Date.now();
       const [r] = await query(d.target, ['fred']);
       expect(r).toMatch(/^TEMP /);

@@ -2,12 +2,12 @@
 // workers: a store restored by rename, one moved away, one locked by another process. Every
 // worker must see the same file, a TEMP reply says what failed in a few words (no path),
 // and a held lock must not stall a worker for everyone.
-import { spawn } from 'node:child_process';
 import { copyFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
 import { query } from '../helpers/socketmap';
+import { lockStore } from '../helpers/store-lock';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -65,24 +65,15 @@ describe('SQLite store faults, two workers', () => {
 
   it('a store locked before the first lookup: one lookup waits the busy timeout, the others answer TEMP at once', async () => {
     const { env, d } = await daemon('smmapd_store_busy_timeout: 1500\nsmmapd_cache_size: 0');
-    const hold = spawn('python3', ['-c', `
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('PRAGMA locking_mode=EXCLUSIVE')
-c.execute('BEGIN EXCLUSIVE')
-c.execute('UPDATE mailboxes SET acl = acl')
-print('locked', flush=True)
-sys.stdin.read()
-`, env.store], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const hold = await lockStore(env.store);
     cleanup.push(() => { hold.kill(); });
-    await new Promise<void>((res) => hold.stdout!.once('data', () => res()));
     // Ten clients at once: before, each waited the busy timeout in turn (2 workers × 5 × 1.5 s).
     const t = Date.now();
     const got = await Promise.all(Array.from({ length: 10 }, () => query(d.target, ['fred'])));
     const took = Date.now() - t;
     expect(new Set(got.flat())).toEqual(new Set(['TEMP store locked']));
     expect(took).toBeLessThan(4000);
-    hold.stdin!.end();
+    hold.stdin.end();
     await new Promise((res) => hold.once('exit', res));
     expect(new Set(await fresh(d.target, 'fred', 6))).toEqual(new Set(['OK fred']));
   });
