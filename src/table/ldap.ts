@@ -3,7 +3,7 @@
 // Postfix cannot receive) and into search_base as rfc2253_quote() does; values of the
 // result attributes are joined with commas. Simple bind (or none), ldaps:// or STARTTLS
 // with a CA file; the server list is tried in order, as libldap tries it for Postfix.
-import { Client, NoSuchObjectError, type ClientOptions, type Entry } from 'ldapts';
+import { Client, FilterParser, NoSuchObjectError, type ClientOptions, type Entry, type Filter } from 'ldapts';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config';
@@ -53,7 +53,7 @@ export class LdapTable implements LookupTable {
   private readonly deref: (typeof DEREF)[number];
   private readonly hosts: HostList<ConnPool<LdapConn>>;
 
-  constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
+  constructor(cf: CfFile, cfg: Config, private readonly log: (m: string) => void) {
     for (const p of ['special_result_attribute', 'terminal_result_attribute', 'leaf_result_attribute']) {
       if (cf.str(p, '') !== '') cf.fail(p, 'not supported by smmapd (only result_attribute)');
     }
@@ -139,8 +139,16 @@ export class LdapTable implements LookupTable {
     if (!checkDomain(this.t.ctx, key)) return null;
     const base: string[] = [];
     if (this.base !== '' && !expand(this.t.ctx, this.base, key, null, base, dnQuote)) return null;
-    const filter: string[] = [];
-    if (!expand(this.t.ctx, this.t.query, key, null, filter, filterQuote)) return null;
+    const filterText: string[] = [];
+    if (!expand(this.t.ctx, this.t.query, key, null, filterText, filterQuote)) return null;
+    // parsed here, so that a filter ldapts cannot read is the table's fault, never a host's
+    let filter: Filter;
+    try {
+      filter = FilterParser.parseString(filterText.join(''));
+    } catch (e) {
+      this.log(`ldap: query_filter ${filterText.join('')}: ${(e as Error).message}`);
+      throw new StoreError('ldap: bad query_filter', { cause: e });
+    }
     let entries: Entry[];
     try {
       entries = await this.hosts.run((pool) =>
@@ -148,7 +156,7 @@ export class LdapTable implements LookupTable {
           try {
             const r = await c.client.search(base.join(''), {
               scope: this.scope,
-              filter: filter.join(''),
+              filter,
               attributes: this.attrs,
               sizeLimit: this.sizeLimit,
               timeLimit: this.timeLimit,

@@ -208,6 +208,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
       starttls: `server_host = 127.0.0.1:${ldap.port}\nstart_tls = yes\ntls_ca_cert_file = ${ldap.caFile}\n`,
       untrusted: `server_host = 127.0.0.1:${ldap.port}\nstart_tls = yes\n`,
       unverified: `server_host = ldaps://127.0.0.1:${ldap.ldapsPort}\ntls_require_cert = no\n`,
+      badfilter: `server_host = ldap://127.0.0.1:${ldap.port}\nquery_filter = (mail=%s\n`,
     };
     const lines = [`configdirectory: ${dir}`, 'smmapd_maps_timeout: 3'];
     for (const [name, text] of Object.entries(cfs)) {
@@ -220,6 +221,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     for (const ok of ['bound', 'ldaps', 'starttls', 'unverified']) expect(ask(ok), ok).toBe('OK fred@mail.example.com');
     expect(ask('badpw')).toMatch(/^TEMP ldap /);
     expect(ask('untrusted')).toMatch(/^TEMP ldap /);
+    expect(ask('badfilter')).toBe('TEMP ldap: bad query_filter');
   }, 120_000);
 
   it('mysql: the password from password_file; a wrong one answers TEMP', () => {
