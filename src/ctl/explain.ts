@@ -9,7 +9,7 @@ import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import { lookupReply, openMap } from '../table/maps';
 import { UsageError, type CtlContext } from './context';
-import { parseCount, stringOpt, type CommandSpec } from './spec';
+import { KEYS_ARG, parseCount, SKIP_PLUS_OPTION, stringOpt, type CommandSpec } from './spec';
 
 /** --map NAME: the table, what each lookup sends, and the reply `smmapctl query --map` prints. */
 async function explainMap(ctx: CtlContext, name: string, keys: readonly string[]): Promise<void> {
@@ -35,9 +35,9 @@ async function explainMap(ctx: CtlContext, name: string, keys: readonly string[]
 
 export const explainCommand: CommandSpec = {
   words: ['explain'],
-  args: [{ name: 'KEY', variadic: true }],
+  args: [KEYS_ARG],
   options: [
-    { long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' },
+    SKIP_PLUS_OPTION,
     { long: 'size', value: 'BYTES', description: 'judge the quota as smmapd --policy does for a message of this size; end with its action' },
     { long: 'map', value: 'NAME', description: 'explain a lookup in the directory map NAME (smmapd_map_NAME) instead' },
   ],

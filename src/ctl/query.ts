@@ -5,13 +5,13 @@ import { replyPayload } from '../core/reply';
 import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import { queryMap } from './maps';
-import type { CommandSpec } from './spec';
+import { KEYS_ARG, SKIP_PLUS_OPTION, type CommandSpec } from './spec';
 
 export const queryCommand: CommandSpec = {
   words: ['query'],
-  args: [{ name: 'KEY', variadic: true }],
+  args: [KEYS_ARG],
   options: [
-    { long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' },
+    SKIP_PLUS_OPTION,
     { long: 'map', value: 'NAME', description: 'ask the directory map NAME (smmapd_map_NAME) instead of the Cyrus verification' },
   ],
   summary: 'print the reply the daemon would send for each key, one per line',

@@ -20,6 +20,12 @@ export interface OptionSpec {
   readonly description: string;
 }
 
+/** The keys of query and explain. */
+export const KEYS_ARG: ArgSpec = { name: 'KEY', variadic: true };
+
+/** smmapd -p's option, for the commands that answer as the daemon would. */
+export const SKIP_PLUS_OPTION: OptionSpec = { long: 'skip-plus', short: 'p', description: 'drop the +detail, as smmapd -p does' };
+
 export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
 
 export interface CommandSpec {
