@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeNetstring } from '../../src/core/netstring';
 import { makeLogger } from '../../src/log';
 import { Answerer, type Answer } from '../../src/server/answers';
+import { PolicyAnswerer, type PolicyAnswer } from '../../src/server/policy-answers';
+import { PolicySession } from '../../src/server/policy-session';
 import { Session, type SessionContext } from '../../src/server/session';
 import { memoryStore } from '../../src/store/memory';
 import { netstring } from '../helpers/socketmap';
@@ -94,6 +96,45 @@ describe('Session', () => {
       await tick(1);
     }
     expect(t.output.listenerCount('drain')).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('PolicySession (the same Connection under the policy framing)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const reply = (r: string): PolicyAnswer => ({ wire: `action=DUNNO ${r}\n\n`, kind: 'success', status: 'OK', outcome: 'ok', key: r });
+  const req = (r: string): string => `request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=${r}\n\n`;
+
+  function policySession(fn: (r: string) => PolicyAnswer | Promise<PolicyAnswer>): { s: PolicySession; input: PassThrough; got: () => string } {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let text = '';
+    output.on('data', (d: Buffer) => (text += d.toString()));
+    const policy = Object.create(PolicyAnswerer.prototype) as PolicyAnswerer;
+    Object.assign(policy, { answer: (q: { recipient: Buffer | null }) => fn(q.recipient?.toString() ?? '') });
+    const log = makeLogger('error', { write: () => undefined });
+    const ctx: SessionContext = { answerer: scripted(answerOf), policy, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
+    return { s: new PolicySession(input, output, 'test', ctx), input, got: () => text };
+  }
+
+  it('keeps request order when a slow answer comes before fast ones', async () => {
+    const t = policySession((r) => (r === 'slow' ? delay(50).then(() => reply(r)) : reply(r)));
+    t.input.write(req('slow') + req('a') + req('b'));
+    await tick(100);
+    expect(t.got()).toBe('action=DUNNO slow\n\naction=DUNNO a\n\naction=DUNNO b\n\n');
+  });
+
+  it('a malformed request after a slow one: the slow reply, then the close without a reply', async () => {
+    const t = policySession((r) => (r === 'slow' ? delay(50).then(() => reply(r)) : reply(r)));
+    t.input.write(`${req('slow')}no equals sign\n\n${req('after')}`);
+    await tick(100);
+    await t.s.done;
+    expect(t.got()).toBe('action=DUNNO slow\n\n');
   });
 });
 
