@@ -73,7 +73,8 @@ describe('syslogSink', () => {
     sink.write('notice', 'first');
     sink.write('error', 'second\nline');
     await sink.close!();
-    await new Promise((r) => setTimeout(r, 200));
+    // The child writes after we close its stdin: wait for its lines, not a fixed time (a busy CI).
+    for (let i = 0; i < 100 && !readFileSync(out, 'utf8').includes('second line'); i++) await new Promise((r) => setTimeout(r, 50));
     const text = readFileSync(out, 'utf8').split('\n');
     expect(text[0]).toBe(`ARGS --socket-errors=off --prio-prefix --id=${process.pid} -t smmap -p local6.notice -u /run/x.sock`);
     expect(text.slice(1, 3)).toEqual(['<181>first', '<179>second line']);
