@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -74,7 +74,7 @@ describe('syslogSink', () => {
     sink.write('error', 'second\nline');
     await sink.close!();
     // The child writes after we close its stdin: wait for its lines, not a fixed time (a busy CI).
-    for (let i = 0; i < 100 && !readFileSync(out, 'utf8').includes('second line'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !(existsSync(out) && readFileSync(out, 'utf8').includes('second line')); i++) await new Promise((r) => setTimeout(r, 50));
     const text = readFileSync(out, 'utf8').split('\n');
     expect(text[0]).toBe(`ARGS --socket-errors=off --prio-prefix --id=${process.pid} -t smmap -p local6.notice -u /run/x.sock`);
     expect(text.slice(1, 3)).toEqual(['<181>first', '<179>second line']);
