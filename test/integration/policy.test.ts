@@ -120,6 +120,8 @@ describe('smmapd --policy, own listener', () => {
     ] as const) {
       const r = await policyQuery(d.port, [{ recipient: 'fred' }, bad, { recipient: 'fred' }]);
       expect(r).toEqual({ replies: ['action=DUNNO'], closed: true });
+      // the close can reach us before the log line reaches the daemon's stderr pipe
+      await waitFor(() => d.output().includes(`: ${why}; closing`), 5000);
       expect(d.output()).toContain(`policy protocol error from 127.0.0.1:`);
       expect(d.output()).toContain(`: ${why}; closing`);
     }
