@@ -134,6 +134,14 @@ export function secret(cf: CfFile, inline: string, fileParam: string): string {
 }
 
 /** Say which parameters the table does not read (Postfix ignores unknown ones silently; a typo then changes nothing). */
-export function reportUnused(cf: CfFile, type: string, log: (msg: string) => void): void {
+function reportUnused(cf: CfFile, type: string, log: (msg: string) => void): void {
   for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`);
+}
+
+/** Every driver's openTable: read FILE, build the table from it, then log the parameters it did not read. */
+export function openCfTable<T>(file: string, type: string, log: (msg: string) => void, make: (cf: CfFile) => T): T {
+  const cf = readCf(file);
+  const table = make(cf);
+  reportUnused(cf, type, log);
+  return table;
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
-import { CfError, readCf, reportUnused, secret, splitList, type CfFile } from './cf';
+import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
 import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 
@@ -197,8 +197,5 @@ export class LdapTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  const cf = readCf(file);
-  const table = new LdapTable(cf, cfg, log);
-  reportUnused(cf, 'ldap', log);
-  return table;
+  return openCfTable(file, 'ldap', log, (cf) => new LdapTable(cf, cfg, log));
 }

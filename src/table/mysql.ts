@@ -5,7 +5,7 @@ import { createConnection, type Connection, type ConnectionOptions } from 'mysql
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
-import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
+import { openCfTable, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
@@ -124,8 +124,5 @@ export class MysqlTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  const cf = readCf(file);
-  const table = new MysqlTable(cf, cfg, log);
-  reportUnused(cf, 'mysql', log);
-  return table;
+  return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log));
 }

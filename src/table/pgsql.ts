@@ -5,7 +5,7 @@
 import { Client, type ClientConfig } from 'pg';
 import type { Config } from '../config';
 import type { LookupTable } from '../core/contract';
-import { readCf, reportUnused, secret, splitList, type CfFile } from './cf';
+import { openCfTable, secret, splitList, type CfFile } from './cf';
 import { templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
@@ -109,8 +109,5 @@ export class PgsqlTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  const cf = readCf(file);
-  const table = new PgsqlTable(cf, cfg, log);
-  reportUnused(cf, 'pgsql', log);
-  return table;
+  return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log));
 }

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import type { Config } from '../config';
 import { StoreError, type LookupTable } from '../core/contract';
-import { readCf, reportUnused, type CfFile } from './cf';
+import { openCfTable, type CfFile } from './cf';
 import { checkDomain, Results, templates, type Templates } from './expand';
 import { buildQuery, describeQuery } from './sql';
 
@@ -78,8 +78,5 @@ export class SqliteTable implements LookupTable {
 }
 
 export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  const cf = readCf(file);
-  const table = new SqliteTable(cf, cfg);
-  reportUnused(cf, 'sqlite', log);
-  return table;
+  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg));
 }
