@@ -3,15 +3,40 @@
 // go out in request order even when some answers arrive later (IMAP store, directory maps);
 // past a bound of replies not yet written, and while the client does not read them, the
 // input is not read; an idle timeout; SIGTERM's drain; a refused request closes the
-// connection after the replies before it. A protocol supplies its framing (decode), its
-// answers (answer) and what an answer is logged and counted as (answered).
-import type { Readable, Writable } from 'node:stream';
+// connection after the replies before it. Every end of a connection goes through endGently()
+// (refusal, drain, the client's own close) or destroy() (idle, I/O error, linger over):
+// once our side is done the input is read and dropped, never left paused, so a client that
+// closes is always seen. A protocol supplies its framing (decode), its answers (answer) and
+// what an answer is logged and counted as (answered).
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { isPromise } from '../core/policy';
 import { Metrics } from './metrics';
 import type { SessionContext } from './session';
 
-/** After a drain, how long the client may keep the connection open before it is dropped. */
-const DRAIN_LINGER_MS = 1000;
+/** After our last byte went out, how long the client may keep the connection open before it is dropped. */
+export const CLOSE_LINGER_MS = 1000;
+
+/**
+ * Our side of a socket is done: write `last`, send FIN, and read and drop whatever the client
+ * still sends, so that its close (FIN or RST) is seen and the socket freed; a client that
+ * keeps it open is dropped CLOSE_LINGER_MS after our last byte was handed to the kernel (by
+ * then the bytes are queued for it: closing with nothing unread sends them, then FIN).
+ * Returns a function that cancels the linger (the socket closed on its own).
+ */
+export function endGently(sock: Duplex, last = ''): () => void {
+  let linger: NodeJS.Timeout | null = null;
+  sock.resume();
+  const lingered = (): void => {
+    if (sock.destroyed) return;
+    linger = setTimeout(() => sock.destroy(), CLOSE_LINGER_MS);
+    linger.unref();
+  };
+  if (last === '') sock.end(lingered);
+  else sock.end(last, lingered);
+  return () => {
+    if (linger !== null) clearTimeout(linger);
+  };
+}
 
 /** A reply not yet written: its place in the order is kept while its answer is awaited. */
 interface Pending {
@@ -32,9 +57,8 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
   private closing = false;
   private inputEnded = false;
   private finished = false;
-  /** SIGTERM: once the last reply is out, the client gets a moment to read it, then is dropped. */
-  private draining = false;
   private awaitingDrain = false;
+  private cancelLinger: (() => void) | null = null;
   private resolveDone!: () => void;
   private readonly timer: NodeJS.Timeout | null;
   /** A socket is input and output at once; stdin/stdout are two streams. */
@@ -159,18 +183,28 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
     if (this.reading && !this.output.writableNeedDrain && this.pending.length < this.maxPending) this.input.resume();
   }
 
+  /**
+   * Decode nothing more. A socket goes on being read, its bytes dropped: paused, it would
+   * never see the client's FIN or RST (stdin need not be read: endOutput destroys it).
+   */
   private stopReading(): void {
     this.reading = false;
     this.decodeStop();
-    this.input.pause();
+    if (this.duplex) this.input.resume();
+    else this.input.pause();
   }
 
   private readonly onEnd = (): void => {
-    this.decodeEnd();
+    if (this.reading) this.decodeEnd();
     this.inputEnded = true;
     this.flush();
   };
 
+  /**
+   * No byte from the client for the timeout (or, once we have stopped reading, the client
+   * neither reads our last reply nor closes): drop it. A paused input stops the timer from
+   * being refreshed, so a client that went away while we waited on it is dropped too.
+   */
   private onIdle(): void {
     this.ctx.log.info(`idle timeout (${this.ctx.idleTimeoutMs / 1000} s) for ${this.peer}; closing`);
     this.destroy();
@@ -179,26 +213,29 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
   /** SIGTERM: answer what has fully arrived, take nothing more, then close. */
   drain(): void {
     if (this.finished) return;
-    this.draining = true;
     this.stopReading();
     this.closing = true;
     this.flush();
   }
 
+  /**
+   * Every reply is out (replies still pending were waited for). On a socket: FIN, then the
+   * client's close or the linger (a pooled client, Postfix or Sendmail, may keep its end open
+   * and never see our FIN until its next request; a refused one may never close). The idle
+   * timer keeps running, no longer refreshed: it bounds a client that does not read.
+   */
   private endOutput(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.duplex) {
+      this.cancelLinger = endGently(this.input as unknown as Duplex);
+      return;
+    }
     if (this.timer) clearTimeout(this.timer);
     this.output.end();
-    // A pooled client (Postfix, Sendmail) may keep its end open and never see our FIN until
-    // its next request: once it has had a moment to read our last replies, drop it, so that
-    // shutdown is not held up until the drain bound. Replies still pending are waited for.
-    if (this.draining) setTimeout(() => this.destroy(), DRAIN_LINGER_MS).unref();
-    if (!this.duplex) {
-      this.input.pause();
-      // stdin need not be read to its end once we are done
-      (this.input as Readable & { destroy?: () => void }).destroy?.();
-    }
+    this.input.pause();
+    // stdin need not be read to its end once we are done
+    (this.input as Readable & { destroy?: () => void }).destroy?.();
   }
 
   private readonly onStreamError = (e: Error): void => {
@@ -217,6 +254,7 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
 
   private readonly onClosed = (): void => {
     if (this.timer) clearTimeout(this.timer);
+    this.cancelLinger?.();
     this.finished = true;
     this.resolveDone();
   };

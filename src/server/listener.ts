@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { LogRateLimiter, type Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
 import { describeSpec, type ListenSpec } from './listen-spec';
+import { endGently } from './connection';
 import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
 import type { ProcessShell } from './shell';
@@ -68,14 +69,17 @@ export interface ConnectionHooks {
  * 451 4.3.0, try again later), then we close our side. Bounded: REFUSAL_WAIT_MS for that request.
  */
 function refuse(sock: net.Socket, reply: string): void {
-  sock.on('error', () => undefined);
+  sock.on('error', () => sock.destroy());
   const t = setTimeout(() => sock.destroy(), REFUSAL_WAIT_MS);
   t.unref();
+  let cancelLinger = (): void => undefined;
   sock.once('data', () => {
-    sock.end(reply);
-    sock.resume(); // read and drop the rest until the client closes
+    cancelLinger = endGently(sock, reply); // as a Connection ends: read and drop until the client closes
   });
-  sock.once('close', () => clearTimeout(t));
+  sock.once('close', () => {
+    clearTimeout(t);
+    cancelLinger();
+  });
 }
 
 /**
@@ -110,18 +114,18 @@ function openFileLimit(): number | null {
  * knows to retry) instead of running out of descriptors, where libuv can only close
  * connections unanswered. The refusals are logged a few per window, then counted.
  */
-function admission(service: Service): (sock: net.Socket) => boolean {
+function admission(service: Service): (sock: net.Socket, peer: string) => boolean {
   const fds = openFileLimit();
   const refusals = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (what, n) =>
     service.log.warning(`${what}: ${n} more client(s) refused in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
   );
-  return (sock) => {
+  return (sock, peer) => {
     const configured = service.cfg.maxConnections;
     const byFds = fds !== null && fds - FD_RESERVE < configured ? Math.max(1, fds - FD_RESERVE) : null;
     const limit = byFds ?? configured;
     if (service.sessions.size < limit) return true;
     const what = byFds !== null ? `connection limit (${limit}) reached (file descriptor limit (${fds}))` : `connection limit (${limit}) reached`;
-    if (refusals.allow(what)) service.log.warning(`${what}: refusing ${peerOf(sock)}`);
+    if (refusals.allow(what)) service.log.warning(`${what}: refusing ${peer}`);
     refuse(sock, service.refusal()); // in the connection's protocol (socketmap or policy)
     return false;
   };
@@ -142,9 +146,10 @@ export async function serveOn(specs: ListenSpec[], service: Service, hooks: Conn
   for (const spec of specs) {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
     server.on('connection', (sock: net.Socket) => {
-      if (!admit(sock)) return;
+      const peer = peerOf(sock); // now: a client that resets has no address later
+      if (!admit(sock, peer)) return;
       hooks.opened();
-      void service.serve(sock, sock, peerOf(sock)).done.then(() => hooks.closed());
+      void service.serve(sock, sock, peer).done.then(() => hooks.closed());
     });
     if (spec.kind === 'unix' && ownsSockets) await clearStaleSocket(spec.path);
     await listen(server, spec);

@@ -15,9 +15,14 @@ import { PolicySession } from './policy-session';
 import { Session, type SessionContext } from './session';
 import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
 
-/** The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket. */
-export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
-  return sock.remoteAddress !== undefined ? `${sock.remoteAddress}:${sock.remotePort}` : '[local]';
+/**
+ * The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket.
+ * Asked once, at accept: a TCP client that reset before we accepted has no address left
+ * (getpeername fails), but its socket still has a local one: `[unknown]`, never `[local]`.
+ */
+export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined; localAddress?: string | undefined }): string {
+  if (sock.remoteAddress !== undefined) return `${sock.remoteAddress}:${sock.remotePort}`;
+  return sock.localAddress !== undefined ? '[unknown]' : '[local]';
 }
 
 export interface ServiceOptions {

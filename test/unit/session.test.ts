@@ -1,11 +1,13 @@
 // One connection's bookkeeping, on in-memory streams with scripted answers: replies in
 // order, bounded queues, and what SIGTERM's drain and a bug on the answer path do. Time is
 // vitest's fake clock: a "slow" answer costs no real time.
+import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeNetstring } from '../../src/core/netstring';
 import { makeLogger } from '../../src/log';
 import { Answerer, type Answer } from '../../src/server/answers';
+import { CLOSE_LINGER_MS } from '../../src/server/connection';
 import { PolicyAnswerer, type PolicyAnswer } from '../../src/server/policy-answers';
 import { PolicySession } from '../../src/server/policy-session';
 import { Session, type SessionContext } from '../../src/server/session';
@@ -152,5 +154,105 @@ describe('Answerer cache', () => {
     a.answer(Buffer.from('fred'));
     a.answer(Buffer.from('fred'));
     expect(lookups()).toBe(3);
+  });
+});
+
+describe('the end of a connection on a real socket (issue 13: refused connections never closed)', () => {
+  /** A loopback socket pair: `server` is what a listener accepts, `client` the peer. */
+  async function pair(): Promise<{ server: net.Socket; client: net.Socket; close(): void }> {
+    // the client too keeps its end open after our FIN, as a pooled or hostile one may
+    const srv = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const accepted = new Promise<net.Socket>((r) => srv.once('connection', r));
+    const client = net.connect({ port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => undefined);
+    const server = await accepted;
+    return { server, client, close: () => (client.destroy(), server.destroy(), srv.close()) };
+  }
+
+  const ctxOf = (extra: Partial<SessionContext> = {}): SessionContext => ({
+    answerer: scripted(answerOf),
+    maxRequest: 10_000,
+    idleTimeoutMs: 0,
+    log: makeLogger('error', { write: () => undefined }),
+    audit: false,
+    ...extra,
+  });
+
+  /** Resolves true when `p` settles within ms. */
+  const within = (p: Promise<unknown>, ms: number): Promise<boolean> => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+  const readAll = (sock: net.Socket): Promise<string> =>
+    new Promise((resolve) => {
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.once('end', () => resolve(text));
+    });
+
+  it('socketmap: a refused client that sends one more byte and closes is noticed at once', async () => {
+    const p = await pair();
+    try {
+      const s = new Session(p.server, p.server, 'test', ctxOf());
+      const got = readAll(p.client);
+      p.client.write('abc');
+      expect(await got).toBe('34:PERM Bad protocol (missing length),');
+      p.client.end('x');
+      expect(await within(s.done, 500)).toBe(true);
+      expect(p.server.destroyed).toBe(true);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('policy: a refused client that sends more and closes is noticed at once', async () => {
+    const p = await pair();
+    try {
+      const s = new PolicySession(p.server, p.server, 'test', ctxOf());
+      const got = readAll(p.client);
+      p.client.write('request=smtpd_access_policy\nhello\n');
+      expect(await got).toBe('');
+      p.client.end('more\n');
+      expect(await within(s.done, 500)).toBe(true);
+      expect(p.server.destroyed).toBe(true);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('a refused client that keeps its end open is dropped after the linger, not kept', async () => {
+    const p = await pair();
+    try {
+      const s = new Session(p.server, p.server, 'test', ctxOf());
+      const got = readAll(p.client);
+      p.client.write('abc');
+      await got;
+      const t0 = Date.now();
+      p.client.write('y'.repeat(100_000)); // read and dropped, not queued
+      expect(await within(s.done, CLOSE_LINGER_MS + 2000)).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(CLOSE_LINGER_MS - 100);
+      expect(p.server.destroyed).toBe(true);
+    } finally {
+      p.close();
+    }
+  });
+
+  it('a client that stopped reading (input paused for backpressure) and then resets is noticed', async () => {
+    const p = await pair();
+    try {
+      const s = new Session(p.server, p.server, 'test', ctxOf());
+      p.client.pause();
+      const frame = netstring('any fred');
+      // pipeline until the server has stopped reading (its replies fill both socket buffers)
+      const batch = Buffer.concat(Array.from({ length: 10_000 }, () => frame));
+      for (let i = 0; i < 400 && !p.server.isPaused(); i++) {
+        if (p.client.writableLength < 1e6) p.client.write(batch);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(p.server.isPaused()).toBe(true);
+      p.client.resetAndDestroy();
+      expect(await within(s.done, 2000)).toBe(true);
+    } finally {
+      p.close();
+    }
   });
 });
