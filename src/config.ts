@@ -256,7 +256,7 @@ export function configFromText(text: string, path = ''): Config {
     defaultdomain: r.str('defaultdomain', ''),
     unixhierarchysep: r.bool('unixhierarchysep', true),
     debugCommand: r.str('debug_command', ''),
-    store: r.str('smmapd_store', '{configdirectory}/smmapd.db').replace('{configdirectory}', configdirectory),
+    store: r.str('smmapd_store', '{configdirectory}/smmapd.db').replace('{configdirectory}', () => configdirectory),
     backend,
     imap: {
       server, host, port, tls,

@@ -57,7 +57,7 @@ function logger(cfg: Config, model: ProcessModel): Logger {
 /** -D: run debug_command with the program name and our pid, as Cyrus does. */
 function runDebugCommand(cfg: Config, log: Logger): void {
   if (cfg.debugCommand === '') return log.warning('-D given but debug_command is not set');
-  const cmd = cfg.debugCommand.replace('%s', process.argv[1] ?? 'smmapd').replace('%d', String(process.pid));
+  const cmd = cfg.debugCommand.replace('%s', () => process.argv[1] ?? 'smmapd').replace('%d', () => String(process.pid));
   log.notice(`running external debugger: ${cmd}`);
   try {
     (require('node:child_process') as typeof import('node:child_process')).execSync(cmd, { stdio: 'inherit', shell: '/bin/sh' });

@@ -50,6 +50,12 @@ describe('policy actions', () => {
   it('the reason never breaks the reply line', () => {
     expect(policyAction('failure', 'a\nb\r\x00c', a)).toBe('DEFER_IF_PERMIT a b  c');
   });
+  it('the text goes in literally: `$&`, `$``, `$\'`, `$$` are not replacement patterns (issue 13)', () => {
+    expect(policyAction('nouser', 'Blocked $& here $` and $$5', a)).toBe('550 5.1.1 Blocked $& here $` and $$5');
+    expect(policyAction('nouser', "$' $1 $<x>", a)).toBe("550 5.1.1 $' $1 $<x>");
+    // every %s of the template, and a %s in the text is not expanded again
+    expect(policyAction('nouser', 'a %s $&', { ...a, nouser: '550 %s (%s)' })).toBe('550 a %s $& (a %s $&)');
+  });
   it('kinds by verdict', () => {
     expect(actionKind({ status: 'OK', text: 'x', outcome: 'ok' })).toBe('success');
     expect(actionKind({ status: 'NOTFOUND', text: 'x', outcome: 'denied' })).toBe('nouser');
