@@ -79,7 +79,11 @@ export type VirtDomains = 'off' | 'userid' | 'on';
  * or null when there is none. Throws StoreError when the directory cannot answer.
  */
 export interface LookupTable {
-  lookup(key: string): Maybe<string | null>;
+  /**
+   * `until`: the lookup's deadline (a Date.now() time, smmapd_maps_timeout from the
+   * request); a table that talks to a server abandons its query there.
+   */
+  lookup(key: string, until?: number): Maybe<string | null>;
   /**
    * For `smmapctl explain --map`: what a lookup of `key` sends (the SQL query, the LDAP base
    * and filter) with the key quoted as the driver quotes it, or null when Postfix's rules

@@ -52,11 +52,13 @@ export class LdapTable implements LookupTable {
   private readonly timeLimit: number;
   private readonly deref: (typeof DEREF)[number];
   private readonly hosts: HostList<ConnPool<LdapConn>>;
+  private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: Config, private readonly log: (m: string) => void) {
     for (const p of ['special_result_attribute', 'terminal_result_attribute', 'leaf_result_attribute']) {
       if (cf.str(p, '') !== '') cf.fail(p, 'not supported by smmapd (only result_attribute)');
     }
+    this.timeoutMs = cfg.mapTimeoutMs;
     const bind = cf.str('bind', 'yes', 1).toLowerCase();
     if (bind === 'sasl') cf.fail('bind', 'SASL binds are not supported by smmapd (use bind = yes with bind_dn/bind_pw)');
     if (!['yes', 'simple', 'no', 'none'].includes(bind)) cf.fail('bind', `want yes, no or sasl, not "${bind}"`);
@@ -135,7 +137,7 @@ export class LdapTable implements LookupTable {
     return `search base "${base.join('')}" scope ${this.scope} filter ${filter.join('')} attributes ${this.attrs.join(',')}`;
   }
 
-  async lookup(key: string): Promise<string | null> {
+  async lookup(key: string, until = Date.now() + this.timeoutMs): Promise<string | null> {
     if (!checkDomain(this.t.ctx, key)) return null;
     const base: string[] = [];
     if (this.base !== '' && !expand(this.t.ctx, this.base, key, null, base, dnQuote)) return null;
@@ -151,7 +153,7 @@ export class LdapTable implements LookupTable {
     }
     let entries: Entry[];
     try {
-      entries = await this.hosts.run((pool) =>
+      entries = await this.hosts.run((pool, _i, hostUntil) =>
         pool.use(async (c) => {
           try {
             const r = await c.client.search(base.join(''), {
@@ -169,7 +171,8 @@ export class LdapTable implements LookupTable {
             if (typeof (e as { code?: unknown }).code === 'number') throw new QueryError((e as Error).message);
             throw e;
           }
-        }),
+        }, hostUntil),
+      until,
       );
     } catch (e) {
       // no such base: not found when the base depends on the key, else the table is broken

@@ -37,18 +37,25 @@ export function openMap(spec: MapSpec, cfg: Config, log: Log): LookupTable {
   }
 }
 
-/** One lookup to a reply. Keys a C client could not have sent (NUL, invalid UTF-8) are not looked up. */
+/** Past the deadline, how long a table that does not keep it itself gets before the reply is TEMP anyway. */
+const BACKSTOP_MS = 100;
+
+/**
+ * One lookup to a reply. Keys a C client could not have sent (NUL, invalid UTF-8) are not
+ * looked up. The deadline goes to the table, which abandons its query there (hosts.ts);
+ * the race here only backs up a table that does not.
+ */
 export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: number, what: string): Maybe<MapReply> {
   if (keyBytes.includes(0) || !isUtf8(keyBytes)) return { status: 'NOTFOUND', text: '' };
   const key = keyBytes.toString('utf8');
   let r: Maybe<string | null>;
   try {
-    r = table.lookup(key);
+    r = table.lookup(key, Date.now() + timeoutMs);
   } catch (e) {
     return failed(e);
   }
   if (!isPromise(r)) return found(r);
-  return deadline(r, timeoutMs, `${what} lookup`).then(found, failed);
+  return deadline(r, timeoutMs + BACKSTOP_MS, `${what} lookup`).then(found, failed);
 }
 
 function found(v: string | null): MapReply {
@@ -70,9 +77,11 @@ interface Entry {
 
 const OUTCOME: Record<MapReply['status'], Outcome> = { OK: 'ok', NOTFOUND: 'nonexistent', TEMP: 'failed' };
 
-/** One named map on the answer path, with its TTL cache. */
+/** One named map on the answer path, with its TTL cache; lookups of a key under way are shared. */
 export class MapAnswerer {
   private readonly cache = new Map<string, Entry>();
+  /** Lookups under way by key: a request for the same key waits for the same query (single-flight). */
+  private readonly inFlight = new Map<string, Promise<MapAnswer>>();
 
   constructor(
     readonly name: string,
@@ -87,8 +96,16 @@ export class MapAnswerer {
       if (hit.expires > Date.now()) return hit.answer;
       this.cache.delete(cacheKey);
     }
+    const shared = this.inFlight.get(cacheKey);
+    if (shared !== undefined) return shared;
     const r = lookupReply(this.table, keyBytes, this.cfg.mapTimeoutMs, `map ${this.name}`);
-    return isPromise(r) ? r.then((x) => this.remember(cacheKey, x)) : this.remember(cacheKey, r);
+    if (!isPromise(r)) return this.remember(cacheKey, r);
+    const p = r.then((x) => {
+      this.inFlight.delete(cacheKey);
+      return this.remember(cacheKey, x);
+    });
+    this.inFlight.set(cacheKey, p);
+    return p;
   }
 
   private remember(cacheKey: string, r: MapReply): MapAnswer {

@@ -35,11 +35,13 @@ export class MysqlTable implements LookupTable {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<MyConn>>;
   private readonly requireResultSet: boolean;
+  private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf);
     this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1));
     this.requireResultSet = cf.bool('require_result_set', true);
+    this.timeoutMs = cfg.mapTimeoutMs;
     const ca = cf.str('tls_CAfile', '');
     const cert = cf.str('tls_cert_file', '');
     const key = cf.str('tls_key_file', '');
@@ -91,9 +93,9 @@ export class MysqlTable implements LookupTable {
     return describeQuery(this.t, key, mysqlQuote);
   }
 
-  lookup(key: string): Promise<string | null> {
+  lookup(key: string, until = Date.now() + this.timeoutMs): Promise<string | null> {
     return sqlLookup(this.t, key, (build) =>
-      this.hosts.run((pool) =>
+      this.hosts.run((pool, _i, hostUntil) =>
         pool.use(
           (c) =>
             new Promise<Rows>((resolve, reject) => {
@@ -113,7 +115,9 @@ export class MysqlTable implements LookupTable {
                 resolve((rows as unknown[][]).map((r) => r.map((v) => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)))));
               });
             }),
+          hostUntil,
         ),
+      until,
       ),
     );
   }

@@ -38,15 +38,16 @@ export function pgQuote(s: string, std: boolean): string {
 export class PgsqlTable implements LookupTable {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<PgConn>>;
+  private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf);
     this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1));
+    this.timeoutMs = cfg.mapTimeoutMs;
     const base: ClientConfig = {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
       database: cf.required('dbname'),
-      query_timeout: cfg.mapTimeoutMs,
       application_name: 'smmapd',
     };
     const names = splitList(cf.str('hosts', ''));
@@ -71,7 +72,8 @@ export class PgsqlTable implements LookupTable {
           }
           return conn;
         },
-        (c) => void c.client.end().catch(() => undefined),
+        // abandoned mid-query: close the socket now (end() would wait for the hung server)
+        (c, abandoned) => (abandoned ? c.client.connection.stream.destroy() : void c.client.end().catch(() => undefined)),
         (c) => !c.dead,
       );
     });
@@ -83,9 +85,9 @@ export class PgsqlTable implements LookupTable {
     return describeQuery(this.t, key, (s) => pgQuote(s, true));
   }
 
-  lookup(key: string): Promise<string | null> {
+  lookup(key: string, until = Date.now() + this.timeoutMs): Promise<string | null> {
     return sqlLookup(this.t, key, (build) =>
-      this.hosts.run((pool) =>
+      this.hosts.run((pool, _i, hostUntil) =>
         pool.use(async (c) => {
           let res;
           try {
@@ -98,7 +100,8 @@ export class PgsqlTable implements LookupTable {
           // several statements: PQexec keeps the last result
           const last = Array.isArray(res) ? res[res.length - 1] : res;
           return ((last?.rows ?? []) as unknown[][]).map((r) => r.map((v) => (v === null ? null : String(v)))) as Rows;
-        }),
+        }, hostUntil),
+      until,
       ),
     );
   }

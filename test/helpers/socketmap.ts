@@ -99,3 +99,69 @@ export async function raw(
   sock.destroy();
   return { data: Buffer.concat(chunks), closed };
 }
+
+/** One request of a pipelining client: when it was sent and answered (ms since start), and the reply's first word. */
+export interface Timed {
+  readonly sent: number;
+  readonly answered: number;
+  readonly status: string;
+  readonly key: string;
+}
+
+/**
+ * `conns` clients, each keeping `depth` requests in flight (keys from `nextKey`) until
+ * stop(): what a busy MX does to a map. Every answer is recorded with its times.
+ */
+export function pipelining(target: string, map: string, conns: number, depth: number, nextKey: () => string): {
+  readonly t0: number;
+  readonly records: Timed[];
+  now(): number;
+  stop(): Promise<void>;
+} {
+  const t0 = Date.now();
+  const records: Timed[] = [];
+  const socks: net.Socket[] = [];
+  let stopped = false;
+  const closed: Array<Promise<void>> = [];
+  for (let c = 0; c < conns; c++) {
+    const sock = dial(target);
+    socks.push(sock);
+    const sent: Array<{ at: number; key: string }> = [];
+    let buf: Buffer = Buffer.alloc(0);
+    const fill = (): void => {
+      if (stopped) return;
+      const out: Buffer[] = [];
+      while (sent.length < depth) {
+        const key = nextKey();
+        sent.push({ at: Date.now() - t0, key });
+        out.push(netstring(`${map} ${key}`));
+      }
+      if (out.length > 0) sock.write(Buffer.concat(out));
+    };
+    sock.on('connect', fill);
+    sock.on('data', (d: Buffer) => {
+      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+      const { replies, rest } = parseReplies(buf);
+      buf = rest;
+      const at = Date.now() - t0;
+      for (const r of replies) {
+        const s = sent.shift()!;
+        const sp = r.indexOf(0x20);
+        records.push({ sent: s.at, answered: at, status: r.subarray(0, sp < 0 ? r.length : sp).toString('latin1'), key: s.key });
+      }
+      fill();
+    });
+    sock.on('error', () => undefined);
+    closed.push(new Promise((r) => sock.once('close', () => r())));
+  }
+  return {
+    t0,
+    records,
+    now: () => Date.now() - t0,
+    stop: async () => {
+      stopped = true;
+      for (const s of socks) s.destroy();
+      await Promise.all(closed);
+    },
+  };
+}

@@ -3,6 +3,7 @@
 // hosts and paths substituted) must get the same answer, byte for byte, for pgsql, mysql,
 // sqlite and ldap; then failover across two PostgreSQL hosts, TEMP within the deadline
 // when every directory is down, and recovery without a restart.
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import {
   DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg, seedSqlite,
   startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
 } from '../helpers/directories';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer, sleep, waitFor } from '../helpers/procs';
 import { Sendmail, sendmailRoot, unshareWorks } from '../helpers/sendmail';
-import { query } from '../helpers/socketmap';
+import { pipelining, query } from '../helpers/socketmap';
 
 /** map name → [example file in conf/maps, TYPE] */
 const MAPS: ReadonlyArray<readonly [string, string, string]> = [
@@ -38,6 +39,19 @@ const nonAscii = (s: string): boolean => /[^\x00-\x7f]/.test(s);
 
 /** smmapd_maps_timeout of the daemon under test. */
 const DEADLINE_S = 8;
+
+const runSql = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+
+/** Every process under `pid` (PostgreSQL's backends under its postmaster). */
+function descendants(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return kids.flatMap((k) => [k, ...descendants(k)]);
+}
 
 /** Our reply judged against postmap's: NOTFOUND ↔ `NOTFOUND `, ERROR ↔ `TEMP ...`, else the same bytes. */
 function agrees(postfix: string, ours: string): boolean {
@@ -280,6 +294,74 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(r).toBe('OK fred@example.com\n');
     expect(Date.now() - t0).toBeLessThan(4000 + 2000);
   }, 60_000);
+
+  it('a hung directory (SIGSTOP) is marked down at the deadline: TEMP at once, no queue, no stale queries; recovers after SIGCONT', async () => {
+    const timeoutS = 2;
+    const conf = join(dir, 'hang.conf');
+    writeFileSync(conf, [`configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, 'smmapd_workers: 1', `smmapd_maps_timeout: ${timeoutS}`,
+      `smmapd_map_my: mysql:${files.get('myaliases')!}`, `smmapd_map_pg: pgsql:${files.get('aliases')!}`, `smmapd_map_ldap: ldap:${files.get('users')!}`, ''].join('\n'));
+    const d = await startDaemon(conf);
+    // smmapd_workers: 1 serves in the one process
+    const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    const mySelects = (): number => Number(runSql('mariadb', ['-h', '127.0.0.1', '-P', String(my.port), '-u', 'root', '-N', '-e', "SHOW GLOBAL STATUS LIKE 'Com_select'"]).split(/\s+/)[1]);
+    const pidOf = (file: string): number => Number(readFileSync(file, 'utf8').split('\n')[0]!.trim());
+    const cases: ReadonlyArray<readonly [string, () => number, string]> = [
+      ['my', () => pidOf(join(my.dir, 'pid')), 'OK fred@example.com'],
+      ['pg', () => pidOf(join(pg1.dir, 'data', 'postmaster.pid')), 'OK fred@example.com'],
+      ['ldap', () => pidOf(join(ldap.dir, 'slapd.pid')), 'OK fred@mail.example.com'],
+    ];
+    const report: string[] = [];
+    try {
+      for (const [map, pidFn, okReply] of cases) {
+        // unique keys (a miss each), and every 8th the key that answers OK
+        let n = 0;
+        const load = pipelining(d.target, map, 8, 50, () => (++n % 8 === 0 ? 'info@example.com' : `n${n}@example.com`));
+        await sleep(1500);
+        const wpid = d.proc.pid!;
+        const rss0 = rssMb(wpid);
+        // the whole server: PostgreSQL's backends too
+        const pids = [pidFn(), ...descendants(pidFn())];
+        for (const pid of pids) process.kill(pid, 'SIGSTOP');
+        const tStop = load.now();
+        let rss1: number;
+        let q0 = 0;
+        let tCont: number;
+        try {
+          await sleep(8000);
+          rss1 = rssMb(wpid);
+        } finally {
+          for (const pid of pids) process.kill(pid, 'SIGCONT');
+          tCont = load.now();
+        }
+        if (map === 'my') q0 = mySelects();
+        const recovered = await waitFor(() => load.records.some((r) => r.sent > tCont && r.status === 'OK'), 8000);
+        await sleep(500);
+        const q1 = map === 'my' ? mySelects() : 0;
+        await load.stop();
+        const R = load.records;
+        const hang = R.filter((r) => r.sent > tStop + timeoutS * 1000 + 1000 && r.answered < tCont);
+        const lat = hang.map((r) => r.answered - r.sent).sort((a, b) => a - b);
+        const firstOk = Math.min(...R.filter((r) => r.sent > tCont && r.status === 'OK').map((r) => r.answered - tCont));
+        const fresh = R.filter((r) => r.sent > tCont).length + 100; // (asked and not yet answered: at most 8 x 50)
+        const line = `${map}: during the hang ${hang.length} answers, median ${lat[lat.length >> 1]} ms, max ${lat.at(-1)} ms (deadline ${timeoutS} s); ` +
+          `RSS ${rss0.toFixed(0)} -> ${rss1!.toFixed(0)} MB; first OK ${firstOk} ms after SIGCONT` + (map === 'my' ? `; ${q1 - q0} SELECTs for ${fresh - 100} requests after SIGCONT` : '');
+        report.push(line);
+        expect(hang.length, line).toBeGreaterThan(100);
+        expect(new Set(hang.map((r) => r.status)), line).toEqual(new Set(['TEMP']));
+        expect(lat[lat.length >> 1]!, line).toBeLessThan(1000); // fast: the host is down, not waited for
+        expect(lat.at(-1)!, line).toBeLessThan(timeoutS * 1000 + 1500); // nothing past the deadline (a loaded machine's slack)
+        expect(rss1! - rss0, line).toBeLessThan(64); // nothing queues without bound
+        expect(recovered, line).toBe(true);
+        expect(firstOk, line).toBeLessThan(5000); // backoff at most 2 s, then a probe
+        // no stale queries: what the server ran after SIGCONT is what was asked after it (abandoned ones: a pool's worth)
+        if (map === 'my') expect(q1 - q0, line).toBeLessThan(fresh + 50);
+        expect(await query(d.target, ['info@example.com'], map)).toEqual([okReply]);
+      }
+    } finally {
+      console.log(report.join('\n'));
+      await d.stop();
+    }
+  }, 180_000);
 
   it('answers TEMP within the deadline when every directory is down, and recovers by itself', async () => {
     stopPg(pg1);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { configFromText } from '../../src/config';
 import { StoreError, type LookupTable } from '../../src/core/contract';
+import * as hosts from '../../src/table/hosts';
 import { MapAnswerer } from '../../src/table/maps';
 
 function table(answers: Record<string, string | null | Error | 'hang'>): LookupTable & { asked: string[] } {
@@ -92,5 +93,127 @@ describe('the host list', () => {
     expect(logs).toContain('pgsql: a is back');
     await expect(hl.run(() => Promise.reject(new QueryError('relation "x" does not exist')))).rejects.toThrow(/^pgsql query failed$/);
     expect(logs.at(-1)).toBe('pgsql: a: query failed: relation "x" does not exist');
+  });
+});
+
+describe('the deadline and the pools (issue 13: a hung directory)', () => {
+  /** A fake connection: its queries answer at once, or hang for ever while `hung` is set. */
+  interface Fake {
+    id: number;
+    destroyed: '' | 'closed' | 'abandoned';
+  }
+  const world = (): {
+    pool: hosts.ConnPool<Fake>;
+    conns: Fake[];
+    state: { hung: boolean; queries: number };
+    query: (c: Fake) => Promise<string>;
+  } => {
+    const conns: Fake[] = [];
+    const state = { hung: false, queries: 0 };
+    const { ConnPool } = hosts;
+    const pool = new ConnPool<Fake>(
+      2,
+      async () => {
+        const c: Fake = { id: conns.length, destroyed: '' };
+        conns.push(c);
+        return c;
+      },
+      (c, abandoned) => (c.destroyed = abandoned ? 'abandoned' : 'closed'),
+    );
+    const query = (c: Fake): Promise<string> => {
+      state.queries++;
+      return state.hung ? new Promise<string>(() => undefined) : Promise.resolve(`ok ${c.id}`);
+    };
+    return { pool, conns, state, query };
+  };
+
+  it('a query past its deadline is abandoned with its connection, and the slot is free again', async () => {
+    const { pool, conns, state, query } = world();
+    expect(await pool.use(query, Date.now() + 1000)).toBe('ok 0');
+    state.hung = true;
+    const t0 = Date.now();
+    await expect(pool.use(query, Date.now() + 200)).rejects.toBeInstanceOf(hosts.HungError);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(conns[0]!.destroyed).toBe('abandoned'); // never reused: the server cannot run it later
+    state.hung = false;
+    expect(await pool.use(query, Date.now() + 1000)).toBe('ok 1');
+    expect(await pool.use(query, Date.now() + 1000)).toBe('ok 1');
+  });
+
+  it('the queue is bounded: past it a lookup is refused at once; a waiter leaves the queue at its deadline', async () => {
+    const { pool, state, query } = world();
+    state.hung = true;
+    const until = Date.now() + 400;
+    const running = Promise.allSettled([pool.use(query, until), pool.use(query, until)]);
+    const queued = Promise.allSettled(Array.from({ length: 2 * hosts.QUEUE_PER_CONNECTION }, () => pool.use(query, Date.now() + 300)));
+    await Promise.resolve();
+    expect(pool.waiting).toBe(2 * hosts.QUEUE_PER_CONNECTION);
+    await expect(pool.use(query, until)).rejects.toThrow(/lookups queued/);
+    for (const q of await queued) expect(q.status === 'rejected' && q.reason instanceof hosts.BusyError).toBe(true);
+    expect(pool.waiting).toBe(0);
+    for (const r of await running) expect(r.status === 'rejected' && r.reason instanceof hosts.HungError).toBe(true);
+    expect(state.queries).toBe(2); // the queued lookups never reached the server
+  });
+
+  it('a host that hangs is marked down at the deadline: later lookups get TEMP at once, one probe after the backoff, recovery', async () => {
+    const { pool, state, query } = world();
+    const logs: string[] = [];
+    const hl = new hosts.HostList('mysql', [pool], ['db'], (m) => logs.push(m));
+    const ask = (ms: number): Promise<string> => hl.run((p, _i, until) => p.use(query, until), Date.now() + ms);
+    expect(await ask(1000)).toBe('ok 0');
+    state.hung = true;
+    const t0 = Date.now();
+    // two running, the rest queued behind them: all answered at the deadline, none later
+    const first = Array.from({ length: 10 }, () => ask(300).catch((e: Error) => e.message));
+    // (the queued ones may reach their deadline a moment before the running ones)
+    for (const r of await Promise.all(first)) expect(r).toMatch(/^mysql unavailable: timed out( \(queued\))?$/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(pool.waiting).toBe(0);
+    expect(logs).toEqual(['mysql: db failed: timed out']);
+    const t1 = Date.now();
+    await expect(ask(300)).rejects.toThrow('mysql hosts down (timed out)');
+    expect(Date.now() - t1).toBeLessThan(50);
+    await new Promise((r) => setTimeout(r, 300)); // past the first backoff (0.25 s)
+    // one lookup probes the host; the others keep away meanwhile
+    const probe = ask(300).catch((e: Error) => e.message);
+    await expect(ask(300)).rejects.toThrow('mysql hosts down (timed out)');
+    expect(await probe).toBe('mysql unavailable: timed out');
+    state.hung = false;
+    await new Promise((r) => setTimeout(r, 600)); // past the second backoff (0.5 s)
+    expect(await ask(1000)).toMatch(/^ok \d+$/);
+    expect(logs.at(-1)).toBe('mysql: db is back');
+  });
+
+  it('the next host gets its share of the deadline when the first hangs', async () => {
+    const a = world();
+    const b = world();
+    a.state.hung = true;
+    const hl = new hosts.HostList('pgsql', [a.pool, b.pool], ['a', 'b'], () => undefined);
+    const t0 = Date.now();
+    expect(await hl.run((p, i, until) => p.use(i === 0 ? a.query : b.query, until), Date.now() + 1000)).toBe('ok 0');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - t0).toBeLessThan(900);
+  });
+});
+
+describe('single-flight', () => {
+  it('concurrent lookups of the same key share one query', async () => {
+    let release: (v: string) => void = () => undefined;
+    const asked: string[] = [];
+    const t: LookupTable = {
+      lookup(key) {
+        asked.push(key);
+        return key === 'slow' ? new Promise<string>((r) => (release = r)) : Promise.resolve(`v-${key}`);
+      },
+      close() {},
+    };
+    const m = new MapAnswerer('m', t, configFromText(''));
+    const answers = [payload(m, 'slow'), payload(m, 'slow'), payload(m, 'other'), payload(m, 'slow')];
+    release('shared');
+    expect(await Promise.all(answers)).toEqual(['OK shared', 'OK shared', 'OK v-other', 'OK shared']);
+    expect(asked).toEqual(['slow', 'other']);
+    // done: the next request asks again (no cache configured)
+    void payload(m, 'slow');
+    expect(asked).toEqual(['slow', 'other', 'slow']);
   });
 });
