@@ -1,5 +1,7 @@
 // Every smmapctl command, in the order --help lists them.
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { makePrivateDirectory } from '../store/file-access';
 import { runBatch } from './batch';
 import { denyCommands } from './deny';
 import { explainCommand } from './explain';
@@ -8,15 +10,19 @@ import { mailboxCommands } from './mailbox';
 import { checkMapCommand } from './maps';
 import { queryCommand } from './query';
 import { quotaCommands } from './quota';
+import { storeOwner, UsageError } from './context';
 import type { CommandSpec } from './spec';
 import { syncCommands } from './sync';
 
 const initCommand: CommandSpec = {
   words: ['init'],
   args: [],
-  summary: 'create an empty store, or bring an older one to the current format (idempotent)',
+  summary: 'create an empty store (and its directory), or bring an older one to the current format (idempotent)',
   batch: false,
   run(ctx) {
+    // The one command that creates the store's directory (configdirectory by default): the
+    // others never do, so a typo in smmapd_store is an error rather than a new tree.
+    makePrivateDirectory(dirname(ctx.cfg.store), storeOwner(ctx.cfg));
     ctx.store(true);
   },
 };
@@ -35,7 +41,8 @@ const batchCommand: CommandSpec = {
     try {
       text = readFileSync(file === undefined || file === '-' ? 0 : file, 'utf8');
     } catch (e) {
-      throw new Error(`cannot read ${file ?? 'standard input'}: ${(e as Error).message}`);
+      // smmapctl(8): a file that cannot be read is a usage error (64), as in import-cyrus.
+      throw new UsageError(`cannot read ${file ?? 'standard input'}: ${(e as Error).message}`);
     }
     runBatch(ctx, COMMANDS, text);
   },

@@ -3,6 +3,7 @@
 import { separatorOf, type Config } from '../config';
 import { AclError } from '../core/acl';
 import { NameError, type NameOptions } from '../core/mboxname';
+import { lookupGroup, userEntry } from '../server/users';
 import { openAdmin } from '../store/sqlite-admin';
 import type { StoreAdmin } from '../store/store';
 
@@ -35,7 +36,8 @@ export class CtlContext {
    */
   store(create: boolean): StoreAdmin {
     if (this.admin === null) {
-      this.admin = openAdmin(this.cfg.store, { create, busyTimeoutMs: Math.max(5000, this.cfg.storeBusyTimeoutMs) });
+      const owner = storeOwner(this.cfg);
+      this.admin = openAdmin(this.cfg.store, { create, busyTimeoutMs: Math.max(5000, this.cfg.storeBusyTimeoutMs), ...(owner ? { owner } : {}) });
     }
     return this.admin;
   }
@@ -43,5 +45,19 @@ export class CtlContext {
   close(): void {
     this.admin?.close();
     this.admin = null;
+  }
+}
+
+/**
+ * Run as root with smmapd_user set: the user and group the daemon reads the store as
+ * (smmapd_group, else the user's primary group), whom every file smmapctl writes goes to.
+ */
+export function storeOwner(cfg: Config): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0 || cfg.runUser === '') return undefined;
+  try {
+    const user = userEntry(cfg.runUser);
+    return { uid: user.uid, gid: cfg.runGroup !== '' ? lookupGroup(cfg.runGroup) : user.gid };
+  } catch (e) {
+    throw new Error(`smmapd_user ${cfg.runUser}${cfg.runGroup !== '' ? `, smmapd_group ${cfg.runGroup}` : ''}: ${(e as Error).message} (the store is written for that user)`);
   }
 }

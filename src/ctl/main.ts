@@ -33,9 +33,13 @@ function positionals(spec: CommandSpec, processed: readonly unknown[]): string[]
   return out;
 }
 
+/** package.json's version (bundled into the program by scripts/bundle.js). */
+const version = (): string => (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
+
 function build(io: Io, output: string[]): Command {
   const program = new Command('smmapctl')
     .description('Administer the smmapd mailbox store (mailboxes, ACLs, quotas, deny list) and ask it questions.')
+    .version(`smmapctl ${version()}`, '-V, --version', 'print the version and exit')
     .option('-C, --config <file>', 'configuration file in imapd.conf syntax (default /etc/smmapd.conf)')
     .helpCommand(false)
     .exitOverride()

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { deleteAclEntry, setAclEntry } from '../core/acl';
 import { cascadePrefix, newMailboxAcl, prefixEnd } from '../core/mailbox-rules';
+import { keepOwned } from './file-access';
 import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema';
 import {
   AdminError, checkSnapshot, StoreError, withLimits, withUsage, type DenyEntry, type MailboxRow, type QuotaLimits, type QuotaState, type QuotaUsage,
@@ -18,6 +19,12 @@ export interface SqliteAdminOptions {
   readonly busyTimeoutMs?: number;
   /** Create the file when it does not exist (default true). */
   readonly create?: boolean;
+  /**
+   * Run as root, the user and group the daemon reads the store as (smmapd_user/smmapd_group):
+   * a new store is theirs, and the store, -wal and -shm files are given back to them whenever
+   * this handle opens or closes. Unset: a new store goes to the owner of its directory.
+   */
+  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 // The write contract's types live with it (store.ts); named here too for older callers.
@@ -32,6 +39,7 @@ function quotaState(r: QuotaRow): QuotaState {
 
 export class SqliteAdmin implements StoreAdmin {
   private readonly db: Database.Database;
+  private readonly owner: SqliteAdminOptions['owner'];
   private readonly s: Record<
     | 'getMailbox' | 'insertMailbox' | 'insertSnapshotMailbox' | 'deleteMailbox' | 'deleteMailboxRange' | 'setAcl' | 'listMailboxes'
     | 'getQuota' | 'upsertQuota' | 'setUsage' | 'deleteQuota' | 'deleteQuotaRange' | 'listQuotas'
@@ -44,6 +52,7 @@ export class SqliteAdmin implements StoreAdmin {
     opts: SqliteAdminOptions = {},
   ) {
     const create = opts.create ?? true;
+    this.owner = process.getuid?.() === 0 ? opts.owner : undefined;
     const link = lstatSync(path, { throwIfNoEntry: false });
     const isNew = link === undefined;
     let created: Stats | null = null;
@@ -52,7 +61,7 @@ export class SqliteAdmin implements StoreAdmin {
       if (!create) throw new StoreError(`store ${path} does not exist (smmapctl init creates it)`);
       if (!existsSync(dir)) throw new StoreError(`cannot create store ${path}: directory ${dir} does not exist`);
       if (!statSync(dir).isDirectory()) throw new StoreError(`cannot create store ${path}: ${dir} is not a directory`);
-      created = createPrivate(path);
+      created = createPrivate(path, this.owner);
     } else if (link.isSymbolicLink() && !existsSync(path)) {
       // A dangling link: SQLite would create whatever it points to, with our rights.
       throw new StoreError(`cannot create store ${path}: it is a symbolic link to a missing file`);
@@ -72,6 +81,8 @@ export class SqliteAdmin implements StoreAdmin {
           throw new StoreError(`cannot create store ${path}: the file was replaced while it was created`);
         }
       }
+      // Before anything is written: SQLite gives new -wal and -shm files the store's owner.
+      this.keepOwned();
       this.migrate();
       this.s = this.prepareAll();
     } catch (e) {
@@ -307,17 +318,25 @@ export class SqliteAdmin implements StoreAdmin {
 
   close(): void {
     if (this.db.open) this.db.close();
+    this.keepOwned();
+  }
+
+  /** The store and its -wal and -shm files stay readable by the daemon's user (root only). */
+  private keepOwned(): void {
+    if (this.owner === undefined) return;
+    keepOwned([this.path, `${this.path}-wal`, `${this.path}-shm`], this.owner.uid, this.owner.gid);
   }
 }
 
 /**
  * Create the empty store file 0640 (less if the umask says so: it holds every mailbox name,
  * ACL, quota and deny entry), never through a symbolic link (O_EXCL | O_NOFOLLOW), and, when
- * root creates it, give it to the owner of its directory through the descriptor, so the
- * daemon, running as that user, can open it. SQLite gives its -wal and -shm files the same
- * mode, and the same owner whenever root recreates them (os_unix.c, robustFchown).
+ * root creates it, give it to `owner` (else to the owner of its directory) through the
+ * descriptor, so the daemon, running as that user, can open it. SQLite gives its -wal and
+ * -shm files the same mode, and the same owner whenever root recreates them (os_unix.c,
+ * robustFchown).
  */
-function createPrivate(path: string): Stats {
+function createPrivate(path: string, owner: SqliteAdminOptions['owner']): Stats {
   let fd: number;
   try {
     fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, 0o640);
@@ -325,7 +344,9 @@ function createPrivate(path: string): Stats {
     throw new StoreError(`cannot create store ${path}: ${errorText(e)}`, { cause: e });
   }
   try {
-    if (process.getuid?.() === 0) {
+    if (owner !== undefined) {
+      fchownSync(fd, owner.uid, owner.gid);
+    } else if (process.getuid?.() === 0) {
       const dir = statSync(dirname(path));
       if (dir.uid !== 0 || dir.gid !== 0) fchownSync(fd, dir.uid, dir.gid);
     }

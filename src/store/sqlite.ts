@@ -9,6 +9,7 @@
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { quotaRootCandidates } from '../core/mboxname';
+import { accessProblem } from './file-access';
 import { checkFormat, errorText, isLocked, MIN_READ_VERSION, sqliteCode } from './sqlite-schema';
 import type { Config } from '../config';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
@@ -267,11 +268,21 @@ export class SqliteStore implements MailboxStore {
       return this.lockError;
     }
     if (e instanceof StoreError) return new StoreError(`store unavailable: ${e.message}`, { cause: e, reply: UNAVAILABLE });
+    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}${this.accessHint(e)}`, { cause: e, reply: UNAVAILABLE });
+  }
+
+  /**
+   * A file this process may not open, said as what it is: the owner and mode found, and the
+   * user we run as (smmapd_user). Looked at only on a failure (at most once per retry interval).
+   */
+  private accessHint(e: unknown): string {
+    const code = sqliteCode(e);
+    const denied = ['SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM', 'EACCES', 'EPERM'].some((c) => code.startsWith(c));
+    if (!denied) return '';
+    const problem = accessProblem(this.path);
+    if (problem !== null) return ` (${problem})`;
     // A WAL reader must create (or write) the -shm file next to the store.
-    const hint = sqliteCode(e).startsWith('SQLITE_READONLY')
-      ? ' (the daemon needs write access to the store directory, or to existing -wal and -shm files)'
-      : '';
-    return new StoreError(`store unavailable: ${this.path}: ${errorText(e)}${hint}`, { cause: e, reply: UNAVAILABLE });
+    return code.startsWith('SQLITE_READONLY') ? ' (the daemon needs write access to the store directory, or to existing -wal and -shm files)' : '';
   }
 
   private report(msg: string): void {
