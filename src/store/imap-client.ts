@@ -21,6 +21,8 @@ export interface ListEntry {
   readonly name: string;
   /** Name attributes, as sent (`\Noselect`, `\HasChildren`, ...). */
   readonly flags: readonly string[];
+  /** The backend holding it, when the LIST asked for it ('' for none named). */
+  backend?: string;
 }
 
 export interface QuotaRootAnswer {
@@ -48,9 +50,19 @@ export class ImapCommandError extends Error {
   }
 }
 
+/** Cyrus's annotation naming the backend that holds a mailbox (a Murder frontend answers it itself). */
+export const SERVER_ANNOTATION = '/shared/vendor/cmu/cyrus-imapd/server';
+
+/** Cyrus's refusal when a Murder frontend cannot reach the backend (IMAP_SERVER_UNAVAILABLE). */
+export function isBackendUnavailable(e: unknown): boolean {
+  return e instanceof ImapCommandError && e.status === 'NO' && /^server\(s\) unavailable/i.test(e.text);
+}
+
 export interface ImapSession {
   /** The server's hierarchy separator, from `LIST "" ""`. */
   readonly separator: string;
+  /** The server is part of a Cyrus Murder (it advertises MUPDATE): mailboxes live on backends. */
+  readonly murder: boolean;
   /** False once the connection is closed or broken. */
   readonly usable: boolean;
   /** GETQUOTAROOT: null when the mailbox does not exist. */
@@ -59,8 +71,16 @@ export interface ImapSession {
   quota(root: string): Promise<Resources | null>;
   /** GETACL as [identifier, rights] pairs; null when the mailbox does not exist. */
   acl(name: string): Promise<Array<[string, string]> | null>;
-  /** Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry` hears each as it comes. */
-  list(pattern: string, onEntry?: () => void): Promise<ListEntry[]>;
+  /**
+   * GETMETADATA of the server annotation: the backend holding the mailbox ('' when the server
+   * names none: not a Murder, or the server itself); null when the mailbox does not exist.
+   */
+  backendOf(name: string): Promise<string | null>;
+  /**
+   * Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry`
+   * hears each as it comes. `withBackend`: also each mailbox's server annotation (LIST-METADATA).
+   */
+  list(pattern: string, onEntry?: () => void, withBackend?: boolean): Promise<ListEntry[]>;
   /** Called once when the connection goes away, for whatever reason. */
   onClose(cb: () => void): void;
   /** Drop the connection now (no LOGOUT). */
@@ -127,6 +147,16 @@ async function run(c: ImapFlow, command: string, args: unknown[], untagged: Exec
 
 const str = (value: string): { type: 'STRING'; value: string } => ({ type: 'STRING', value });
 
+/** The server annotation's value from `* METADATA name (entry value)`; null when absent or NIL. */
+function annotationValue(u: Untagged): string | null {
+  const pairs = u.attributes?.[1];
+  if (!Array.isArray(pairs)) return null;
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    if (text(pairs[i])?.toLowerCase() === SERVER_ANNOTATION) return text(pairs[i + 1]);
+  }
+  return null;
+}
+
 /** `(STORAGE 8 100 MESSAGE 3 5)` → resources. */
 function parseResources(list: unknown): Map<string, Resource> {
   const out = new Map<string, Resource>();
@@ -190,7 +220,7 @@ class Session implements ImapSession {
   private closed = false;
   private readonly closeCbs: Array<() => void> = [];
 
-  constructor(private readonly client: ImapFlow, readonly separator: string) {
+  constructor(private readonly client: ImapFlow, readonly separator: string, readonly murder: boolean) {
     client.on('close', () => this.markClosed());
   }
 
@@ -267,15 +297,41 @@ class Session implements ImapSession {
     return pairs;
   }
 
-  async list(pattern: string, onEntry?: () => void): Promise<ListEntry[]> {
+  async backendOf(name: string): Promise<string | null> {
+    let backend = '';
+    try {
+      await run(this.client, 'GETMETADATA', [str(name), str(SERVER_ANNOTATION)], {
+        METADATA: async (u) => { backend = annotationValue(u) ?? backend; },
+      });
+    } catch (e) {
+      if (e instanceof ImapCommandError && e.nonexistent) return null;
+      throw e;
+    }
+    return backend;
+  }
+
+  async list(pattern: string, onEntry?: () => void, withBackend = false): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
-    await run(this.client, 'LIST', [str(''), str(pattern)], {
+    const byName = new Map<string, ListEntry>();
+    const args: unknown[] = [str(''), str(pattern)];
+    // RETURN (METADATA (...)) sends `* METADATA name (entry value)` after each LIST line.
+    if (withBackend) args.push({ type: 'ATOM', value: 'RETURN' }, [{ type: 'ATOM', value: 'METADATA' }, [str(SERVER_ANNOTATION)]]);
+    await run(this.client, 'LIST', args, {
       LIST: async (u) => {
         const name = text(u.attributes?.[2]);
         const rawFlags = u.attributes?.[0];
         const flags = Array.isArray(rawFlags) ? rawFlags.map(text).filter((f): f is string => f !== null) : [];
-        if (name !== null) entries.push({ name, flags });
+        if (name !== null) {
+          const e: ListEntry = withBackend ? { name, flags, backend: '' } : { name, flags };
+          entries.push(e);
+          if (withBackend) byName.set(name, e);
+        }
         onEntry?.();
+      },
+      METADATA: async (u) => {
+        const e = byName.get(text(u.attributes?.[0]) ?? '');
+        const v = annotationValue(u);
+        if (e && v !== null) e.backend = v;
       },
     });
     return entries;
@@ -326,5 +382,6 @@ export async function openSession(
     client.close();
     throw new Error('IMAP server gave no hierarchy separator for LIST "" ""');
   }
-  return new Session(client, sep);
+  const murder = [...(client.capabilities?.keys() ?? [])].some((c) => c.startsWith('MUPDATE'));
+  return new Session(client, sep, murder);
 }

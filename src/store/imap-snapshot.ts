@@ -7,7 +7,7 @@ import type { Config } from '../config';
 import { ImapCommandError, type ImapSession } from './imap-client';
 import { domainOf, fromServerName } from './imap-names';
 import type { ImapPool } from './imap-pool';
-import { domainRoot, lookupMailbox, namingOf } from './imap';
+import { domainRoot, lookupMailbox, namingOf } from './imap-lookup';
 import { StoreError, type MailboxState, type QuotaState, type Snapshot } from './store';
 
 /** Hears mailboxes done and the total as a round goes. */
