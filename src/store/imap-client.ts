@@ -21,8 +21,6 @@ export interface ListEntry {
   readonly name: string;
   /** Name attributes, as sent (`\Noselect`, `\HasChildren`, ...). */
   readonly flags: readonly string[];
-  /** The backend holding it, when the LIST asked for it ('' for none named). */
-  backend?: string;
 }
 
 export interface QuotaRootAnswer {
@@ -77,10 +75,13 @@ export interface ImapSession {
    */
   backendOf(name: string): Promise<string | null>;
   /**
-   * Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry`
-   * hears each as it comes. `withBackend`: also each mailbox's server annotation (LIST-METADATA).
+   * The server annotation of several mailboxes in one GETMETADATA (Cyrus takes a list of names;
+   * a Murder frontend answers it from its mailbox list, where `LIST ... RETURN (METADATA ...)`
+   * and `DEPTH infinity` ask the backends). Rejects (ImapCommandError) when one does not exist.
    */
-  list(pattern: string, onEntry?: () => void, withBackend?: boolean): Promise<ListEntry[]>;
+  backendsOf(names: readonly string[]): Promise<Map<string, string>>;
+  /** Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry` hears each as it comes. */
+  list(pattern: string, onEntry?: () => void): Promise<ListEntry[]>;
   /** Called once when the connection goes away, for whatever reason. */
   onClose(cb: () => void): void;
   /** Drop the connection now (no LOGOUT). */
@@ -310,28 +311,26 @@ class Session implements ImapSession {
     return backend;
   }
 
-  async list(pattern: string, onEntry?: () => void, withBackend = false): Promise<ListEntry[]> {
+  async backendsOf(names: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    await run(this.client, 'GETMETADATA', [names.map(str), str(SERVER_ANNOTATION)], {
+      METADATA: async (u) => {
+        const name = text(u.attributes?.[0]);
+        if (name !== null) out.set(name, annotationValue(u) ?? '');
+      },
+    });
+    return out;
+  }
+
+  async list(pattern: string, onEntry?: () => void): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
-    const byName = new Map<string, ListEntry>();
-    const args: unknown[] = [str(''), str(pattern)];
-    // RETURN (METADATA (...)) sends `* METADATA name (entry value)` after each LIST line.
-    if (withBackend) args.push({ type: 'ATOM', value: 'RETURN' }, [{ type: 'ATOM', value: 'METADATA' }, [str(SERVER_ANNOTATION)]]);
-    await run(this.client, 'LIST', args, {
+    await run(this.client, 'LIST', [str(''), str(pattern)], {
       LIST: async (u) => {
         const name = text(u.attributes?.[2]);
         const rawFlags = u.attributes?.[0];
         const flags = Array.isArray(rawFlags) ? rawFlags.map(text).filter((f): f is string => f !== null) : [];
-        if (name !== null) {
-          const e: ListEntry = withBackend ? { name, flags, backend: '' } : { name, flags };
-          entries.push(e);
-          if (withBackend) byName.set(name, e);
-        }
+        if (name !== null) entries.push({ name, flags });
         onEntry?.();
-      },
-      METADATA: async (u) => {
-        const e = byName.get(text(u.attributes?.[0]) ?? '');
-        const v = annotationValue(u);
-        if (e && v !== null) e.backend = v;
       },
     });
     return entries;
