@@ -18,6 +18,11 @@ export interface MailboxState {
   readonly acl: string;
   /** The quota root that governs the mailbox, or null when none does. */
   readonly quota: QuotaState | null;
+  /**
+   * The mailbox exists and its ACL is known, but its quota could not be read (a Cyrus Murder
+   * backend down): the few words of a TEMP reply, given only when the checks reach the quota.
+   */
+  readonly quotaFailure?: string;
 }
 
 export interface DenyEntry {

@@ -43,6 +43,11 @@ function judgeMailbox(key: string, shared: boolean, box: MailboxState | null, o:
   if (shared && !anonymousMayPost(box.acl)) {
     return anonymousMayLookup(box.acl) ? { status: 'PERM', text: MSG_PERMISSION, outcome: 'failed' } : NONEXISTENT;
   }
+  // Existence and the ACL were known without the quota (a Murder frontend with a backend down).
+  if (box.quotaFailure !== undefined) {
+    t?.('quota', `unknown: ${box.quotaFailure}`);
+    return storeFailure(box.quotaFailure);
+  }
   if (box.quota !== null) {
     const v: QuotaVerdict = sized === null ? (isOverQuota(box.quota) ? 'over' : 'room') : quotaVerdict(box.quota, sized);
     if (t !== undefined) traceQuota(t, box.quota, sized, v);

@@ -15,6 +15,8 @@ export interface SyncSummary {
   readonly mailboxes: number;
   /** Mailboxes the server refused to describe (recorded as failing). */
   readonly failing: number;
+  /** Murder backends that were unavailable, with how many of the failing mailboxes each holds. */
+  readonly backendsDown: ReadonlyMap<string, number>;
   readonly quotaRoots: number;
   readonly acls: number;
   readonly seconds: number;
@@ -28,13 +30,14 @@ export async function syncOnce(
   const snap = await readImapSnapshot(cfg, pool, progress, log);
   write({ mailboxes: snap.mailboxes, quotas: snap.quotas });
   return {
-    mailboxes: snap.mailboxes.length, failing: snap.failing, quotaRoots: snap.quotas.length, acls: snap.acls,
+    mailboxes: snap.mailboxes.length, failing: snap.failing, backendsDown: snap.backendsDown, quotaRoots: snap.quotas.length, acls: snap.acls,
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
 export function summaryLine(s: SyncSummary): string {
-  const failing = s.failing > 0 ? ` (${s.failing} failing: their lookups answer TEMP)` : '';
+  const down = [...s.backendsDown].map(([b, n]) => `; IMAP backend ${b} unavailable: ${n} of them`).join('');
+  const failing = s.failing > 0 ? ` (${s.failing} failing: their lookups answer TEMP${down})` : '';
   return `synced ${s.mailboxes} mailboxes${failing}, ${s.quotaRoots} quota roots, ${s.acls} ACLs in ${s.seconds.toFixed(1)} s`;
 }
 

@@ -48,9 +48,19 @@ export class ImapCommandError extends Error {
   }
 }
 
+/** Cyrus's annotation naming the backend that holds a mailbox (a Murder frontend answers it itself). */
+export const SERVER_ANNOTATION = '/shared/vendor/cmu/cyrus-imapd/server';
+
+/** Cyrus's refusal when a Murder frontend cannot reach the backend (IMAP_SERVER_UNAVAILABLE). */
+export function isBackendUnavailable(e: unknown): boolean {
+  return e instanceof ImapCommandError && e.status === 'NO' && /^server\(s\) unavailable/i.test(e.text);
+}
+
 export interface ImapSession {
   /** The server's hierarchy separator, from `LIST "" ""`. */
   readonly separator: string;
+  /** The server is part of a Cyrus Murder (it advertises MUPDATE): mailboxes live on backends. */
+  readonly murder: boolean;
   /** False once the connection is closed or broken. */
   readonly usable: boolean;
   /** GETQUOTAROOT: null when the mailbox does not exist. */
@@ -59,6 +69,17 @@ export interface ImapSession {
   quota(root: string): Promise<Resources | null>;
   /** GETACL as [identifier, rights] pairs; null when the mailbox does not exist. */
   acl(name: string): Promise<Array<[string, string]> | null>;
+  /**
+   * GETMETADATA of the server annotation: the backend holding the mailbox ('' when the server
+   * names none: not a Murder, or the server itself); null when the mailbox does not exist.
+   */
+  backendOf(name: string): Promise<string | null>;
+  /**
+   * The server annotation of several mailboxes in one GETMETADATA (Cyrus takes a list of names;
+   * a Murder frontend answers it from its mailbox list, where `LIST ... RETURN (METADATA ...)`
+   * and `DEPTH infinity` ask the backends). Rejects (ImapCommandError) when one does not exist.
+   */
+  backendsOf(names: readonly string[]): Promise<Map<string, string>>;
   /** Raw `LIST "" pattern`: names and flags, no decoding, no special-use probing. `onEntry` hears each as it comes. */
   list(pattern: string, onEntry?: () => void): Promise<ListEntry[]>;
   /** Called once when the connection goes away, for whatever reason. */
@@ -127,6 +148,16 @@ async function run(c: ImapFlow, command: string, args: unknown[], untagged: Exec
 
 const str = (value: string): { type: 'STRING'; value: string } => ({ type: 'STRING', value });
 
+/** The server annotation's value from `* METADATA name (entry value)`; null when absent or NIL. */
+function annotationValue(u: Untagged): string | null {
+  const pairs = u.attributes?.[1];
+  if (!Array.isArray(pairs)) return null;
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    if (text(pairs[i])?.toLowerCase() === SERVER_ANNOTATION) return text(pairs[i + 1]);
+  }
+  return null;
+}
+
 /** `(STORAGE 8 100 MESSAGE 3 5)` → resources. */
 function parseResources(list: unknown): Map<string, Resource> {
   const out = new Map<string, Resource>();
@@ -190,7 +221,7 @@ class Session implements ImapSession {
   private closed = false;
   private readonly closeCbs: Array<() => void> = [];
 
-  constructor(private readonly client: ImapFlow, readonly separator: string) {
+  constructor(private readonly client: ImapFlow, readonly separator: string, readonly murder: boolean) {
     client.on('close', () => this.markClosed());
   }
 
@@ -267,6 +298,30 @@ class Session implements ImapSession {
     return pairs;
   }
 
+  async backendOf(name: string): Promise<string | null> {
+    let backend = '';
+    try {
+      await run(this.client, 'GETMETADATA', [str(name), str(SERVER_ANNOTATION)], {
+        METADATA: async (u) => { backend = annotationValue(u) ?? backend; },
+      });
+    } catch (e) {
+      if (e instanceof ImapCommandError && e.nonexistent) return null;
+      throw e;
+    }
+    return backend;
+  }
+
+  async backendsOf(names: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    await run(this.client, 'GETMETADATA', [names.map(str), str(SERVER_ANNOTATION)], {
+      METADATA: async (u) => {
+        const name = text(u.attributes?.[0]);
+        if (name !== null) out.set(name, annotationValue(u) ?? '');
+      },
+    });
+    return out;
+  }
+
   async list(pattern: string, onEntry?: () => void): Promise<ListEntry[]> {
     const entries: ListEntry[] = [];
     await run(this.client, 'LIST', [str(''), str(pattern)], {
@@ -326,5 +381,6 @@ export async function openSession(
     client.close();
     throw new Error('IMAP server gave no hierarchy separator for LIST "" ""');
   }
-  return new Session(client, sep);
+  const murder = [...(client.capabilities?.keys() ?? [])].some((c) => c.startsWith('MUPDATE'));
+  return new Session(client, sep, murder);
 }

@@ -4,11 +4,14 @@
 // session is dropped, since a late answer would arrive out of turn. A failure to connect or a
 // deadline missed marks the server down: jobs then fail at once (no waiting out the deadline on
 // every lookup) while one background probe reconnects with exponential backoff, and the pool
-// serves again as soon as a probe logs in.
+// serves again as soon as a probe logs in. Against a Cyrus Murder frontend a job can name the
+// backend it needs (imap-backends.ts): its deadline missed or "Server(s) unavailable" then marks
+// that backend down, not the server, and bounds how many sessions one backend may hold.
 import { readFileSync } from 'node:fs';
 import type { ImapConfig } from '../config';
 import { StoreError } from './store';
-import { ImapCommandError, openSession, type ImapSession } from './imap-client';
+import { BackendGates, BackendUnavailable } from './imap-backends';
+import { ImapCommandError, isBackendUnavailable, openSession, type ImapSession } from './imap-client';
 
 export interface PoolOptions {
   readonly imap: ImapConfig;
@@ -21,6 +24,13 @@ export interface PoolOptions {
   readonly backoffMaxMs?: number;
   /** The caller reports the server's refusals itself (sync names the mailbox): do not log them. */
   readonly quietRefusals?: boolean;
+  /** Sessions one Murder backend's jobs may hold at once (default: half the pool, at least 1). */
+  readonly backendLimit?: number;
+}
+
+/** Sessions one backend may hold by default: half the pool, so a hung one leaves the rest to the others. */
+export function defaultBackendLimit(size: number): number {
+  return Math.max(1, Math.floor(size / 2));
 }
 
 interface Waiter {
@@ -80,9 +90,13 @@ export class ImapPool {
   /** The last refusal logged: a broken mailbox asked again and again is logged once. */
   private lastRefusal = '';
   private readonly ca: Buffer | undefined;
+  readonly backends: BackendGates;
 
   constructor(private readonly o: PoolOptions) {
     this.ca = o.imap.caFile !== '' ? readFileSync(o.imap.caFile) : undefined;
+    this.backends = new BackendGates({
+      limit: o.backendLimit ?? defaultBackendLimit(o.size), log: o.log, backoffMinMs: o.backoffMinMs, backoffMaxMs: o.backoffMaxMs,
+    });
   }
 
   get size(): number {
@@ -92,22 +106,51 @@ export class ImapPool {
   /**
    * Run `job` on one session within the deadline. A tagged NO/BAD the job lets through becomes a
    * StoreError and the session stays; anything else (deadline, broken connection) drops it.
+   * `backend` (a Murder backend's name, '' for none): the job needs that backend; it waits for
+   * one of the backend's slots, fails at once with BackendUnavailable while the backend is down,
+   * and its failures mark the backend down instead of the server.
    */
-  async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs): Promise<T> {
+  async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs, backend = '', probe = false): Promise<T> {
     const d = new Deadline(timeoutMs);
+    if (backend === '') return this.attempt(job, d, timeoutMs, '');
+    const leave = await this.backends.enter(backend, d.left, probe);
+    try {
+      return await this.attempt(job, d, timeoutMs, backend);
+    } finally {
+      leave();
+    }
+  }
+
+  private async attempt<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, d: Deadline, timeoutMs: number, backend: string): Promise<T> {
     const touch: Touch = () => d.extend(timeoutMs);
+    // The backend's failures replay this job as its probe; any answer (a refusal too) is the backend's.
+    const probe = (): Promise<unknown> => this.run(job, timeoutMs, backend, true).catch((e: unknown) => {
+      if (!(e instanceof StoreError && e.cause instanceof ImapCommandError)) throw e;
+    });
+    const backendDown = (reason: string): BackendUnavailable => {
+      this.backends.markDown(backend, reason, probe);
+      return new BackendUnavailable(backend, reason);
+    };
     for (let attempt = 0; ; attempt++) {
       const s = await this.acquire(d);
       let expired = false;
       try {
         const v = await within(job(s, touch), d, 'command', () => {
           expired = true;
-          this.markDown('no answer within the deadline');
+          // A frontend session whose command waits on a hung backend is stuck with it: drop it,
+          // and open its successor now, so that other backends' lookups find it logged in.
+          if (backend === '') this.markDown('no answer within the deadline');
           s.destroy();
+          if (backend !== '') this.refill();
         });
         this.release(s);
         return v;
       } catch (e) {
+        if (expired && backend !== '') throw backendDown('no answer within the deadline');
+        if (e instanceof ImapCommandError && backend !== '' && isBackendUnavailable(e)) {
+          this.release(s);
+          throw backendDown(e.message);
+        }
         if (e instanceof ImapCommandError) {
           this.release(s);
           // The reply says only "IMAP server refused": the log has what it said.
@@ -190,6 +233,12 @@ export class ImapPool {
     }
   }
 
+  /** One more idle session in the background, while the pool has room and the server is up. */
+  private refill(): void {
+    if (this.closed || this.down || this.total >= this.o.size) return;
+    this.connect(new Deadline(this.o.timeoutMs)).then((s) => this.release(s), () => undefined);
+  }
+
   private release(s: ImapSession): void {
     if (!s.usable || this.closed) {
       s.destroy();
@@ -251,6 +300,7 @@ export class ImapPool {
   /** Log out every idle session and refuse further jobs. */
   async close(): Promise<void> {
     this.closed = true;
+    this.backends.close();
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;
     for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
