@@ -8,6 +8,7 @@ export * from './base';
 // The real peers (each module documents its pitfalls).
 export { ADMIN, createMany, cyrusAvailable, populate, startCyrus, type Cyrus, type CyrusOptions } from './cyrus';
 export { masterAvailable, startMaster, type RunningMaster } from './master';
+export { murderMissing, startMurder, type Murder } from './murder';
 export { postfixAvailable, postmapBatch, postmapQuery, startSmtpd, type Smtpd } from './postfix';
 export { Sendmail, sendmailRoot, unshareWorks } from './sendmail';
 export { startSyslogReceiver, type SyslogReceiver } from './syslog';

@@ -10,8 +10,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, SMMAPCTL, SMMAPD, sleep, waitFor } from '../helpers/harness';
-import { isSocket, murderMissing, startMurder, type Murder } from '../helpers/murder';
+import { buildOnce, murderMissing, SMMAPCTL, SMMAPD, sleep, startMurder, waitFor, type Murder } from '../helpers/harness';
+import { isSocket } from '../helpers/murder';
 import { describeWithPeer } from '../helpers/procs';
 import { query } from '../helpers/socketmap';
 
