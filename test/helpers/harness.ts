@@ -1,7 +1,7 @@
 // The one test harness, used by the tests and by bench/: everything of base.ts (the built
 // programs as package.json's bin names them, ports, waiting, smmapctl and the daemon as real
 // processes, process bookkeeping) and the real peers: Cyrus 3.6 and its master(8), Postfix,
-// Sendmail, a syslog receiver, the smload load generator. daemon.ts, ctl.ts and procs.ts
+// Sendmail, a private Cyrus Murder, a syslog receiver, the smload load generator. daemon.ts, ctl.ts and procs.ts
 // keep their old names. Nothing here imports vitest (bench/ runs it under plain node).
 export * from './base';
 
