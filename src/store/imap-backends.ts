@@ -3,13 +3,17 @@
 // pool: each backend's jobs may hold at most `limit` sessions at once, and a backend that
 // missed a deadline or that the frontend cannot reach ("Server(s) unavailable") is marked down
 // by itself: its jobs then fail at once with BackendUnavailable while one background probe (the
-// job that failed, run again with backoff) waits for it to answer. Other backends go on.
+// job that failed, run again with backoff on a session of its own) waits for it to answer.
+// Other backends go on.
 import { StoreError } from './store';
 
-/** A job for a backend that is down (or went down): the reply names the backend. */
+/**
+ * A job for a backend that is down (or went down), or whose slots stayed taken past the
+ * deadline (`busy`): the reply names the backend. Only the backend's answers are missing.
+ */
 export class BackendUnavailable extends StoreError {
-  constructor(readonly backend: string, reason: string) {
-    super(`IMAP backend ${backend} unavailable: ${reason}`, { reply: `IMAP backend ${backend} unavailable` });
+  constructor(readonly backend: string, reason: string, readonly state: 'unavailable' | 'busy' = 'unavailable') {
+    super(`IMAP backend ${backend} ${state}: ${reason}`, { reply: `IMAP backend ${backend} ${state}` });
     this.name = 'BackendUnavailable';
   }
 }
@@ -30,7 +34,7 @@ export interface GateOptions {
   readonly backoffMaxMs?: number;
 }
 
-/** Resolves when the probe's job got an answer from the backend; rejects with BackendUnavailable when not. */
+/** Resolves when the probe's job got an answer from the backend; rejects (BackendUnavailable) when not. */
 export type Probe = () => Promise<unknown>;
 
 export class BackendGates {
@@ -56,11 +60,11 @@ export class BackendGates {
 
   /**
    * A slot for one job of backend `b`, within `waitMs`; the returned function gives it back.
-   * Throws BackendUnavailable while `b` is down (unless `probe`: the probe itself).
+   * Throws BackendUnavailable while `b` is down.
    */
-  async enter(b: string, waitMs: number, probe = false): Promise<() => void> {
+  async enter(b: string, waitMs: number): Promise<() => void> {
     const g = this.gate(b);
-    if (g.down && !probe) throw new BackendUnavailable(b, g.down.reason);
+    if (g.down) throw new BackendUnavailable(b, g.down.reason);
     if (g.held >= this.o.limit) {
       await new Promise<void>((resolve, reject) => {
         const w = {
@@ -71,7 +75,8 @@ export class BackendGates {
         const timer = setTimeout(() => {
           const i = g.waiters.indexOf(w);
           if (i >= 0) g.waiters.splice(i, 1);
-          reject(new StoreError(`IMAP backend ${b} busy: no slot free within the deadline`, { reply: `IMAP backend ${b} busy` }));
+          // The holders' deadlines come first and usually mark it down: then say so.
+          reject(g.down ? new BackendUnavailable(b, g.down.reason) : new BackendUnavailable(b, 'no slot free within the deadline', 'busy'));
         }, Math.max(0, waitMs));
         g.waiters.push(w);
       });

@@ -110,10 +110,18 @@ export class ImapPool {
    * one of the backend's slots, fails at once with BackendUnavailable while the backend is down,
    * and its failures mark the backend down instead of the server.
    */
-  async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs, backend = '', probe = false): Promise<T> {
+  async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs, backend = ''): Promise<T> {
     const d = new Deadline(timeoutMs);
     if (backend === '') return this.attempt(job, d, timeoutMs, '');
-    const leave = await this.backends.enter(backend, d.left, probe);
+    let leave: () => void;
+    try {
+      leave = await this.backends.enter(backend, d.left);
+    } catch (e) {
+      // Its slots stayed taken for a whole deadline: as good as a deadline missed.
+      if (!(e instanceof BackendUnavailable && e.state === 'busy')) throw e;
+      this.backends.markDown(backend, 'no answer within the deadline', () => this.probeBackend(job, timeoutMs, backend));
+      throw new BackendUnavailable(backend, 'no answer within the deadline');
+    }
     try {
       return await this.attempt(job, d, timeoutMs, backend);
     } finally {
@@ -123,10 +131,7 @@ export class ImapPool {
 
   private async attempt<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, d: Deadline, timeoutMs: number, backend: string): Promise<T> {
     const touch: Touch = () => d.extend(timeoutMs);
-    // The backend's failures replay this job as its probe; any answer (a refusal too) is the backend's.
-    const probe = (): Promise<unknown> => this.run(job, timeoutMs, backend, true).catch((e: unknown) => {
-      if (!(e instanceof StoreError && e.cause instanceof ImapCommandError)) throw e;
-    });
+    const probe = (): Promise<unknown> => this.probeBackend(job, timeoutMs, backend);
     const backendDown = (reason: string): BackendUnavailable => {
       this.backends.markDown(backend, reason, probe);
       return new BackendUnavailable(backend, reason);
@@ -164,6 +169,25 @@ export class ImapPool {
         this.markDown(describe(e));
         throw e instanceof StoreError ? e : new StoreError(`IMAP connection failed: ${describe(e)}`, { cause: e, reply: 'IMAP server unavailable' });
       }
+    }
+  }
+
+  /**
+   * A backend's probe: the job that failed, run again on a session of its own (a pooled one
+   * would be stuck with the backend again, away from the other backends' lookups); it resolves
+   * on any answer, a refusal too, and rejects with BackendUnavailable while the backend fails.
+   */
+  private async probeBackend<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs: number, backend: string): Promise<void> {
+    if (this.closed) throw new BackendUnavailable(backend, 'closed');
+    const d = new Deadline(timeoutMs);
+    const s = await this.open(d);
+    try {
+      await within(job(s, () => d.extend(timeoutMs)), d, 'probe', () => s.destroy());
+    } catch (e) {
+      if (e instanceof ImapCommandError && !isBackendUnavailable(e)) return;
+      throw new BackendUnavailable(backend, e instanceof ImapCommandError ? e.message : 'no answer within the deadline');
+    } finally {
+      s.destroy();
     }
   }
 

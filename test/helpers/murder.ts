@@ -39,15 +39,31 @@ export interface Murder {
   /** SIGHUP every master whose smmapd service master closed ("too many failures"). */
   reopenSmmap(): void;
   stop(server: Server): Promise<void>;
-  start(server: Server): void;
+  start(server: Server): Promise<void>;
   /** SIGSTOP one server's master, then its children; resume() undoes it (close() too). */
   hang(server: Server): void;
   resume(): void;
   /** Everything down: forwarder, resumed processes, stop.sh. Never throws. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 const env = (ns: string, dir: string): NodeJS.ProcessEnv => ({ ...process.env, MURDER_NS: ns, MURDER_DIR: dir });
+
+export interface Ran { readonly status: number | null; readonly stdout: string; readonly stderr: string }
+
+/** argv run to its end without blocking the event loop (vitest's worker must stay responsive). */
+export function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    const p = spawn(argv[0]!, argv.slice(1), { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    p.on('error', (e) => { clearTimeout(timer); resolve({ status: null, stdout, stderr: stderr + e.message }); });
+    p.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
 
 function masterPid(dir: string, s: Server): number {
   return Number(readFileSync(join(dir, s, 'run', 'master.pid'), 'utf8').trim());
@@ -103,10 +119,11 @@ for (const p of pairs) {
 
 /** Build the Murder (about 10 s): namespace `ns`, directory `dir` (under /tmp, removed by close()). */
 export async function startMurder(ns: string, dir: string): Promise<Murder> {
-  const r = spawnSync(join(HERE, 'start.sh'), [], { env: env(ns, dir), encoding: 'utf8', timeout: 120_000 });
-  const stop = (): void => void spawnSync(join(HERE, 'stop.sh'), [], { env: env(ns, dir), timeout: 60_000 });
+  const r = await run([join(HERE, 'start.sh')], { env: env(ns, dir), timeoutMs: 120_000 });
+  const stop = (): Promise<Ran> => run([join(HERE, 'stop.sh')], { env: env(ns, dir), timeoutMs: 60_000 });
+  const stopNow = (): void => void spawnSync(join(HERE, 'stop.sh'), [], { env: env(ns, dir), timeout: 60_000 });
   if (r.status !== 0) {
-    stop();
+    await stop();
     throw new Error(`murder/start.sh failed (${r.status}): ${r.stderr.split('\n').slice(-6).join('\n')}`);
   }
   const fwd: ChildProcess = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', FORWARDER, dir, `fe=${ADDR.fe}`, `be1=${ADDR.be1}`, `be2=${ADDR.be2}`], { stdio: 'ignore' });
@@ -137,8 +154,8 @@ export async function startMurder(ns: string, dir: string): Promise<Murder> {
       process.kill(pid, 'SIGTERM');
       await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10_000);
     },
-    start(server) {
-      const s = spawnSync(join(HERE, 'start.sh'), ['up', server], { env: env(ns, dir), encoding: 'utf8', timeout: 60_000 });
+    async start(server) {
+      const s = await run([join(HERE, 'start.sh'), 'up', server], { env: env(ns, dir), timeoutMs: 60_000 });
       if (s.status !== 0) throw new Error(`start.sh up ${server}: ${s.stderr}`);
     },
     hang(server) {
@@ -153,12 +170,25 @@ export async function startMurder(ns: string, dir: string): Promise<Murder> {
     resume() {
       for (const p of hung.splice(0)) try { process.kill(p, 'SIGCONT'); } catch { /* gone */ }
     },
-    close() {
+    async close() {
+      if (closed) return;
+      closed = true;
+      process.off('exit', atExit);
       try { m.resume(); } catch { /* never mind */ }
       fwd.kill('SIGKILL');
-      stop();
+      await stop();
     },
   };
+  // A test process that ends without its afterAll still takes the Murder down (synchronously).
+  let closed = false;
+  const atExit = (): void => {
+    if (closed) return;
+    closed = true;
+    try { m.resume(); } catch { /* never mind */ }
+    fwd.kill('SIGKILL');
+    stopNow();
+  };
+  process.once('exit', atExit);
   return m;
 }
 

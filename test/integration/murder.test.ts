@@ -6,12 +6,12 @@
 // the frontend knows by itself (missing mailboxes, be2's shared folder without the anonymous
 // post right), and a sync names the backend. Then be2 hangs (SIGSTOP): be2's lookups answer
 // TEMP within the deadline, and be1's go on at their normal speed meanwhile.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, SMMAPCTL, SMMAPD, sleep, waitFor } from '../helpers/harness';
-import { isSocket, murderMissing, startMurder, type Murder } from '../helpers/murder';
+import { buildOnce, murderMissing, SMMAPCTL, SMMAPD, sleep, startMurder, waitFor, type Murder } from '../helpers/harness';
+import { isSocket, run, type Ran } from '../helpers/murder';
 import { describeWithPeer } from '../helpers/procs';
 import { query } from '../helpers/socketmap';
 
@@ -57,8 +57,7 @@ describeWithPeer('Cyrus Murder: one backend down or hung', murderMissing(), () =
   const col = (name: string, answers: readonly string[]): void => {
     KEYS.forEach((k, i) => ((table[k] ??= {})[name] = answers[i]!));
   };
-  const inNs = (argv: readonly string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync(m.exec(argv)[0]!, m.exec(argv).slice(1), { encoding: 'utf8', timeout: timeoutMs });
+  const inNs = (argv: readonly string[]): Promise<Ran> => run(m.exec(argv));
 
   async function daemon(name: string, conf: string): Promise<string> {
     const sock = join(dir, 'ours', `${name}.sock`);
@@ -85,7 +84,7 @@ describeWithPeer('Cyrus Murder: one backend down or hung', murderMissing(), () =
     writeFileSync(join(o, 'live.conf'), [...common, 'smmapd_backend: imap', `smmapd_store: ${o}/live-deny.db`, `smmapd_log: ${o}/live.log`, ''].join('\n'));
     replicaConf = join(o, 'replica.conf');
     writeFileSync(replicaConf, [...common, 'smmapd_backend: sqlite', `smmapd_store: ${o}/replica.db`, `smmapd_log: ${o}/replica.log`, ''].join('\n'));
-    const sync = inNs([process.execPath, SMMAPCTL, '-C', replicaConf, 'sync']);
+    const sync = await inNs([process.execPath, SMMAPCTL, '-C', replicaConf, 'sync']);
     if (sync.status !== 0) throw new Error(`smmapctl sync: ${sync.stderr}`);
     live = await daemon('live', join(o, 'live.conf'));
     replica = await daemon('replica', replicaConf);
@@ -95,7 +94,7 @@ describeWithPeer('Cyrus Murder: one backend down or hung', murderMissing(), () =
     for (const p of daemons) p.kill('SIGTERM');
     await sleep(200);
     const t0 = performance.now();
-    m?.close();
+    await m?.close();
     console.log(`murder: torn down in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     if (Object.keys(table).length > 0) {
       const names = Object.keys(table[KEYS[0]!]!);
@@ -148,7 +147,7 @@ describeWithPeer('Cyrus Murder: one backend down or hung', murderMissing(), () =
     expect(fe[KEYS.indexOf('full2')]).toBe('OK full2');
 
     // the replica synced now keeps be2's mailboxes as failing, and the sync names be2
-    const sync = inNs([process.execPath, SMMAPCTL, '-C', replicaConf, 'sync']);
+    const sync = await inNs([process.execPath, SMMAPCTL, '-C', replicaConf, 'sync']);
     expect(sync.status).toBe(0);
     expect(sync.stdout).toMatch(/^synced 16 mailboxes \(7 failing: their lookups answer TEMP; IMAP backend 127\.0\.0\.12 unavailable: 7 of them\), /);
     expect(sync.stderr).toContain('IMAP backend 127.0.0.12 unavailable');
@@ -161,7 +160,7 @@ describeWithPeer('Cyrus Murder: one backend down or hung', murderMissing(), () =
   }, 120_000);
 
   it('be2 hung: be2 lookups TEMP within the deadline, be1 lookups at their normal speed meanwhile', async () => {
-    m.start('be2');
+    await m.start('be2');
     // back: every key answers as all up, on 4 connections at once (both sessions in use)
     let back = false;
     for (let i = 0; i < 20 && !back; i++) {
