@@ -4,6 +4,7 @@
 // keys, and time the stdio model from spawn to first answer (BENCH_ONLY=startup: that alone).
 // The policy service (smmapd --policy) gets the same keys as Postfix-like RCPT requests at 1
 // and 8 connections (smload with SMLOAD_POLICY=1; BENCH_ONLY=policy: that alone, BENCH_POLICY=0: skip).
+// The cost of metrics: BENCH_ONLY=metrics (alternating rounds without and with smmapd_metrics_listen).
 // PEER=host:port runs the same load against another socketmap server (Cyrus's smmapd:
 // bench/cyrus-peer.sh loads the same mailboxes into a private Cyrus) and prints the ratios.
 import { execFileSync, spawn } from 'node:child_process';
@@ -121,6 +122,46 @@ async function policySection(confNoCache: string, keyFile: string): Promise<void
   }), ['--policy']);
 }
 
+/**
+ * What counting costs on the request path: the same load against a daemon without and one
+ * with smmapd_metrics_listen (scraped once per round, as Prometheus would), in alternating
+ * rounds, medians (BENCH_ONLY=metrics; BENCH_METRICS=0 skips it in the full run).
+ */
+async function metricsSection(base: string, dir: string, keyFile: string): Promise<void> {
+  const bin = smloadBinary();
+  const mport = await freePort();
+  const off = join(dir, 'metrics-off.conf');
+  const on = join(dir, 'metrics-on.conf');
+  writeFileSync(off, base);
+  writeFileSync(on, `${base}smmapd_metrics_listen: inet:127.0.0.1:${mport}\n`);
+  console.log(`\nmetrics: the same load without and with smmapd_metrics_listen, ${ROUNDS} alternating rounds of ${SECONDS} s, medians`);
+  console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
+  for (const policy of [false, true]) {
+    const extra = policy ? ['--policy'] : [];
+    await withDaemon(off, (offTarget) => withDaemon(on, async (onTarget) => {
+      smload(bin, offTarget, keyFile, 1, 1, policy); // warm-up
+      smload(bin, onTarget, keyFile, 1, 1, policy);
+      for (const conns of [1, 8]) {
+        const a: Load[] = [];
+        const b: Load[] = [];
+        for (let r = 0; r < ROUNDS; r++) {
+          a.push(smload(bin, offTarget, keyFile, conns, SECONDS, policy));
+          b.push(smload(bin, onTarget, keyFile, conns, SECONDS, policy));
+          const scrape = await fetch(`http://127.0.0.1:${mport}/metrics`);
+          if (scrape.status !== 200) throw new Error(`scrape: HTTP ${scrape.status}`);
+          await scrape.text();
+        }
+        const x = medianLoad(a);
+        const y = medianLoad(b);
+        const what = policy ? 'smmapd --policy' : 'smmapd';
+        console.log(row(`${what}, metrics off`, conns, x));
+        console.log(row(`${what}, metrics on`, conns, y));
+        console.log(`ratio on/off at ${conns} conn: throughput ${(y.rps / x.rps).toFixed(3)}x; p99 ${y.p99.toFixed(0)} vs ${x.p99.toFixed(0)} us`);
+      }
+    }, extra), extra);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'maps') {
     await mapsBench({ smloadBin: smloadBinary(), withDaemon }, SECONDS);
@@ -166,6 +207,10 @@ async function main(): Promise<void> {
       await policySection(confNoCache, keyFile);
       return;
     }
+    if (process.env.BENCH_ONLY === 'metrics') {
+      await metricsSection(base, dir, keyFile);
+      return;
+    }
     console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);
     console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
     for (const [name, c] of [['smmapd', conf], ['smmapd (no cache)', confNoCache], ['smmapd (1 process, no cache)', confOne]] as const) {
@@ -198,6 +243,7 @@ async function main(): Promise<void> {
       });
     }
     if (process.env.BENCH_POLICY !== '0') await policySection(confNoCache, keyFile);
+    if (process.env.BENCH_METRICS !== '0') await metricsSection(base, dir, keyFile);
     const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 31);
     const s = await stdioStartup(conf, runs);
     console.log(`\nstdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);

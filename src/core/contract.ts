@@ -72,6 +72,8 @@ export interface MailboxStore {
    * then cache only with TTLs.
    */
   changeCounter?(): number;
+  /** When `smmapctl sync` last wrote this store (Unix seconds), null if never or unknown; for /metrics. */
+  lastSync?(): number | null;
   close(): Maybe<void>;
 }
 
@@ -95,5 +97,7 @@ export interface LookupTable {
    * skip the lookup (domain list, a template the key cannot fill). Sends nothing.
    */
   describe?(key: string): string | null;
+  /** The directory's hosts in order, with failures since the last success (0: up); for /metrics. */
+  hostStates?(): ReadonlyArray<{ readonly name: string; readonly failures: number }>;
   close(): Maybe<void>;
 }

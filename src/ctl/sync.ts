@@ -27,8 +27,10 @@ export async function syncOnce(
   cfg: Config, pool: ImapPool, write: (snap: Snapshot) => void, progress?: Progress, log?: (msg: string) => void,
 ): Promise<SyncSummary> {
   const t0 = performance.now();
+  const began = Date.now() / 1000;
   const snap = await readImapSnapshot(cfg, pool, progress, log);
-  write({ mailboxes: snap.mailboxes, quotas: snap.quotas });
+  // the round's start: the replica is at least as fresh as that (smmapd_replica_last_sync_timestamp_seconds)
+  write({ mailboxes: snap.mailboxes, quotas: snap.quotas, synced: { at: began, server: cfg.imap.server } });
   return {
     mailboxes: snap.mailboxes.length, failing: snap.failing, backendsDown: snap.backendsDown, quotaRoots: snap.quotas.length, acls: snap.acls,
     seconds: (performance.now() - t0) / 1000,

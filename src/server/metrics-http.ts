@@ -1,18 +1,39 @@
 // GET /metrics over HTTP (smmapd_metrics_listen), in the process that owns the listener: the
-// single process itself, or the primary, which asks every worker for its counters over the
-// cluster IPC channel at each scrape and sums them with the last figures of workers that
-// have exited (so counters never go backwards when a worker is replaced).
+// single process itself, or the primary. prom-client renders the text, collects each
+// process's own figures (process_*, nodejs_*) and merges processes (AggregatorRegistry's
+// aggregate). Loaded only when metrics are configured.
+//
+// With workers the primary asks every live worker for its figures at each scrape (over the
+// cluster channel). smmapd_* counters are summed over the processes; process_* and nodejs_*
+// are per process, labelled process="primary" / "workerN" (N a slot that a replacement
+// takes over, so worker churn adds no series). A worker that exits is forgotten, except
+// that its last reported counters are added into one retired total (bounded: its labels
+// are the configuration's): dropping them would make the daemon's sums go down, which
+// rate() reads as a reset to zero and turns into a spike.
 import cluster, { type Worker } from 'node:cluster';
 import http from 'node:http';
+import type net from 'node:net';
+import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import { emptySnapshot, renderPrometheus, sumSnapshots, type Metrics, type MetricsSnapshot } from './metrics';
+import { kindOf } from './cluster-messages';
+import { isMonotonic, sumMetrics, type Metrics, type MetricJSON } from './metrics';
 
-/** The start time Prometheus sees: when this process started, Unix seconds. */
+/** The start time of this process, Unix seconds. */
 const START_TIME = Math.round(performance.timeOrigin / 1000);
 
-/** How long a scrape waits for a worker's figures before it is left out of that scrape. */
+/** How long a scrape waits for a worker's figures before it counts with its previous ones. */
 const WORKER_REPLY_MS = 1000;
+
+/**
+ * The endpoint's bounds: whoever reaches the port must not hold it. Silent connections are
+ * dropped after 5 s, requests must bring their headers within 5 s and be whole within 10 s
+ * (checked every second), 5 s idle between requests; at most 32 connections at once (more
+ * are closed as they arrive).
+ */
+export const HTTP_LIMITS = {
+  maxConnections: 32, idleTimeoutMs: 5000, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, checkIntervalMs: 1000,
+};
 
 export class MetricsListenError extends Error {
   override readonly name = 'MetricsListenError';
@@ -25,30 +46,82 @@ export function parseMetricsListen(spec: string): { host: string; port: number }
   return { host: m[1] ?? m[2]!, port: Number(m[3]) };
 }
 
-/** Serve /metrics; `collect` gives the figures at each scrape. A bind failure is logged, not fatal. */
-export function startMetricsHttp(spec: string, collect: () => Promise<{ snap: MetricsSnapshot; workers: number }>, log: Logger): http.Server {
+/** package.json's version (bundled into the program by esbuild). */
+function version(): string {
+  return (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
+}
+
+/** This process's own figures: resident memory, open fds, CPU, start time, heap, event loop. */
+function processRegistry(): Registry {
+  const r = new Registry();
+  collectDefaultMetrics({ register: r });
+  return r;
+}
+
+async function processMetrics(r: Registry): Promise<MetricJSON[]> {
+  return (await r.getMetricsAsJSON()) as unknown as MetricJSON[];
+}
+
+/** One process's own metrics, labelled with the process: kept apart, never summed. */
+export function perProcess(ms: readonly MetricJSON[], proc: string): MetricJSON[] {
+  return ms.map((m) => ({ ...m, aggregator: 'first', values: m.values.map((v) => ({ ...v, labels: { ...v.labels, process: proc } })) }));
+}
+
+/** What only the serving process says: the build, how many workers, when the daemon started. */
+function daemonMetrics(workers: number): MetricJSON[] {
+  return [
+    { name: 'smmapd_build_info', help: 'The running smmapd: its version (package.json) and Node.js version.', type: 'gauge', aggregator: 'first', values: [{ value: 1, labels: { version: version(), nodejs: process.versions.node } }] },
+    { name: 'smmapd_workers', help: 'Worker processes whose figures are summed here (1 without workers).', type: 'gauge', aggregator: 'first', values: [{ value: workers, labels: {} }] },
+    { name: 'smmapd_process_start_time_seconds', help: 'When the daemon (its serving process or primary) started, Unix seconds.', type: 'gauge', aggregator: 'first', values: [{ value: START_TIME, labels: {} }] },
+  ];
+}
+
+/** Merge the parts (summing smmapd_* over processes) and render Prometheus text 0.0.4. */
+export function render(parts: ReadonlyArray<readonly MetricJSON[]>): Promise<string> {
+  return AggregatorRegistry.aggregate(parts as MetricJSON[][]).metrics();
+}
+
+type Collect = () => Promise<string>;
+
+/** Scrapes that arrive while one is being collected share its result. */
+function coalesce(collect: Collect): Collect {
+  let inFlight: Promise<string> | null = null;
+  return () => {
+    inFlight ??= collect().finally(() => (inFlight = null));
+    return inFlight;
+  };
+}
+
+/** Serve GET /metrics; `collect` gives the text at each scrape. A bind failure is logged, not fatal. */
+export function startMetricsHttp(spec: string, collect: Collect, log: Logger): http.Server {
   const { host, port } = parseMetricsListen(spec);
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
-      return;
-    }
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('smmapd serves /metrics only\n');
-      return;
-    }
-    collect().then(
-      ({ snap, workers }) => {
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-        res.end(req.method === 'HEAD' ? undefined : renderPrometheus(snap, { startTime: START_TIME, workers }));
-      },
-      (e: unknown) => {
-        log.error(`metrics: ${(e as Error).message}`);
-        res.writeHead(500).end();
-      },
-    );
-  });
+  const L = HTTP_LIMITS;
+  const scrape = coalesce(collect);
+  const server = http.createServer(
+    { headersTimeout: L.headersTimeoutMs, requestTimeout: L.requestTimeoutMs, keepAliveTimeout: L.keepAliveTimeoutMs, connectionsCheckingInterval: L.checkIntervalMs },
+    (req, res) => {
+      const refuse = (code: number, headers: Record<string, string> = {}): void => {
+        // a refused request's connection is not kept: whatever else it sends is not read
+        res.writeHead(code, { 'Content-Type': 'text/plain', Connection: 'close', ...headers }).end(`${http.STATUS_CODES[code]}: smmapd serves GET /metrics only\n`);
+      };
+      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, { Allow: 'GET, HEAD' });
+      if ((req.url ?? '').split('?')[0] !== '/metrics') return refuse(404);
+      if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) return refuse(413);
+      scrape().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (e: unknown) => {
+          log.error(`metrics: ${(e as Error).message}`);
+          if (!res.headersSent) res.writeHead(500, { Connection: 'close' }).end();
+        },
+      );
+    },
+  );
+  server.maxConnections = L.maxConnections;
+  // Silent connections: node's header timeout starts only with a request's first byte.
+  server.on('connection', (sock: net.Socket) => sock.setTimeout(L.idleTimeoutMs, () => sock.destroy()));
   server.on('error', (e) => log.error(`metrics listener ${spec}: ${e.message}`));
   server.once('listening', () => log.notice(`serving Prometheus metrics at http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`));
   server.listen({ host, port });
@@ -57,46 +130,76 @@ export function startMetricsHttp(spec: string, collect: () => Promise<{ snap: Me
 }
 
 /** The one process that serves and counts. */
-export function localCollector(m: Metrics): () => Promise<{ snap: MetricsSnapshot; workers: number }> {
-  return () => Promise.resolve({ snap: m.snapshot(), workers: 1 });
+export function localCollector(m: Metrics): Collect {
+  const proc = processRegistry();
+  return async () => render([daemonMetrics(1), m.toJSON(), perProcess(await processMetrics(proc), 'main')]);
 }
 
 type MetricsReq = { smmapd: 'metrics-request'; id: number };
-type MetricsReply = { smmapd: 'metrics'; id: number; snap: MetricsSnapshot };
+/** A worker's figures: its smmapd_* counters (summed by the primary) and its own process metrics. */
+type MetricsReply = { smmapd: 'metrics'; id: number; own: MetricJSON[]; proc: MetricJSON[] };
 
 /** In a worker: answer the primary's metrics requests. */
 export function answerMetricsRequests(m: Metrics): void {
+  const proc = processRegistry();
   process.on('message', (msg: MetricsReq) => {
-    if (msg?.smmapd === 'metrics-request') process.send?.({ smmapd: 'metrics', id: msg.id, snap: m.snapshot() } satisfies MetricsReply);
+    if (kindOf(msg) !== 'metrics-request') return;
+    void processMetrics(proc)
+      .catch(() => [])
+      .then((p) => process.send?.({ smmapd: 'metrics', id: msg.id, own: m.toJSON(), proc: p } satisfies MetricsReply));
   });
+}
+
+interface Figures {
+  own: MetricJSON[];
+  proc: MetricJSON[];
 }
 
 /** In the primary: every scrape asks each live worker (node:cluster's own list) for its figures. */
 export class ClusterMetrics {
-  private readonly last = new Map<number, MetricsSnapshot>();
-  /** Figures of workers that have exited. */
-  private retired = emptySnapshot();
+  /** Worker id → slot (1..): the `process` label, reused by the worker that replaces it. */
+  private readonly slots = new Map<number, number>();
+  /** Each live worker's last figures. */
+  private readonly last = new Map<number, Figures>();
+  /** Counters of workers that have exited, summed (bounded: labels from the configuration). */
+  private retired: MetricJSON[] = [];
+  private readonly proc = processRegistry();
   private nextId = 1;
 
   constructor() {
+    cluster.on('fork', (w: Worker) => this.slotOf(w));
     cluster.on('message', (w: Worker, msg: MetricsReply) => {
-      if (msg?.smmapd === 'metrics' && typeof msg.snap === 'object') this.last.set(w.id, msg.snap);
+      if (kindOf(msg) === 'metrics' && Array.isArray(msg.own) && Array.isArray(msg.proc)) this.last.set(w.id, { own: msg.own, proc: msg.proc });
     });
     cluster.on('exit', (w: Worker) => {
-      const snap = this.last.get(w.id);
-      if (snap) this.retired = sumSnapshots([this.retired, snap]);
+      const f = this.last.get(w.id);
+      if (f) this.retired = sumMetrics([this.retired, f.own.filter(isMonotonic)]);
       this.last.delete(w.id);
+      this.slots.delete(w.id);
     });
+  }
+
+  private slotOf(w: Worker): number {
+    let s = this.slots.get(w.id);
+    if (s === undefined) {
+      const used = new Set(this.slots.values());
+      for (s = 1; used.has(s); s++);
+      this.slots.set(w.id, s);
+    }
+    return s;
+  }
+
+  /** What the primary holds: a bounded total per exited workers, one entry per live worker. */
+  get state(): { retiredSamples: number; workers: number } {
+    return { retiredSamples: this.retired.reduce((n, m) => n + m.values.length, 0), workers: this.last.size };
   }
 
   private live(): Worker[] {
     return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
   }
 
-  readonly collect = async (): Promise<{ snap: MetricsSnapshot; workers: number }> => {
-    const id = this.nextId++;
-    const live = this.live();
-    await Promise.all(live.map((w) => new Promise<void>((resolve) => {
+  private ask(w: Worker, id: number): Promise<void> {
+    return new Promise<void>((resolve) => {
       const t = setTimeout(done, WORKER_REPLY_MS);
       function done(): void {
         clearTimeout(t);
@@ -105,7 +208,7 @@ export class ClusterMetrics {
         resolve();
       }
       function onMsg(msg: MetricsReply): void {
-        if (msg?.smmapd === 'metrics' && msg.id === id) done();
+        if (kindOf(msg) === 'metrics' && msg.id === id) done();
       }
       w.on('message', onMsg);
       w.once('exit', done);
@@ -114,9 +217,20 @@ export class ClusterMetrics {
       } catch {
         done();
       }
-    })));
+    });
+  }
+
+  readonly collect = async (): Promise<string> => {
+    const id = this.nextId++;
+    const live = this.live();
+    await Promise.all(live.map((w) => this.ask(w, id)));
     // A worker that did not answer in time counts with its previous figures.
-    return { snap: sumSnapshots([this.retired, ...live.map((w) => this.last.get(w.id) ?? emptySnapshot())]), workers: live.length };
+    const parts: MetricJSON[][] = [daemonMetrics(live.length), this.retired, perProcess(await processMetrics(this.proc), 'primary')];
+    for (const w of live) {
+      const f = this.last.get(w.id);
+      if (f) parts.push(f.own, perProcess(f.proc, `worker${this.slotOf(w)}`));
+    }
+    return render(parts);
   };
 }
 

@@ -9,6 +9,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { auditField, peerAddress } from '../log';
 import { Connection } from './connection';
+import { POLICY } from './metrics';
 import type { PolicyAnswer, PolicyRequest } from './policy-answers';
 import type { SessionContext } from './session';
 
@@ -110,7 +111,7 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
   protected answered(a: PolicyAnswer, req: PolicyRequest, since: bigint): void {
     const m = this.ctx.metrics;
     if (m) {
-      if (a.status !== '') m.answered(a.status, a.outcome, 'policy', since);
+      if (a.status !== '') m.answered(a.status, a.outcome, POLICY, since);
       m.policyAction(a.kind);
     }
     if (this.ctx.audit) {

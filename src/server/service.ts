@@ -9,7 +9,7 @@ import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
-import { Metrics } from './metrics';
+import { Metrics, type MetricsProbes } from './metrics';
 import { PolicyAnswerer } from './policy-answers';
 import { PolicySession } from './policy-session';
 import { Session, type SessionContext } from './session';
@@ -86,6 +86,13 @@ export class Service {
     };
   }
 
+  /** What a scrape reads of the maps and store open now (they change on reload). */
+  private readonly probes: MetricsProbes = {
+    directories: () =>
+      [...(this.maps?.values() ?? [])].flatMap((m) => (m.table.hostStates?.() ?? []).map((h) => ({ map: m.name, host: h.name, up: h.failures === 0 }))),
+    lastSync: () => this.store.lastSync?.() ?? null,
+  };
+
   /** Serve one connection; resolves when it is over. */
   serve(input: Readable, output: Writable, peer: string): Session | PolicySession {
     const s = this.opts.policy === true ? new PolicySession(input, output, peer, this.ctx) : new Session(input, output, peer, this.ctx);
@@ -106,7 +113,8 @@ export class Service {
   /** Start counting (smmapd_metrics_listen in a listener model); the cache starts empty anyway. */
   enableMetrics(): Metrics {
     if (this.metricsOn === null) {
-      this.metricsOn = new Metrics();
+      this.metricsOn = new Metrics(this.probes);
+      this.metricsOn.setMaps(this.cfg.maps.map((s) => s.name));
       Object.assign(this.ctx, this.makeContext());
     }
     return this.metricsOn;
@@ -144,6 +152,7 @@ export class Service {
     this.cfg = cfg;
     this.store = store;
     this.maps = maps;
+    this.metrics?.setMaps(cfg.maps.map((s) => s.name));
     Object.assign(this.ctx, this.makeContext());
     setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
@@ -162,9 +171,11 @@ export class Service {
 export function reloadService(service: Service): boolean {
   try {
     service.reload();
+    service.metrics?.reloaded(true);
     return true;
   } catch (e) {
     service.log.error(`reload failed, keeping the running configuration: ${(e as Error).message}`);
+    service.metrics?.reloaded(false);
     return false;
   }
 }

@@ -41,7 +41,7 @@ const MAX_PENDING = 1024;
 const INTERNAL_ERROR: Answer = { wire: encodeNetstring(replyPayload(storeFailure('internal error'))), outcome: 'failed', status: 'TEMP', key: '' };
 
 /** A socketmap connection: netstring framing, answers from the Answerer; the rest is Connection's. */
-export class Session extends Connection<Buffer, string, Answer> {
+export class Session extends Connection<Buffer, number, Answer> {
   private readonly decoder: NetstringDecoder;
 
   constructor(input: Readable, output: Writable, peer: string, ctx: SessionContext) {
@@ -66,17 +66,18 @@ export class Session extends Connection<Buffer, string, Answer> {
     if (!this.reading) return;
     const off = keyOffset(frame);
     if (off < 0) return this.onBadFrame('missing key');
-    // the map name labels the metrics; the frame itself is valid only during this call
-    this.handle(frame, this.ctx.metrics ? frame.toString('latin1', 0, off - 1) : '');
+    // the map's label for the metrics (never the client's word); the frame is valid only during this call
+    const m = this.ctx.metrics;
+    this.handle(frame, m ? m.labelOf(frame.toString('latin1', 0, off - 1)) : 0);
   }
 
   protected answer(frame: Buffer): Answer | Promise<Answer> {
     return this.ctx.answerer.answer(frame.subarray(keyOffset(frame)), frame);
   }
 
-  protected answered(a: Answer, map: string, since: bigint): void {
+  protected answered(a: Answer, label: number, since: bigint): void {
     this.audit(a);
-    this.ctx.metrics?.answered(a.status, a.outcome, map, since);
+    this.ctx.metrics?.answered(a.status, a.outcome, label, since);
   }
 
   private onBadFrame(reason: FrameError): void {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { deleteAclEntry, setAclEntry } from '../core/acl';
 import { cascadePrefix, newMailboxAcl, prefixEnd } from '../core/mailbox-rules';
 import { keepOwned } from './file-access';
-import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema';
+import { APPLICATION_ID, checkFormat, errorText, isLocked, MIGRATIONS, SCHEMA_VERSION, SYNC_STATE_DDL } from './sqlite-schema';
 import {
   AdminError, checkSnapshot, StoreError, withLimits, withUsage, type DenyEntry, type MailboxRow, type QuotaLimits, type QuotaState, type QuotaUsage,
   type Snapshot, type StoreAdmin,
@@ -312,6 +312,11 @@ export class SqliteAdmin implements StoreAdmin {
       }
       for (const q of snap.quotas) {
         this.s.upsertQuota.run(q.root, q.storageLimitKiB, q.messageLimit, q.storageUsed, q.messageUsed);
+      }
+      if (snap.synced !== undefined) {
+        // in the same transaction: the time always belongs to the content it describes
+        this.db.exec(SYNC_STATE_DDL);
+        this.db.prepare('INSERT OR REPLACE INTO sync_state (id, synced_at, server) VALUES (1, ?, ?)').run(snap.synced.at, snap.synced.server);
       }
     });
   }

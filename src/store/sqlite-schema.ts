@@ -37,6 +37,17 @@ export const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * An optional table outside the versioned format: `smmapctl sync` creates it with its first
+ * write, and a reader that does not know it is unaffected (the format's tables are unchanged).
+ * One row: when the round that last replaced the store began (Unix seconds), from which server.
+ */
+export const SYNC_STATE_DDL = `CREATE TABLE IF NOT EXISTS sync_state (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  synced_at REAL NOT NULL,
+  server    TEXT NOT NULL DEFAULT ''
+)`;
+
 /** The oldest format the read-only daemon still reads (a missing `failure` column reads as NULL). */
 export const MIN_READ_VERSION = 1;
 

@@ -71,6 +71,8 @@ export class SqliteStore implements MailboxStore {
   private readonly busyTimeoutMs: number;
   private readonly retryIntervalMs: number;
   private readonly log: (msg: string) => void;
+  /** The sync_state query, prepared on the connection that found the table. */
+  private syncStmt: { conn: Conn; stmt: Statement } | null = null;
 
   constructor(
     readonly path: string,
@@ -110,6 +112,26 @@ export class SqliteStore implements MailboxStore {
     }
     if (this.failing !== null || this.lockError !== null) this.recovered(c);
     return row === undefined ? null : { userid, services: row[0], message: row[1] };
+  }
+
+  /**
+   * When `smmapctl sync` last wrote the store (its optional sync_state table), or null: read
+   * at a scrape only. The table may appear after the connection opened, so it is looked for
+   * until found.
+   */
+  lastSync(): number | null {
+    try {
+      const c = this.current();
+      if (this.syncStmt?.conn !== c) {
+        const exists = c.db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sync_state'`).get() !== undefined;
+        if (!exists) return null;
+        this.syncStmt = { conn: c, stmt: c.db.prepare('SELECT synced_at FROM sync_state WHERE id = 1').pluck() };
+      }
+      const v = this.syncStmt.stmt.get();
+      return typeof v === 'number' ? v : null;
+    } catch {
+      return null; // store unavailable: lookups report it
+    }
   }
 
   /**

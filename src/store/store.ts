@@ -11,6 +11,8 @@ export interface Snapshot {
   /** `failure`: the source could not describe this mailbox (why); its lookups answer TEMP. */
   readonly mailboxes: ReadonlyArray<{ readonly name: string; readonly acl: string; readonly failure?: string }>;
   readonly quotas: readonly QuotaState[];
+  /** Set by `smmapctl sync`: when its round began (Unix seconds) and the server read; kept in the store. */
+  readonly synced?: { readonly at: number; readonly server: string };
 }
 
 export interface MailboxRow {

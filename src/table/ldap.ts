@@ -194,6 +194,10 @@ export class LdapTable implements LookupTable {
     return res.value();
   }
 
+  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
+    return this.hosts.states;
+  }
+
   close(): void {
     for (const p of this.hosts.hosts) p.close();
   }

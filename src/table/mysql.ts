@@ -122,6 +122,10 @@ export class MysqlTable implements LookupTable {
     );
   }
 
+  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
+    return this.hosts.states;
+  }
+
   close(): void {
     for (const p of this.hosts.hosts) p.close();
   }

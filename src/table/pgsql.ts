@@ -106,6 +106,10 @@ export class PgsqlTable implements LookupTable {
     );
   }
 
+  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
+    return this.hosts.states;
+  }
+
   close(): void {
     for (const p of this.hosts.hosts) p.close();
   }

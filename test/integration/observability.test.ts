@@ -2,10 +2,12 @@
 // smmapctl explain, against the real daemon and CLI.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, haveCommand, ROOT, runSmmapd, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { freePort, haveCommand, ROOT, runCtlAsync, runSmmapd, sleep, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { FakeImap } from '../helpers/fake-imap';
 import { seedLdap, seedSqlite, startLdap, stopLdap, type Ldap } from '../helpers/directories';
 import { describeWithPeer } from '../helpers/procs';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
@@ -28,6 +30,34 @@ function sum(body: string, name: string, ...match: string[]): number {
   return n;
 }
 
+/** Every distinct value of one label in the samples of `body`. */
+function labelValues(body: string, label: string, metric = ''): Set<string> {
+  const out = new Set<string>();
+  for (const line of body.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(metric)) continue;
+    for (const m of line.matchAll(new RegExp(`[{,]${label}="([^"]*)"`, 'g'))) out.add(m[1]!);
+  }
+  return out;
+}
+
+/** Sample lines of the smmapd_* metrics (what client traffic could grow). */
+function smmapdSeries(body: string): number {
+  return body.split('\n').filter((l) => l.startsWith('smmapd_')).length;
+}
+
+/** A scrape once `processes` processes answer it (a worker that is still starting does not yet). */
+async function scrapeAll(port: number, processes: number): Promise<string> {
+  let body = '';
+  for (let i = 0; i < 150; i++) {
+    body = await scrape(port).then((r) => r.body, () => '');
+    if (labelValues(body, 'process', 'process_open_fds{').size === processes) break;
+    await sleep(100);
+  }
+  return body;
+}
+
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 function workersOf(pid: number): number[] {
   return spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout.split('\n').map(Number).filter((p) => p > 0);
 }
@@ -41,6 +71,7 @@ describe('metrics, two workers', () => {
     fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
     d = await startDaemon(fx.conf);
     await waitFor(() => d.output().includes('/metrics'), 10_000);
+    await scrapeAll(mport, 3);
   });
   afterAll(async () => {
     await d?.stop();
@@ -81,9 +112,176 @@ describe('metrics, two workers', () => {
     expect(sum((await scrape(mport)).body, 'smmapd_answers_total')).toBeGreaterThanOrEqual(before);
   }, 30_000);
 
-  it('serves /metrics only', async () => {
-    expect((await scrape(mport, '/')).status).toBe(404);
+  it('build info, and process_* for every process, labelled by process', async () => {
+    const body = (await scrape(mport)).body;
+    expect(body).toContain(`smmapd_build_info{version="${VERSION}",nodejs="${process.versions.node}"} 1\n`);
+    for (const name of ['process_resident_memory_bytes', 'process_open_fds', 'process_cpu_seconds_total', 'process_start_time_seconds']) {
+      expect(labelValues(body, 'process', `${name}{`), name).toEqual(new Set(['primary', 'worker1', 'worker2']));
+    }
+    expect(sum(body, 'process_open_fds', 'process="worker1"')).toBeGreaterThan(0);
   });
+
+  it('map labels come from the configuration, never from the client; worker churn adds no series', async () => {
+    // 300 map names chosen by clients, over several connections (both workers see some)
+    for (let c = 0; c < 10; c++) {
+      const names = Array.from({ length: 30 }, (_, i) => `junk${c}x${i}`);
+      await Promise.all(names.map((n) => query(d.target, ['fred', 'nosuch'], n)));
+    }
+    let body = (await scrape(mport)).body;
+    expect(labelValues(body, 'map')).toEqual(new Set(['smmapd', 'other', 'policy']));
+    expect(sum(body, 'smmapd_answers_total', 'map="other"')).toBeGreaterThanOrEqual(300);
+    const series = smmapdSeries(body);
+    let answers = sum(body, 'smmapd_answers_total');
+    // both workers replaced, twice, with more client-chosen names in between
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => query(d.target, ['fred', 'nosuch'], `r${round}n${i}`)));
+      await scrape(mport); // the primary learns the workers' figures
+      const old = workersOf(d.proc.pid!);
+      for (const w of old) process.kill(w, 'SIGKILL');
+      expect(await waitFor(() => { const now = workersOf(d.proc.pid!); return now.length === 2 && now.every((p) => !old.includes(p)); }, 20_000)).toBe(true);
+      body = await scrapeAll(mport, 3);
+      expect(smmapdSeries(body)).toBe(series);
+      expect(labelValues(body, 'process', 'process_open_fds{')).toEqual(new Set(['primary', 'worker1', 'worker2']));
+      const now = sum(body, 'smmapd_answers_total');
+      expect(now, 'counters of exited workers are kept: the sums never go down').toBeGreaterThanOrEqual(answers + 40);
+      answers = now;
+    }
+  }, 60_000);
+
+  it('serves GET /metrics only', async () => {
+    expect((await scrape(mport, '/')).status).toBe(404);
+    expect((await scrape(mport, '/metrics/x')).status).toBe(404);
+    const post = await fetch(`http://127.0.0.1:${mport}/metrics`, { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    // a GET with a body: refused, and the body is not read
+    const reply = await new Promise<string>((resolve) => {
+      let got = '';
+      const sock = net.connect(mport, '127.0.0.1', () => sock.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n${'x'.repeat(1000)}`));
+      sock.on('data', (b) => (got += b.toString()));
+      sock.on('error', () => undefined);
+      sock.on('close', () => resolve(got));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 413 /);
+    expect((await scrape(mport, '/metrics?x=1')).status).toBe(200);
+  });
+
+  it('drops idle, slow and surplus connections, then serves again', async () => {
+    const opened: Array<{ sock: net.Socket; closedAt: number }> = [];
+    const t0 = Date.now();
+    const open = (): Promise<{ sock: net.Socket; closedAt: number }> =>
+      new Promise((resolve, reject) => {
+        const sock = net.connect(mport, '127.0.0.1');
+        const c = { sock, closedAt: 0 };
+        sock.on('error', () => undefined);
+        sock.on('close', () => (c.closedAt = Date.now()));
+        sock.once('connect', () => resolve(c));
+        sock.once('error', reject);
+        opened.push(c);
+      });
+    // 40 connections that never send a byte (the bound is 32), one that sends its headers a byte a second
+    const idle = await Promise.all(Array.from({ length: 40 }, open));
+    const slow = idle[0]!;
+    const header = 'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'y'.repeat(60);
+    let i = 0;
+    const drip = setInterval(() => {
+      if (slow.closedAt === 0 && i < header.length) slow.sock.write(header[i++]!);
+    }, 1000);
+    try {
+      expect(await waitFor(() => opened.filter((c) => c.closedAt > 0).length >= 8, 3000), 'surplus connections closed at once').toBe(true);
+      // the bound: headers within 5 s, checked every second; generous for a loaded machine
+      expect(await waitFor(() => opened.every((c) => c.closedAt > 0), 20_000), 'idle and slow connections dropped').toBe(true);
+      expect(slow.closedAt - t0).toBeLessThan(20_000);
+    } finally {
+      clearInterval(drip);
+      for (const c of opened) c.sock.destroy();
+    }
+    expect((await scrape(mport)).status).toBe(200);
+  }, 40_000);
+});
+
+describe('metrics: reload outcome, directory hosts, the replica', () => {
+  it('config_last_reload_successful and its timestamp follow SIGHUP in every process', async () => {
+    const mport = await freePort();
+    const fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+    const d = await startDaemon(fx.conf);
+    try {
+      await waitFor(() => d.output().includes('/metrics'), 10_000);
+      const t0 = (await scrape(mport)).body;
+      expect(sum(t0, 'smmapd_config_last_reload_successful')).toBe(1);
+      const loaded = sum(t0, 'smmapd_config_last_reload_success_timestamp_seconds');
+      expect(loaded).toBeGreaterThan(Date.now() / 1000 - 120);
+      await sleep(1100);
+      d.proc.kill('SIGHUP');
+      await waitFor(() => (d.output().match(/reloaded/g) ?? []).length >= 2, 10_000);
+      const t1 = (await scrape(mport)).body;
+      expect(sum(t1, 'smmapd_config_last_reload_successful')).toBe(1);
+      expect(sum(t1, 'smmapd_config_last_reload_success_timestamp_seconds')).toBeGreaterThan(loaded);
+      appendFileSync(fx.conf, 'smmapd_workers: many\n');
+      d.proc.kill('SIGHUP');
+      await waitFor(() => (d.output().match(/reload failed, keeping/g) ?? []).length >= 2, 10_000);
+      const t2 = (await scrape(mport)).body;
+      expect(sum(t2, 'smmapd_config_last_reload_successful')).toBe(0);
+      expect(sum(t2, 'smmapd_config_last_reload_success_timestamp_seconds')).toBe(sum(t1, 'smmapd_config_last_reload_success_timestamp_seconds'));
+    } finally {
+      await d.stop();
+      rmSync(fx.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("a directory host that refuses is down, and its TEMP is a directory error, not a store error", async () => {
+    const mport = await freePort();
+    const dead = await freePort(); // nothing listens there: connection refused
+    const fx = makeFixture(`smmapd_workers: 1\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+    const cf = join(fx.dir, 'aliases-pgsql.cf');
+    writeFileSync(cf, `hosts = inet:127.0.0.1:${dead}\nuser = postgres\npassword = x\ndbname = postgres\nquery = SELECT goto FROM aliases WHERE alias='%s'\n`);
+    appendFileSync(fx.conf, `smmapd_map_aliases: pgsql:${cf}\n`);
+    const d = await startDaemon(fx.conf);
+    try {
+      await waitFor(() => d.output().includes('/metrics'), 10_000);
+      let body = (await scrape(mport)).body;
+      expect(sum(body, 'smmapd_directory_up', 'map="aliases"', `host="inet:127.0.0.1:${dead}"`)).toBe(1);
+      expect(sum(body, 'smmapd_directory_errors_total', 'map="aliases"')).toBe(0);
+      const r = await query(d.target, ['a@example.com'], 'ALIASES');
+      expect(r[0]).toMatch(/^TEMP /);
+      expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
+      body = (await scrape(mport)).body;
+      expect(body).toContain(`smmapd_directory_up{map="aliases",host="inet:127.0.0.1:${dead}"} 0\n`);
+      expect(sum(body, 'smmapd_directory_errors_total', 'map="aliases"')).toBe(1);
+      expect(sum(body, 'smmapd_store_errors_total')).toBe(0);
+      expect(sum(body, 'smmapd_answers_total', 'status="TEMP"', 'map="aliases"')).toBe(1);
+      expect(sum(body, 'smmapd_answer_duration_seconds_count', 'map="aliases"')).toBe(1);
+      expect(labelValues(body, 'map')).toEqual(new Set(['smmapd', 'other', 'policy', 'aliases']));
+    } finally {
+      await d.stop();
+      rmSync(fx.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("the replica's last sync time, written by smmapctl sync, read by the daemon", async () => {
+    const fake = new FakeImap();
+    fake.mailboxes.set('user.fred', { acl: [['fred', 'lrswipkxtecda']] });
+    await fake.start();
+    const mport = await freePort();
+    const fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+    const d = await startDaemon(fx.conf);
+    try {
+      await waitFor(() => d.output().includes('/metrics'), 10_000);
+      expect((await scrape(mport)).body).not.toContain('smmapd_replica_last_sync_timestamp_seconds ');
+      const syncConf = join(fx.dir, 'sync.conf');
+      writeFileSync(syncConf, `${readFileSync(fx.conf, 'utf8')}smmapd_imap_server: 127.0.0.1:${fake.port}\nsmmapd_imap_tls: none\nsmmapd_imap_user: cyrus\nsmmapd_imap_password: secret\n`);
+      const before = Date.now() / 1000;
+      const r = await runCtlAsync(syncConf, ['sync']);
+      expect(r.code, r.stderr).toBe(0);
+      const at = sum((await scrape(mport)).body, 'smmapd_replica_last_sync_timestamp_seconds');
+      expect(at).toBeGreaterThanOrEqual(Math.floor(before) - 1);
+      expect(at).toBeLessThanOrEqual(Date.now() / 1000);
+    } finally {
+      await d.stop();
+      await fake.stop();
+      rmSync(fx.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('metrics, one process, policy service', () => {
@@ -105,6 +303,8 @@ describe('metrics, one process, policy service', () => {
       expect(sum(body, 'smmapd_answers_total', 'map="policy"')).toBe(4);
       expect(sum(body, 'smmapd_store_errors_total')).toBe(1);
       expect(sum(body, 'smmapd_workers')).toBe(1);
+      expect(sum(body, 'smmapd_answer_duration_seconds_count', 'map="policy"')).toBe(4);
+      expect(labelValues(body, 'process', 'process_open_fds{')).toEqual(new Set(['main']));
     } finally {
       await d.stop();
       rmSync(fx.dir, { recursive: true, force: true });

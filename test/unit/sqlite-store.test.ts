@@ -226,6 +226,25 @@ describe('format 2: mailboxes a sync could not read', () => {
   });
 });
 
+describe('the replica\'s last sync time (smmapd_replica_last_sync_timestamp_seconds)', () => {
+  it('is written with the snapshot that carries it, seen by a daemon connection opened before, and kept by other writes', async () => {
+    const admin = provision();
+    const s = track(new SqliteStore(path));
+    expect(s.mailbox('user.nobody')).toBeNull(); // the daemon's connection is open before the table exists
+    expect(s.lastSync()).toBeNull();
+    await Promise.resolve(); // a lookup's read transaction lasts until its synchronous run is over
+    admin.replaceSnapshot({ mailboxes: [{ name: 'user.fred', acl: '' }], quotas: [], synced: { at: 1700000000.25, server: 'imap.example.com' } });
+    expect(s.lastSync()).toBe(1700000000.25);
+    admin.replaceSnapshot({ mailboxes: [{ name: 'user.fred', acl: '' }], quotas: [] }); // import-cyrus: not a sync
+    admin.createMailbox('user.bob', '');
+    expect(s.lastSync()).toBe(1700000000.25);
+    admin.replaceSnapshot({ mailboxes: [], quotas: [], synced: { at: 1700000100, server: 'imap.example.com' } });
+    expect(s.lastSync()).toBe(1700000100);
+    // not part of the versioned format: the file stays format 2
+    expect(track(new Database(path)).pragma('user_version', { simple: true })).toBe(2);
+  });
+});
+
 describe('admin side', () => {
   it('migrates an empty file and refuses a newer format', () => {
     writeFileSync(path, '');
