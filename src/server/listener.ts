@@ -140,13 +140,19 @@ function admission(service: Service): (sock: net.Socket, spec: ListenSpec) => bo
  * so a few times per address and window, then counts (whoever can connect can make these).
  */
 export function refusedPeers(log: Logger): (address: string, where: string) => void {
+  const known = refusalLogs.get(log);
+  if (known !== undefined) return known;
   const limiter = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (addr, n) =>
     log.warning(`refused ${addr}: ${n} more connection(s) not allowed by smmapd_allow_from in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
   );
-  return (address, where) => {
+  const say = (address: string, where: string): void => {
     if (limiter.allow(address)) log.warning(`refused ${address} on ${where}: not allowed by smmapd_allow_from`);
   };
+  refusalLogs.set(log, say);
+  return say;
 }
+/** One window per process (its logger), whichever listener refused: socketmap, policy or metrics. */
+const refusalLogs = new WeakMap<Logger, (address: string, where: string) => void>();
 
 export interface Listening {
   readonly servers: net.Server[];
