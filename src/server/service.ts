@@ -2,6 +2,7 @@
 // logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
+import type { StoreLog } from '../core/contract';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { LogRateLimiter, type Logger } from '../log';
@@ -15,6 +16,11 @@ import { PolicySession } from './policy-session';
 import type { Protocol } from './listen-spec';
 import { Session, type SessionContext } from './session';
 import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
+
+/** A store's or a table's lines into the logger, at the level they ask for (errors by default). */
+export function storeLog(log: Logger): StoreLog {
+  return (msg, level = 'error') => log[level](msg);
+}
 
 /** The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket. */
 export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
@@ -57,8 +63,8 @@ export class Service {
     private readonly opts: ServiceOptions,
     readonly log: Logger,
   ) {
-    this.store = openStore(cfg, (msg) => log.error(msg));
-    this.maps = openMaps(cfg, (msg) => log.error(msg));
+    this.store = openStore(cfg, storeLog(log));
+    this.maps = openMaps(cfg, storeLog(log));
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
@@ -141,10 +147,10 @@ export class Service {
   reload(): void {
     // Both may throw (bad file, unreadable CA file): nothing changes until both succeeded.
     const cfg = loadConfig(this.opts.configPath);
-    const store = openStore(cfg, (msg) => this.log.error(msg));
+    const store = openStore(cfg, storeLog(this.log));
     let maps;
     try {
-      maps = openMaps(cfg, (msg) => this.log.error(msg));
+      maps = openMaps(cfg, storeLog(this.log));
     } catch (e) {
       void store.close();
       throw e;

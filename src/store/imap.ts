@@ -12,6 +12,7 @@ import { domainOf, fromServerName, toServerName, type ServerNaming } from './ima
 import { ImapPool } from './imap-pool';
 import { openStore as openSqliteStore } from './sqlite';
 import type { DenyEntry, MailboxState, MailboxStore, QuotaState } from './store';
+import type { StoreLog } from '../core/contract';
 
 /** A quota root's state from the server's resources (STORAGE in KiB; a negative limit is none). */
 export function quotaFromResources(root: string, r: Resources): QuotaState {
@@ -73,7 +74,7 @@ export async function lookupMailbox(
 class ImapStore implements MailboxStore {
   private readonly pool: ImapPool;
 
-  constructor(private readonly cfg: Config, private readonly denyStore: MailboxStore, log: (msg: string) => void) {
+  constructor(private readonly cfg: Config, private readonly denyStore: MailboxStore, log: StoreLog) {
     this.pool = new ImapPool({ imap: cfg.imap, size: cfg.imap.poolSize, timeoutMs: cfg.imap.timeoutMs, log });
   }
 
@@ -95,11 +96,11 @@ class ImapStore implements MailboxStore {
 }
 
 /** The live IMAP store. Lookups throw StoreError (→ TEMP) when the server cannot answer in time. */
-export function createImapStore(cfg: Config, denyStore: MailboxStore, log: (msg: string) => void = () => undefined): MailboxStore {
+export function createImapStore(cfg: Config, denyStore: MailboxStore, log: StoreLog = () => undefined): MailboxStore {
   return new ImapStore(cfg, denyStore, log);
 }
 
 /** The registry's entry point. The deny list stays local with the IMAP backend: it lives in the SQLite store. */
-export function openStore(cfg: Config, log: (msg: string) => void): MailboxStore {
+export function openStore(cfg: Config, log: StoreLog): MailboxStore {
   return createImapStore(cfg, openSqliteStore(cfg, log), log);
 }

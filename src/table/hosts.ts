@@ -3,7 +3,7 @@
 // bound, then tried again by the next lookup, so the table recovers by itself. Postfix's
 // pgsql/mysql tables pick among live hosts at random and stay away 60 s; we keep the
 // admin's order (a primary and its replicas) and a shorter backoff.
-import { StoreError } from '../core/contract';
+import { StoreError, type StoreLog } from '../core/contract';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 5000;
@@ -26,6 +26,14 @@ export function shortReason(e: unknown): string {
   return m.length > 60 ? `${m.slice(0, 57)}...` : m;
 }
 
+/** The directory's own words for the log: its message, with the error's class when that says more (ldapts: `InvalidCredentialsError: Code: 0x31`). */
+export function directoryReason(e: unknown): string {
+  const err = e as Error | undefined;
+  const msg = String(err?.message ?? e).trim();
+  const name = typeof err?.name === 'string' ? err.name : '';
+  return name !== '' && name.toLowerCase() !== 'error' && !msg.startsWith(name) ? `${name}: ${msg}` : msg;
+}
+
 export class HostList<H> {
   readonly states: HostState[];
 
@@ -33,7 +41,7 @@ export class HostList<H> {
     readonly type: string,
     readonly hosts: readonly H[],
     names: readonly string[],
-    private readonly log: (msg: string) => void,
+    private readonly log: StoreLog,
   ) {
     this.states = names.map((name) => ({ name, downUntil: 0, failures: 0, lastError: '' }));
   }
@@ -55,7 +63,7 @@ export class HostList<H> {
       tried++;
       try {
         const r = await fn(this.hosts[i]!, i);
-        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`);
+        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice');
         st.failures = 0;
         st.downUntil = 0;
         return r;
@@ -76,7 +84,7 @@ export class HostList<H> {
     st.failures++;
     st.lastError = reason;
     st.downUntil = Date.now() + Math.min(BACKOFF_START_MS * 2 ** (st.failures - 1), BACKOFF_MAX_MS);
-    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${(e as Error)?.message ?? String(e)}`);
+    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${directoryReason(e)}`);
   }
 }
 
