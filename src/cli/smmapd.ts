@@ -115,7 +115,10 @@ function stdinIsSocket(): boolean {
  */
 function listenSpecs(args: DaemonArgs, cfg: Config): ListenSpec[] {
   const fromPrimary = process.env[WORKER_LISTEN_ENV];
-  if (fromPrimary !== undefined) return JSON.parse(fromPrimary) as ListenSpec[];
+  if (fromPrimary !== undefined) {
+    delete process.env[WORKER_LISTEN_ENV]; // not for the programs a worker runs (logger, debug_command)
+    return JSON.parse(fromPrimary) as ListenSpec[];
+  }
   if (args.listen.length > 0) return args.listen.map((a) => parseListenSpec(a, args.policy ? 'policy' : 'socketmap'));
   return [...(args.policy ? [] : cfg.listen.map((a) => parseListenSpec(a, 'socketmap'))), ...cfg.policyListen.map((a) => parseListenSpec(a, 'policy'))];
 }
