@@ -241,9 +241,10 @@ export interface ListenerDeps {
 export function guardMetrics(server: net.Server | null | void, cfg: () => Config, log: Logger, counter: Pick<Service, 'refused'> | null): void {
   if (!server) return;
   const notAllowed = refusedPeers(log);
+  const where = `${cfg().metricsListen} (metrics)`; // the address bound at start, whatever a reload says
   server.prependListener('connection', (sock: net.Socket) => {
     if (sock.remoteAddress === undefined || cfg().allowFrom.allows(sock.remoteAddress)) return;
-    notAllowed(sock.remoteAddress, `${cfg().metricsListen} (metrics)`);
+    notAllowed(sock.remoteAddress, where);
     counter?.refused('not allowed');
     sock.destroy();
   });
