@@ -4,8 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
+import { AllowList, AllowListError } from './core/allow';
 import type { VirtDomains } from './core/contract';
 import { defaultActions, type PolicyActions } from './core/policy-actions';
+import { ListenSpecError, parseListenSpec } from './server/listen-spec';
 
 export type { VirtDomains };
 export type ImapTls = 'none' | 'starttls' | 'tls';
@@ -87,6 +89,12 @@ export interface Config {
   readonly policy: PolicyActions;
   /** smmapd_metrics_listen: `inet:HOST:PORT` for Prometheus /metrics; '' = off. */
   readonly metricsListen: string;
+  /** smmapd_listen: socketmap addresses (--listen syntax) the daemon serves when no --listen is given. */
+  readonly listen: readonly string[];
+  /** smmapd_policy_listen: addresses of the Postfix policy service in the same daemon. */
+  readonly policyListen: readonly string[];
+  /** smmapd_allow_from: who may connect to the TCP listeners (socketmap, policy, metrics); empty list: anyone. */
+  readonly allowFrom: AllowList;
 }
 
 export class ConfigError extends Error {}
@@ -172,13 +180,41 @@ class Reader {
     return this.fail(name, 'want yes or no');
   }
 
-  int(name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  /** `orElse`: what else the option takes, named in the error (smmapd_workers: `or auto`). */
+  int(name: string, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER, orElse = ''): number {
     const o = this.opts.get(name);
     if (!o) return dflt;
-    if (!/^\d+$/.test(o.value)) this.fail(name, `want a whole number from ${min}`);
+    const alt = orElse === '' ? '' : ` ${orElse}`;
+    if (!/^\d+$/.test(o.value)) this.fail(name, `want a whole number from ${min}${alt}`);
     const n = Number(o.value);
-    if (n < min || n > max) this.fail(name, `want a whole number from ${min} to ${max}`);
+    if (n < min || n > max) this.fail(name, `want a whole number from ${min} to ${max}${alt}`);
     return n;
+  }
+
+  /** Space-separated listen addresses in --listen syntax; each checked so a typo stops the start. */
+  addresses(name: string): string[] {
+    const o = this.opts.get(name);
+    if (!o) return [];
+    const out = o.value.split(/\s+/).filter((a) => a !== '');
+    for (const a of out) {
+      try {
+        parseListenSpec(a);
+      } catch (e) {
+        if (e instanceof ListenSpecError) this.fail(name, `want inet:HOST:PORT or unix:PATH addresses separated by spaces ("${a}")`);
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  allowList(name: string): AllowList {
+    const o = this.opts.get(name);
+    try {
+      return AllowList.parse(o?.value ?? '');
+    } catch (e) {
+      if (e instanceof AllowListError) this.fail(name, `want addresses and ADDR/BITS ranges: ${e.message}`);
+      throw e;
+    }
   }
 
   oneOf<T extends string>(name: string, dflt: T, aliases: Record<string, T>): T {
@@ -236,7 +272,7 @@ export function configFromText(text: string, path = ''): Config {
   const backend = r.oneOf<Backend>('smmapd_backend', 'sqlite', { sqlite: 'sqlite', imap: 'imap' });
   if (backend === 'imap' && host === '') throw new ConfigError(`${path || 'config'}: smmapd_backend is imap but smmapd_imap_server is not set`);
   const workersRaw = r.str('smmapd_workers', 'auto');
-  const workers = workersRaw === 'auto' ? availableParallelism() : r.int('smmapd_workers', 1, 1, 256);
+  const workers = workersRaw.toLowerCase() === 'auto' ? availableParallelism() : r.int('smmapd_workers', 1, 1, 256, 'or auto');
   const mode = r.str('smmapd_unix_socket_mode', '');
   if (mode !== '' && !/^[0-7]{3,4}$/.test(mode)) throw new ConfigError(`${path || 'config'}: smmapd_unix_socket_mode: want an octal mode like 0660, not "${mode}"`);
   return {
@@ -296,6 +332,9 @@ export function configFromText(text: string, path = ''): Config {
     syslogSocket: r.str('smmapd_syslog_socket', ''),
     policy: policyActionsOf(r),
     metricsListen: metricsListenOf(r.str('smmapd_metrics_listen', ''), path || 'config'),
+    listen: r.addresses('smmapd_listen'),
+    policyListen: r.addresses('smmapd_policy_listen'),
+    allowFrom: r.allowList('smmapd_allow_from'),
   };
 }
 
@@ -316,6 +355,27 @@ export function loadConfig(path: string | undefined): Config {
     throw new ConfigError(`cannot read configuration ${file}: ${(e as Error).message}`);
   }
   return configFromText(text, file);
+}
+
+/**
+ * Options a running daemon cannot apply on SIGHUP (sockets bound, processes forked, ids
+ * dropped, the log opened): their names where `next` differs from `running`, for the reload
+ * to log; the running value stays until a restart.
+ */
+export function restartOnlyChanges(running: Config, next: Config): string[] {
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  const watched: Array<[string, unknown, unknown]> = [
+    ['smmapd_listen', running.listen, next.listen],
+    ['smmapd_policy_listen', running.policyListen, next.policyListen],
+    ['smmapd_metrics_listen', running.metricsListen, next.metricsListen],
+    ['smmapd_workers', running.workers, next.workers],
+    ['smmapd_user', running.runUser, next.runUser],
+    ['smmapd_group', running.runGroup, next.runGroup],
+    ['smmapd_log', running.logTarget, next.logTarget],
+    ['syslog_facility', running.syslogFacility, next.syslogFacility],
+    ['smmapd_syslog_socket', running.syslogSocket, next.syslogSocket],
+  ];
+  return watched.filter(([, a, b]) => !same(a, b)).map(([name]) => name);
 }
 
 /** The hierarchy separator admins see: '/' with unixhierarchysep, else '.'. */

@@ -8,7 +8,7 @@
 //   a file  appended to, one line per write.
 // The default per process model is chosen by defaultDestination() below.
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, fstatSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fchownSync, fstatSync, openSync, writeSync } from 'node:fs';
 import type { LogLevel } from './config';
 
 const RANK: Record<LogLevel, number> = { error: 3, warning: 4, notice: 5, info: 6, debug: 7 };
@@ -34,6 +34,8 @@ export interface Logger {
   audit(msg: string): void;
   /** Change the threshold and audit settings (SIGHUP re-reads the configuration). */
   configure(opts: LevelOptions): void;
+  /** Open the log file anew (SIGUSR2, after logrotate moved it); nothing for other destinations. */
+  reopen(): void;
   /** Hand every line written so far to its destination; call before exiting. */
   close(): Promise<void>;
 }
@@ -47,6 +49,7 @@ export interface LevelOptions {
 /** Writes one line (without newline) at a level. */
 export interface Sink {
   write(level: LogLevel, line: string): void;
+  reopen?(): void;
   close?(): Promise<void>;
 }
 
@@ -88,19 +91,64 @@ export function stderrSink(ident = 'smmapd'): Sink {
   };
 }
 
-export function fileSink(path: string, ident = 'smmapd'): Sink {
+/** Who should own a log file root opens: smmapd_user/smmapd_group, so that every process can write it. */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** A log file mode: the daemon's user and group may read it, nobody else. */
+const LOG_FILE_MODE = 0o640;
+
+/**
+ * A file, appended to through one descriptor kept open (reopened on SIGUSR2). Never through a
+ * link (O_NOFOLLOW). Run as root with `owner` set, a file root owns (one we create, or one a
+ * root process created before) is given to that user: the workers, which run as smmapd_user,
+ * hold their own descriptor and must be able to open the file again after logrotate.
+ */
+export function fileSink(path: string, ident = 'smmapd', owner: FileOwner | null = null): Sink {
   let failed = false;
+  let fd: number | null = null;
+  const say = (level: LogLevel, line: string): void => {
+    if (!stderrIsClient()) stderrSink(ident).write(level, line);
+  };
+  const open = (): number => {
+    const f = openSync(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT | fsc.O_NOFOLLOW, LOG_FILE_MODE);
+    try {
+      if (owner !== null && process.getuid?.() === 0 && fstatSync(f).uid === 0) fchownSync(f, owner.uid, owner.gid);
+    } catch (e) {
+      say('warning', `cannot give log file ${path} to uid ${owner?.uid}: ${(e as Error).message}`);
+    }
+    return f;
+  };
   return {
     write(level, line) {
       try {
-        appendFileSync(path, `${new Date().toISOString()} ${ident}[${process.pid}]: ${level}: ${line}\n`);
+        fd ??= open();
+        writeSync(fd, `${new Date().toISOString()} ${ident}[${process.pid}]: ${level}: ${line}\n`);
         failed = false;
       } catch (e) {
         // Say once on stderr (when that is not the client) that the file is unusable.
-        if (!failed && !stderrIsClient()) stderrSink(ident).write('error', `cannot write log file ${path}: ${(e as Error).message}`);
+        if (!failed) say('error', `cannot write log file ${path}: ${(e as Error).message}`);
         failed = true;
-        if (RANK[level] <= RANK.error && !stderrIsClient()) stderrSink(ident).write(level, line);
+        if (RANK[level] <= RANK.error) say(level, line);
       }
+    },
+    reopen() {
+      // Keep the old descriptor when the file cannot be opened: lines still land somewhere.
+      let next: number;
+      try {
+        next = open();
+      } catch (e) {
+        return say('error', `cannot reopen log file ${path}: ${(e as Error).message}; still writing to the old one`);
+      }
+      if (fd !== null) closeSync(fd);
+      fd = next;
+    },
+    close() {
+      if (fd !== null) closeSync(fd);
+      fd = null;
+      return Promise.resolve();
     },
   };
 }
@@ -209,14 +257,16 @@ export interface LoggerOptions extends LevelOptions {
   readonly destination: Destination;
   readonly syslogFacility: string;
   readonly syslogSocket: string;
+  /** A log file root creates is given to this user and group (smmapd_user/smmapd_group). */
+  readonly fileOwner?: FileOwner | null;
 }
 
-export function sinkFor(o: Pick<LoggerOptions, 'ident' | 'destination' | 'syslogFacility' | 'syslogSocket'>): Sink {
+export function sinkFor(o: Pick<LoggerOptions, 'ident' | 'destination' | 'syslogFacility' | 'syslogSocket' | 'fileOwner'>): Sink {
   switch (o.destination.kind) {
     case 'stderr':
       return stderrSink(o.ident);
     case 'file':
-      return fileSink(o.destination.path, o.ident);
+      return fileSink(o.destination.path, o.ident, o.fileOwner ?? null);
     case 'syslog':
       return syslogSink({ ident: o.ident, facility: o.syslogFacility, socket: o.syslogSocket });
   }
@@ -245,6 +295,7 @@ export function makeLogger(threshold: LogLevel, sink: Sink, audit: { enabled: bo
       auditOn = o.audit;
       auditLevel = o.auditLevel;
     },
+    reopen: () => sink.reopen?.(),
     close: () => sink.close?.() ?? Promise.resolve(),
   };
 }

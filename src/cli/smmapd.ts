@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // smmapd: answer socketmap lookups like Cyrus's smmapd. Picks its process model from how it
 // was started: --listen (own listener), Cyrus master (fd 3/4, CYRUS_SERVICE), systemd
-// socket activation (LISTEN_FDS), or else the one connection on stdin/stdout (inetd).
+// socket activation (LISTEN_FDS), smmapd_listen/smmapd_policy_listen in the configuration
+// (own listener, unless stdin is a socket), or else the one connection on stdin/stdout (inetd).
+import { fstatSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config';
-import { chooseDestination, openLogger, stderrIsClient, type Logger, type ProcessModel } from '../log';
+import { chooseDestination, openLogger, stderrIsClient, type FileOwner, type Logger, type ProcessModel } from '../log';
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE } from '../server/exit-codes';
 import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
 import { closeMaps, openMaps } from '../table/maps';
 import { ProcessShell } from '../server/shell';
+import { parseListenSpec, type ListenSpec } from '../server/listen-spec';
+import { startLine } from '../server/start-line';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
 /**
@@ -21,9 +25,12 @@ function isClusterWorker(model: ProcessModel): boolean {
   return model === 'listener' && (require('node:cluster') as import('node:cluster').Cluster).isWorker;
 }
 
-/** Which supervisor started us, from how we were started (see the header). */
+/** Set by the primary for its workers: the addresses it serves, whatever the file says by now. */
+const WORKER_LISTEN_ENV = 'SMMAPD_WORKER_LISTEN';
+
+/** Which supervisor started us, from how we were started (see the header); 'stdio' may still become 'listener' (main). */
 function processModel(argv: readonly string[]): ProcessModel {
-  if (argv.some((a) => a.startsWith('--listen'))) return 'listener';
+  if (argv.some((a) => a.startsWith('--listen')) || process.env[WORKER_LISTEN_ENV] !== undefined) return 'listener';
   if (process.env.CYRUS_SERVICE !== undefined) return 'cyrus-master';
   if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(process.pid)) return 'systemd';
   return 'stdio';
@@ -41,9 +48,23 @@ function earlyLog(model: ProcessModel): (msg: string) => void {
   };
 }
 
+/** Root with smmapd_user set: the user and group a log file we create must belong to (null: no change). */
+function logFileOwner(cfg: Config): FileOwner | null {
+  if (process.getuid?.() !== 0 || cfg.runUser === '') return null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- only where it applies
+    const { lookupGroup, userEntry } = require('../server/users') as typeof import('../server/users');
+    const user = userEntry(cfg.runUser);
+    return { uid: user.uid, gid: cfg.runGroup !== '' ? lookupGroup(cfg.runGroup) : user.gid };
+  } catch {
+    return null; // an unknown user is reported where the process switches to it
+  }
+}
+
 function logger(cfg: Config, model: ProcessModel): Logger {
   const ident = process.env.CYRUS_SERVICE ?? 'smmapd';
   return openLogger({
+    fileOwner: logFileOwner(cfg),
     ident,
     destination: chooseDestination(cfg.logTarget, model),
     syslogFacility: cfg.syslogFacility,
@@ -78,8 +99,35 @@ function dropAtStart(cfg: Config, log: Logger): void {
   (require('../server/privileges') as typeof import('../server/privileges')).dropPrivileges(cfg, log, false);
 }
 
-async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell): Promise<void> {
+/** inetd, xinetd, tcpserver, systemd StandardInput=socket: the client is on stdin. */
+function stdinIsSocket(): boolean {
+  try {
+    return fstatSync(0).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What the listener serves: --listen (all of one protocol: --policy's or socketmap) overrides
+ * the file; else smmapd_listen (socketmap) and smmapd_policy_listen (policy), only the policy
+ * ones with --policy. A worker takes what its primary serves.
+ */
+function listenSpecs(args: DaemonArgs, cfg: Config): ListenSpec[] {
+  const fromPrimary = process.env[WORKER_LISTEN_ENV];
+  if (fromPrimary !== undefined) {
+    delete process.env[WORKER_LISTEN_ENV]; // not for the programs a worker runs (logger, debug_command)
+    return JSON.parse(fromPrimary) as ListenSpec[];
+  }
+  if (args.listen.length > 0) return args.listen.map((a) => parseListenSpec(a, args.policy ? 'policy' : 'socketmap'));
+  return [...(args.policy ? [] : cfg.listen.map((a) => parseListenSpec(a, 'socketmap'))), ...cfg.policyListen.map((a) => parseListenSpec(a, 'policy'))];
+}
+
+async function main(args: DaemonArgs, startedAs: ProcessModel, shell: ProcessShell): Promise<void> {
   const cfg = loadConfig(args.config);
+  let model = startedAs;
+  // `smmapd -C FILE` with addresses in FILE: our own listener (but under inetd the client is on stdin).
+  if (model === 'stdio' && listenSpecs(args, cfg).length > 0 && !stdinIsSocket()) model = 'listener';
   const lg = logger(cfg, model);
   shell.useLogger(lg);
   if (args.debug && !isClusterWorker(model)) runDebugCommand(cfg, lg);
@@ -88,16 +136,20 @@ async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell):
 
   switch (model) {
     case 'listener': {
-      const { parseListenSpec, runListener } = await import('../server/listener');
-      // A bad smmapd_map_* file is a configuration error at start, not a worker crash loop:
-      // the primary parses every map file (no connection is made) before forking.
-      if (cfg.maps.length > 0 && !isClusterWorker(model)) closeMaps(openMaps(cfg, () => undefined));
-      const specs = args.listen.map(parseListenSpec);
+      const { runListener } = await import('../server/listener');
+      const specs = listenSpecs(args, cfg);
+      if (!isClusterWorker(model)) {
+        lg.notice(startLine(cfg, model, specs));
+        // A bad smmapd_map_* file is a configuration error at start, not a worker crash loop:
+        // the primary parses every map file (no connection is made) before forking.
+        if (cfg.maps.length > 0) closeMaps(openMaps(cfg, () => undefined));
+      }
       // A listener applies -U/-T only when given (behaviour §5).
       return runListener(specs, { cfg, log: lg, service, shell }, { uses: args.uses ?? 0, timeoutSec: args.timeout ?? 0 });
     }
     case 'cyrus-master': {
       const { runCyrusMaster, MasterStatus } = await import('../server/cyrus-master');
+      lg.info(startLine(cfg, model, [])); // a process per connection or few: not a notice each time
       dropAtStart(cfg, lg);
       return runCyrusMaster(service, supervisedLimits(args), shell, masterStatus ?? new MasterStatus());
     }
@@ -107,6 +159,7 @@ async function main(args: DaemonArgs, model: ProcessModel, shell: ProcessShell):
     }
     case 'stdio': {
       const { runStdio } = await import('../server/stdio');
+      lg.info(startLine(cfg, model, []));
       dropAtStart(cfg, lg);
       return runStdio(service(), shell);
     }

@@ -101,3 +101,9 @@ export interface LookupTable {
   hostStates?(): ReadonlyArray<{ readonly name: string; readonly failures: number }>;
   close(): Maybe<void>;
 }
+
+/**
+ * How a store or table reports what the log should know: errors by default; `notice` for a
+ * recovery (available again), `warning` for what is ignored. The daemon maps it to its logger.
+ */
+export type StoreLog = (msg: string, level?: 'error' | 'warning' | 'notice') => void;

@@ -9,15 +9,18 @@ import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import { lookupReply, openMap } from '../table/maps';
 import { UsageError, type CtlContext } from './context';
+import { directoryLines, directoryReasons } from './maps';
 import { KEYS_ARG, parseCount, SKIP_PLUS_OPTION, stringOpt, type CommandSpec } from './spec';
 
 /** --map NAME: the table, what each lookup sends, and the reply `smmapctl query --map` prints. */
 async function explainMap(ctx: CtlContext, name: string, keys: readonly string[]): Promise<void> {
   const spec = ctx.cfg.maps.find((m) => m.name === name.toLowerCase());
   if (spec === undefined) throw new UsageError(`no map ${name} in ${ctx.cfg.path || 'the configuration'} (smmapd_map_${name.toLowerCase()} is not set)`);
-  const table = openMap(spec, ctx.cfg, () => undefined);
+  const said: string[] = [];
+  const table = openMap(spec, ctx.cfg, directoryLines(said));
   try {
     for (const key of keys) {
+      said.length = 0;
       ctx.out(`key ${JSON.stringify(key)}`);
       ctx.out(`  map: ${spec.name} (smmapd_map_${spec.name}, ${spec.where}): ${spec.type}:${spec.file}`);
       if (table.describe === undefined) ctx.out(`  lookup: the ${spec.type} driver cannot show its query`);
@@ -26,6 +29,8 @@ async function explainMap(ctx: CtlContext, name: string, keys: readonly string[]
         ctx.out(`  lookup: ${q === null ? 'skipped: the domain list or the query template rules this key out (NOTFOUND, nothing is sent)' : q}`);
       }
       const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);
+      // a TEMP reply is short by design; the directory's own reason is what the admin needs
+      if (r.status === 'TEMP') for (const line of directoryReasons(r.text, said)) ctx.out(`  directory: ${line}`);
       ctx.out(`${r.status} ${r.text}`);
     }
   } finally {

@@ -41,6 +41,7 @@ function build(io: Io, output: string[]): Command {
     .description('Administer the smmapd mailbox store (mailboxes, ACLs, quotas, deny list) and ask it questions.')
     .version(`smmapctl ${version()}`, '-V, --version', 'print the version and exit')
     .option('-C, --config <file>', 'configuration file in imapd.conf syntax (default /etc/smmapd.conf)')
+    .version(`smmapctl ${(require('../../package.json') as { version: string }).version}`, '-V, --version') // eslint-disable-line @typescript-eslint/no-require-imports
     .helpCommand(false)
     .exitOverride()
     .configureOutput({

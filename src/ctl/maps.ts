@@ -2,6 +2,7 @@
 // (smmapd_map_NAME) asked exactly as the daemon asks them, and a map's file checked by
 // parsing it, connecting, and running one probe lookup.
 import type { Config, MapSpec } from '../config';
+import type { Log } from '../store/registry';
 import { lookupReply, openMap } from '../table/maps';
 import { UsageError, type CtlContext } from './context';
 import type { CommandSpec } from './spec';
@@ -29,6 +30,24 @@ export async function queryMap(ctx: CtlContext, name: string, keys: readonly str
   }
 }
 
+/**
+ * A table's log for smmapctl: an ignored parameter is a warning on stderr at once; what the
+ * directory said (a host failed, a query failed: PostgreSQL's `relation "alias" does not
+ * exist`) is kept in `said`, without the map prefix, to go with a TEMP reply.
+ */
+export function directoryLines(said: string[]): Log {
+  return (msg, level) => {
+    const bare = msg.replace(/^map \S+(?: \([^)]*\))?: /, ''); // smmapctl's command names the map already
+    if (level === 'warning') process.stderr.write(`smmapctl: warning: ${bare}\n`);
+    else if (level !== 'notice') said.push(bare);
+  };
+}
+
+/** What the directory said, when the TEMP reply's short reason does not say it all (an errno code does). */
+export function directoryReasons(reply: string, said: readonly string[]): string[] {
+  return /: E[A-Z]+$/.test(reply) ? [] : [...said];
+}
+
 /** The probe key: an address no directory should hold, so any answer but TEMP is healthy. */
 export const PROBE_KEY = 'smmapctl-probe@example.invalid';
 
@@ -45,15 +64,14 @@ export const checkMapCommand: CommandSpec = {
     const spec = specOf(ctx.cfg, name!);
     const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
     // parameters the table ignores are worth a warning (a typo there changes nothing);
-    // host failures are summed up by the one line below
-    const warn = (msg: string): void => {
-      if (msg.includes(' is not used by smmapd')) process.stderr.write(`smmapctl: warning: ${msg}\n`);
-    };
-    const table = openMap(spec, ctx.cfg, warn);
+    // what the directory itself said goes with the one line below when it cannot answer
+    const said: string[] = [];
+    const table = openMap(spec, ctx.cfg, directoryLines(said));
     try {
       const t0 = Date.now();
       const r = await lookupReply(table, Buffer.from(key, 'utf8'), ctx.cfg.mapTimeoutMs, `map ${spec.name}`);
-      if (r.status === 'TEMP') throw new Error(`${spec.file}: map ${spec.name} (${spec.type}) cannot answer: ${r.text}`);
+      const why = directoryReasons(r.text, said);
+      if (r.status === 'TEMP') throw new Error(`${spec.file}: map ${spec.name} (${spec.type}) cannot answer: ${r.text}${why.length > 0 ? ` (${why.join('; ')})` : ''}`);
       ctx.out(`map ${spec.name}: ${spec.type}:${spec.file} ok; probe ${key}: ${r.status} ${r.text}`.trimEnd() + ` (${Date.now() - t0} ms)`);
     } finally {
       await table.close();

@@ -4,10 +4,10 @@
 // and serves itself (runSingle). What both serve with is here: serveOn().
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { Config } from '../config';
+import { restartOnlyChanges, type Config } from '../config';
 import { LogRateLimiter, type Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { describeSpec, type ListenSpec } from './listen-spec';
+import { describeSpec, describeSpecs, type ListenSpec } from './listen-spec';
 import { endGently } from './connection';
 import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
@@ -114,22 +114,49 @@ function openFileLimit(): number | null {
  * knows to retry) instead of running out of descriptors, where libuv can only close
  * connections unanswered. The refusals are logged a few per window, then counted.
  */
-function admission(service: Service): (sock: net.Socket, peer: string) => boolean {
+function admission(service: Service): (sock: net.Socket, peer: string, spec: ListenSpec) => boolean {
   const fds = openFileLimit();
   const refusals = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (what, n) =>
     service.log.warning(`${what}: ${n} more client(s) refused in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
   );
-  return (sock, peer) => {
+  const notAllowed = refusedPeers(service.log);
+  return (sock, peer, spec) => {
+    // smmapd_allow_from: a unix socket's clients are whoever its mode and owner let in
+    if (sock.remoteAddress !== undefined && !service.cfg.allowFrom.allows(sock.remoteAddress)) {
+      notAllowed(sock.remoteAddress, describeSpec(spec));
+      service.refused('not allowed');
+      sock.destroy();
+      return false;
+    }
     const configured = service.cfg.maxConnections;
     const byFds = fds !== null && fds - FD_RESERVE < configured ? Math.max(1, fds - FD_RESERVE) : null;
     const limit = byFds ?? configured;
     if (service.sessions.size < limit) return true;
     const what = byFds !== null ? `connection limit (${limit}) reached (file descriptor limit (${fds}))` : `connection limit (${limit}) reached`;
     if (refusals.allow(what)) service.log.warning(`${what}: refusing ${peer}`);
-    refuse(sock, service.refusal()); // in the connection's protocol (socketmap or policy)
+    refuse(sock, service.refusal(spec.proto)); // in the connection's protocol (socketmap or policy)
     return false;
   };
 }
+
+/**
+ * A peer smmapd_allow_from does not list: closed at once, without a word to it; the log says
+ * so a few times per address and window, then counts (whoever can connect can make these).
+ */
+export function refusedPeers(log: Logger): (address: string, where: string) => void {
+  const known = refusalLogs.get(log);
+  if (known !== undefined) return known;
+  const limiter = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (addr, n) =>
+    log.warning(`refused ${addr}: ${n} more connection(s) not allowed by smmapd_allow_from in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
+  );
+  const say = (address: string, where: string): void => {
+    if (limiter.allow(address)) log.warning(`refused ${address} on ${where}: not allowed by smmapd_allow_from`);
+  };
+  refusalLogs.set(log, say);
+  return say;
+}
+/** One window per process (its logger), whichever listener refused: socketmap, policy or metrics. */
+const refusalLogs = new WeakMap<Logger, (address: string, where: string) => void>();
 
 export interface Listening {
   readonly servers: net.Server[];
@@ -147,9 +174,9 @@ export async function serveOn(specs: ListenSpec[], service: Service, hooks: Conn
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
     server.on('connection', (sock: net.Socket) => {
       const peer = peerOf(sock); // now: a client that resets has no address later
-      if (!admit(sock, peer)) return;
+      if (!admit(sock, peer, spec)) return;
       hooks.opened();
-      void service.serve(sock, sock, peer).done.then(() => hooks.closed());
+      void service.serve(sock, sock, peer, spec.proto).done.then(() => hooks.closed());
     });
     if (spec.kind === 'unix' && ownsSockets) await clearStaleSocket(spec.path);
     await listen(server, spec);
@@ -174,10 +201,16 @@ export function socketSettingsChanged(a: Config, b: Config): boolean {
   return a.unixSocketMode !== b.unixSocketMode || a.unixSocketOwner !== b.unixSocketOwner || a.unixSocketGroup !== b.unixSocketGroup;
 }
 
+/** After a reload: every changed option that only a restart applies, by name (the running value stays). */
+export function logRestartOnly(before: Config, after: Config, log: Logger): void {
+  for (const name of restartOnlyChanges(before, after)) log.warning(`reload: ${name} changed; it takes effect at the next restart`);
+}
+
 /** SIGHUP: reload; the unix sockets get the new mode and owner (only ours, never through a link). */
-function reload(service: Service, files: readonly UnixSocketFile[]): void {
+function reload(service: Service, files: readonly UnixSocketFile[], started: Config): void {
   const before = service.cfg;
   if (!reloadService(service)) return;
+  logRestartOnly(started, service.cfg, service.log);
   if (!socketSettingsChanged(before, service.cfg)) return;
   for (const f of files) f.secure(service.cfg, service.log);
 }
@@ -192,9 +225,10 @@ export async function runSingle(specs: ListenSpec[], service: Service, limits: L
   servers = listening.servers;
   dropPrivileges(service.cfg, service.log, true);
   shell.on(['SIGTERM', 'SIGINT'], stop);
-  shell.on(['SIGHUP'], () => reload(service, listening.files));
-  service.log.notice(`listening on ${specs.map(describeSpec).join(', ')}`);
-  if (service.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics());
+  const started = service.cfg;
+  shell.on(['SIGHUP'], () => reload(service, listening.files, started));
+  service.log.notice(`listening on ${describeSpecs(specs)}`);
+  if (service.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics()), () => service.cfg, service.log, service);
 }
 
 export interface ListenerDeps {
@@ -205,12 +239,28 @@ export interface ListenerDeps {
   readonly service: () => Service;
 }
 
+/**
+ * smmapd_allow_from for the metrics listener as well: a peer it does not list is closed
+ * before the HTTP server reads a byte (counted where there is a service to count it).
+ */
+export function guardMetrics(server: net.Server | null | void, cfg: () => Config, log: Logger, counter: Pick<Service, 'refused'> | null): void {
+  if (!server) return;
+  const notAllowed = refusedPeers(log);
+  const where = `${cfg().metricsListen} (metrics)`; // the address bound at start, whatever a reload says
+  server.prependListener('connection', (sock: net.Socket) => {
+    if (sock.remoteAddress === undefined || cfg().allowFrom.allows(sock.remoteAddress)) return;
+    notAllowed(sock.remoteAddress, where);
+    counter?.refused('not allowed');
+    sock.destroy();
+  });
+}
+
 /** Which role this process has: a cluster worker (set by node:cluster), the primary, or alone. */
 export async function runListener(specs: ListenSpec[], deps: ListenerDeps, limits: LifecycleLimits): Promise<void> {
   /* eslint-disable @typescript-eslint/no-require-imports -- node:cluster only where it is used */
   // (node:cluster removes NODE_UNIQUE_ID from a worker's environment before our code runs)
   if ((require('node:cluster') as import('node:cluster').Cluster).isWorker) return (require('./worker') as typeof import('./worker')).runWorker(specs, deps.service(), deps.shell);
-  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null);
+  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null), () => deps.cfg, deps.log, null);
   if (deps.cfg.workers > 1) return (require('./primary') as typeof import('./primary')).runPrimary(specs, deps.cfg, deps.log, limits, deps.shell);
   /* eslint-enable @typescript-eslint/no-require-imports */
   return runSingle(specs, deps.service(), limits, deps.shell);

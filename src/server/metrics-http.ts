@@ -239,13 +239,14 @@ export class ClusterMetrics {
  * a worker answers the primary, a process alone serves its own figures. Nothing when
  * smmapd_metrics_listen is not set.
  */
-export function setupMetrics(role: 'primary' | 'worker' | 'single', cfg: Config, log: Logger, metrics: Metrics | null): void {
-  if (cfg.metricsListen === '') return;
+export function setupMetrics(role: 'primary' | 'worker' | 'single', cfg: Config, log: Logger, metrics: Metrics | null): http.Server | null {
+  if (cfg.metricsListen === '') return null;
   if (role === 'worker') {
     if (metrics) answerMetricsRequests(metrics);
   } else if (role === 'primary') {
-    startMetricsHttp(cfg.metricsListen, new ClusterMetrics().collect, log);
+    return startMetricsHttp(cfg.metricsListen, new ClusterMetrics().collect, log);
   } else if (metrics) {
-    startMetricsHttp(cfg.metricsListen, localCollector(metrics), log);
+    return startMetricsHttp(cfg.metricsListen, localCollector(metrics), log);
   }
+  return null;
 }

@@ -17,6 +17,8 @@ export interface PolicyRequest {
   readonly recipient: Buffer | null;
   /** `size=`: SIZE= at RCPT (0 without), the real size at END-OF-DATA. */
   readonly size: number;
+  /** Postfix's SMTP client as `client_address[:client_port]` ('' when Postfix sent none): who audit lines name. */
+  readonly client: string;
 }
 
 export interface PolicyAnswer {

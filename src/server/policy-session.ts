@@ -30,6 +30,8 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
   private state = '';
   private recipient: Buffer | null = null;
   private size = 0;
+  private clientAddress = '';
+  private clientPort = '';
 
   constructor(input: Readable, output: Writable, peer: string, ctx: SessionContext) {
     super(input, output, peer, ctx, MAX_QUEUED, INTERNAL_ERROR);
@@ -62,7 +64,7 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
     if (eq <= 0) return this.malformed('a line that is not name=value');
     if (++this.attrs > MAX_ATTRIBUTES) return this.malformed(`more than ${MAX_ATTRIBUTES} attributes`);
     // Only four names matter; most of Postfix's ~30 attributes are skipped by length alone.
-    if (eq !== 4 && eq !== 7 && eq !== 9 && eq !== 14) return;
+    if (eq !== 4 && eq !== 7 && eq !== 9 && eq !== 11 && eq !== 14) return;
     switch (line.toString('latin1', 0, eq)) {
       case 'request':
         this.request = line.toString('latin1', eq + 1);
@@ -72,6 +74,12 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
         break;
       case 'recipient':
         this.recipient = Buffer.from(line.subarray(eq + 1));
+        break;
+      case 'client_address':
+        this.clientAddress = line.toString('latin1', eq + 1);
+        break;
+      case 'client_port':
+        this.clientPort = line.toString('latin1', eq + 1);
         break;
       case 'size': {
         const v = line.toString('latin1', eq + 1);
@@ -84,9 +92,10 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
   private endRequest(): void {
     if (this.attrs === 0) return this.malformed('an empty request');
     if (this.request !== 'smtpd_access_policy') return this.malformed(`request=${this.request || '(missing)'}, not smtpd_access_policy`);
-    const req: PolicyRequest = { request: this.request, state: this.state, recipient: this.recipient, size: this.size };
+    const client = this.clientAddress === '' ? '' : this.clientPort === '' ? this.clientAddress : `${this.clientAddress}:${this.clientPort}`;
+    const req: PolicyRequest = { request: this.request, state: this.state, recipient: this.recipient, size: this.size, client };
     this.attrs = 0;
-    this.request = this.state = '';
+    this.request = this.state = this.clientAddress = this.clientPort = '';
     this.recipient = null;
     this.size = 0;
     this.handle(req, req);
@@ -115,7 +124,7 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
       m.policyAction(a.kind);
     }
     if (this.ctx.audit) {
-      this.ctx.log.audit(`auditlog: ${a.kind === 'norecipient' ? 'norecipient' : a.outcome} userid=<${auditField(a.key)}> client=<${this.peer}> state=<${auditField(req.state)}> size=<${req.size}> action=<${a.kind}>`);
+      this.ctx.log.audit(`auditlog: ${a.kind === 'norecipient' ? 'norecipient' : a.outcome} userid=<${auditField(a.key)}> client=<${req.client !== '' ? auditField(req.client) : this.peer}> state=<${auditField(req.state)}> size=<${req.size}> action=<${a.kind}>`);
     }
   }
 }

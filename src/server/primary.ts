@@ -15,8 +15,8 @@ import type { Logger } from '../log';
 import { kindOf, type PrimaryMsg, type WorkerMsg } from './cluster-messages';
 import { EX_OK, EX_TEMPFAIL } from './exit-codes';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { describeSpec, type ListenSpec } from './listen-spec';
-import { socketSettingsChanged } from './listener';
+import { describeSpecs, type ListenSpec } from './listen-spec';
+import { logRestartOnly, socketSettingsChanged } from './listener';
 import { isRoot } from './privileges';
 import type { ProcessShell } from './shell';
 import { clearStaleSocket, UnixSocketFile } from './unix-socket';
@@ -66,6 +66,10 @@ export interface PrimaryOptions {
 }
 
 export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits: LifecycleLimits, shell: ProcessShell, opts: PrimaryOptions = {}): Promise<void> {
+  // What the daemon started with: a reload cannot change these (restartOnlyChanges). The
+  // configured count of workers is what the primary keeps trying to reach.
+  const started = cfg;
+  const want = cfg.workers;
   for (const s of specs) if (s.kind === 'unix') await clearStaleSocket(s.path);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ silent: false });
@@ -99,6 +103,8 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
 
   const onReady = (w: Worker): void => {
     ready.add(w);
+    if (failedForks > 0 && workers.size >= want) log.notice(`running with ${want} workers again`);
+    if (workers.size >= want) failedForks = 0;
     // Told to stop while it was starting (its message handler was not there yet): tell it again.
     if (stopping) return void w.send({ smmapd: 'shutdown' } satisfies PrimaryMsg);
     if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
@@ -108,10 +114,29 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
       secured = true; // the socket files exist once one worker listens
       for (const f of files) if (!f.secure(cfg, log)) return exitAll(`cannot set the mode and owner of ${f.path}`, EX_TEMPFAIL);
     }
-    if (!announced && ready.size >= cfg.workers) {
+    if (!announced && ready.size >= want) {
       announced = true;
-      log.notice(`listening on ${specs.map(describeSpec).join(', ')} with ${cfg.workers} workers`);
+      log.notice(`listening on ${describeSpecs(specs)} with ${want} workers`);
     }
+  };
+
+  /** Forks that failed in a row (out of descriptors or processes): the retry delay doubles with each. */
+  let failedForks = 0;
+  let topUpTimer: NodeJS.Timeout | null = null;
+  /** In `delay` ms, fork as many workers as are missing (one timer at a time). */
+  const topUp = (delay: number): void => {
+    if (topUpTimer !== null || stopping) return;
+    topUpTimer = setTimeout(() => {
+      topUpTimer = null;
+      for (let n = workers.size; n < want && !stopping; n++) fork();
+    }, delay);
+  };
+  /** A fork that did not start a process: say so at warning, and try again later. */
+  const forkFailed = (e: Error): void => {
+    failedForks++;
+    const delay = Math.min(RESTART_DELAY_MIN_MS * 2 ** (failedForks - 1), RESTART_DELAY_MAX_MS);
+    log.warning(`cannot start a worker (${(e as NodeJS.ErrnoException).code ?? e.message}): running with ${workers.size} of ${want} workers; trying again in ${delay} ms`);
+    topUp(delay);
   };
 
   /** A worker died unasked: start another after a delay that grows with recent deaths; give up past the limit. */
@@ -122,16 +147,29 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
       return exitAll('workers keep dying', EX_TEMPFAIL);
     }
     log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another in ${delay} ms`);
-    setTimeout(() => {
-      if (!stopping) fork();
-    }, delay);
+    topUp(delay);
   };
 
   const fork = (): void => {
-    const w = cluster.fork();
+    let w: Worker;
+    try {
+      // the addresses this daemon serves, not what the file may say by the time a worker is replaced
+      w = cluster.fork({ SMMAPD_WORKER_LISTEN: JSON.stringify(specs) });
+    } catch (e) {
+      return forkFailed(e as Error);
+    }
     workers.add(w);
+    let gone = false;
     // A message to a worker that just died fails on its channel: not a reason to die too.
-    w.on('error', (e: Error) => log.debug(`worker ${w.process.pid}: ${e.message}`));
+    // A spawn that failed (EMFILE, EAGAIN) reports here, and no 'exit' follows.
+    w.on('error', (e: Error) => {
+      if (w.process.pid !== undefined || gone) return log.debug(`worker ${w.process.pid}: ${e.message}`);
+      gone = true;
+      workers.delete(w);
+      if (cluster.workers !== undefined) delete cluster.workers[w.id];
+      if (!stopping) forkFailed(e);
+      else if (workers.size === 0) shell.exit(exitCode);
+    });
     // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
     let open = 0;
     w.on('message', (m: WorkerMsg & Record<string, unknown>) => {
@@ -155,6 +193,8 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
       }
     });
     w.on('exit', (code, signal) => {
+      if (gone) return;
+      gone = true;
       workers.delete(w);
       // node:cluster closes a listening socket when its last worker is gone (a unix socket
       // file with it); the next worker binds anew, and that socket needs its mode and owner.
@@ -172,8 +212,13 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
       restart(w, code, signal);
     });
   };
-  for (let i = 0; i < cfg.workers; i++) fork();
+  for (let i = 0; i < want; i++) fork();
   shell.on(['SIGTERM', 'SIGINT'], (sig) => exitAll(sig));
+  // SIGUSR2: the primary has reopened its log file; each worker reopens its own (one still
+  // starting opens the file anew anyway, and must not get a signal before its handler exists).
+  shell.onReopenLog(() => {
+    for (const w of workers) if (ready.has(w)) w.process.kill('SIGUSR2');
+  });
   shell.on(['SIGHUP'], () => {
     for (const w of workers) {
       if (ready.has(w)) w.process.kill('SIGHUP');
@@ -183,7 +228,10 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
     try {
       const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
       log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
+      log.reopen();
       if (socketSettingsChanged(cfg, next)) for (const f of files) f.secure(next, log);
+      // said once, here: the workers reload the rest for themselves
+      logRestartOnly(started, next, log);
       cfg = next;
     } catch (e) {
       log.error(`reload failed in the primary: ${(e as Error).message}`);

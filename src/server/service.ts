@@ -2,6 +2,7 @@
 // logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
+import type { StoreLog } from '../core/contract';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { LogRateLimiter, type Logger } from '../log';
@@ -12,8 +13,14 @@ import { Answerer } from './answers';
 import { Metrics, type MetricsProbes } from './metrics';
 import { PolicyAnswerer } from './policy-answers';
 import { PolicySession } from './policy-session';
+import type { Protocol } from './listen-spec';
 import { Session, type SessionContext } from './session';
 import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
+
+/** A store's or a table's lines into the logger, at the level they ask for (errors by default). */
+export function storeLog(log: Logger): StoreLog {
+  return (msg, level = 'error') => log[level](msg);
+}
 
 /**
  * The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket.
@@ -28,9 +35,12 @@ export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: 
 export interface ServiceOptions {
   readonly configPath: string | undefined;
   readonly skipPlus: boolean;
-  /** smmapd --policy: every connection speaks Postfix's policy delegation protocol. */
+  /** smmapd --policy: every connection speaks Postfix's policy delegation protocol, unless its listener says otherwise. */
   readonly policy?: boolean;
 }
+
+/** Why a client was turned away before its first request (the metrics branch labels the count by it). */
+export type RefusalReason = 'connection limit' | 'not allowed';
 
 /** Protocol-error lines logged per peer address per minute; the rest are counted in one line. */
 export const PROTOCOL_ERROR_LOG_BURST = 5;
@@ -58,8 +68,8 @@ export class Service {
     private readonly opts: ServiceOptions,
     readonly log: Logger,
   ) {
-    this.store = openStore(cfg, (msg) => log.error(msg));
-    this.maps = openMaps(cfg, (msg) => log.error(msg));
+    this.store = openStore(cfg, storeLog(log));
+    this.maps = openMaps(cfg, storeLog(log));
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
@@ -81,7 +91,8 @@ export class Service {
       log: this.log,
       audit: cfg.audit,
       protocolErrors: this.protocolErrors,
-      policy: this.opts.policy === true ? new PolicyAnswerer(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy) : undefined,
+      // any listener may speak the policy protocol (smmapd_policy_listen, a systemd `policy` socket)
+      policy: new PolicyAnswerer(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy),
       metrics: this.metrics,
     };
   }
@@ -93,9 +104,14 @@ export class Service {
     lastSync: () => this.store.lastSync?.() ?? null,
   };
 
+  /** What a connection speaks when its listener does not say: --policy or socketmap. */
+  get defaultProtocol(): Protocol {
+    return this.opts.policy === true ? 'policy' : 'socketmap';
+  }
+
   /** Serve one connection; resolves when it is over. */
-  serve(input: Readable, output: Writable, peer: string): Session | PolicySession {
-    const s = this.opts.policy === true ? new PolicySession(input, output, peer, this.ctx) : new Session(input, output, peer, this.ctx);
+  serve(input: Readable, output: Writable, peer: string, proto: Protocol = this.defaultProtocol): Session | PolicySession {
+    const s = proto === 'policy' ? new PolicySession(input, output, peer, this.ctx) : new Session(input, output, peer, this.ctx);
     this.sessions.add(s);
     const m = this.metrics;
     if (m) m.connectionsOpened++;
@@ -121,9 +137,14 @@ export class Service {
   }
 
   /** What a client past smmapd_max_connections gets to its first request, in its protocol. */
-  refusal(): string {
+  refusal(proto: Protocol = this.defaultProtocol): string {
+    this.refused('connection limit');
+    return proto === 'policy' ? `action=DEFER_IF_PERMIT ${TOO_MANY_CONNECTIONS.text}\n\n` : encodeNetstring(replyPayload(TOO_MANY_CONNECTIONS));
+  }
+
+  /** Count a client turned away before its first request (the one counting hook for every refusal). */
+  refused(_reason: RefusalReason): void {
     if (this.metrics) this.metrics.connectionsRefused++;
-    return this.opts.policy === true ? `action=DEFER_IF_PERMIT ${TOO_MANY_CONNECTIONS.text}\n\n` : encodeNetstring(replyPayload(TOO_MANY_CONNECTIONS));
   }
 
   /** SIGTERM: every session answers what it has and closes. */
@@ -139,10 +160,10 @@ export class Service {
   reload(): void {
     // Both may throw (bad file, unreadable CA file): nothing changes until both succeeded.
     const cfg = loadConfig(this.opts.configPath);
-    const store = openStore(cfg, (msg) => this.log.error(msg));
+    const store = openStore(cfg, storeLog(this.log));
     let maps;
     try {
-      maps = openMaps(cfg, (msg) => this.log.error(msg));
+      maps = openMaps(cfg, storeLog(this.log));
     } catch (e) {
       void store.close();
       throw e;
@@ -156,6 +177,7 @@ export class Service {
     Object.assign(this.ctx, this.makeContext());
     setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
+    this.log.reopen(); // a log file moved away (logrotate with a SIGHUP postrotate) is opened anew
     setTimeout(() => void old.close(), cfg.imap.timeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.notice(`reloaded ${cfg.path || 'built-in defaults'}; store ${cfg.backend === 'sqlite' ? cfg.store : cfg.imap.server}`);
   }

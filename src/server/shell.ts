@@ -25,9 +25,35 @@ export class ProcessShell {
   private service: ShellService | null = null;
   private state: 'running' | 'draining' | 'exiting' = 'running';
   private readonly exitHooks: Array<() => void> = [];
+  /** What SIGUSR1 runs: whatever SIGHUP runs (sockmapd reloads on SIGUSR1). */
+  private readonly reloadHandlers: Array<() => void> = [];
+  /** What SIGUSR2 runs after the log has reopened its file (the primary tells its workers). */
+  private readonly reopenHandlers: Array<() => void> = [];
 
-  /** `fallback` says a fatal message when no logger exists yet (bad configuration). */
-  constructor(private readonly fallback: (msg: string) => void) {}
+  /**
+   * `fallback` says a fatal message when no logger exists yet (bad configuration).
+   * SIGUSR1 and SIGUSR2 get handlers at once, in every process: without one, SIGUSR1 opens
+   * Node's inspector on 127.0.0.1:9229 (a debugger for any local user, in a root process)
+   * and SIGUSR2 ends the process. SIGUSR1: reload, as SIGHUP; SIGUSR2: reopen the log file.
+   */
+  constructor(private readonly fallback: (msg: string) => void) {
+    process.on('SIGUSR1', () => {
+      this.log?.debug('SIGUSR1: reloading, as for SIGHUP');
+      for (const h of this.reloadHandlers) h();
+    });
+    process.on('SIGUSR2', () => this.reopenLog());
+  }
+
+  /** SIGUSR2 (logrotate's postrotate): the log file is opened anew, then the handlers run. */
+  reopenLog(): void {
+    this.log?.reopen();
+    for (const h of this.reopenHandlers) h();
+  }
+
+  /** Run on SIGUSR2 once this process's log file is reopened. */
+  onReopenLog(handler: () => void): void {
+    this.reopenHandlers.push(handler);
+  }
 
   /** Lines from now on go to this logger; it is closed (flushed) before exit. */
   useLogger(log: Logger): void {
@@ -49,8 +75,10 @@ export class ProcessShell {
     this.exitHooks.push(hook);
   }
 
+  /** A SIGHUP handler serves SIGUSR1 as well. */
   on(signals: readonly Signal[], handler: (sig: Signal) => void): void {
     for (const sig of signals) process.on(sig, () => handler(sig));
+    if (signals.includes('SIGHUP')) this.reloadHandlers.push(() => handler('SIGHUP'));
   }
 
   /** Survive these signals (a cluster worker: the primary owns SIGTERM/SIGINT for the group). */

@@ -6,6 +6,8 @@
 //   Accept=yes  one connected socket per process (fd 3, named "connection" by systemd):
 //               serve it and exit. With StandardInput=socket (or systemd-socket-activate
 //               --inetd) there are no LISTEN_* variables and the stdio model runs instead.
+// A socket named `policy` (FileDescriptorName=policy) speaks Postfix's policy delegation
+// protocol, `socketmap` socketmap; any other name what the command line says (--policy).
 // systemd-socket-activate --accept does not set LISTEN_FDNAMES, so a descriptor is classed
 // by probing it (socket-probe.ts) when its name does not say.
 import net from 'node:net';
@@ -17,6 +19,7 @@ import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
 import type { ProcessShell } from './shell';
 import { probeFd, type FdKind } from './socket-probe';
+import { startLine } from './start-line';
 
 const SD_LISTEN_FDS_START = 3;
 
@@ -69,7 +72,10 @@ export async function runSystemd(makeService: () => Service, limits: LifecycleLi
     shell.fatal('LISTEN_FDS names no descriptor: nothing to serve', EX_OSERR);
   }
   const conn = fds.find((f) => f.kind === 'connected');
-  if (conn !== undefined) return serveConnection(service, conn.fd, shell);
+  if (conn !== undefined) {
+    log.info(startLine(service.cfg, 'systemd', [])); // a process per connection: not a notice each time
+    return serveConnection(service, conn.fd, shell);
+  }
 
   const specs: ListenSpec[] = [];
   for (const f of fds) {
@@ -78,10 +84,12 @@ export async function runSystemd(makeService: () => Service, limits: LifecycleLi
       continue;
     }
     if (f.kind === 'unknown') log.warning(`fd ${f.fd}: cannot tell whether it listens; taking it as a listening socket`);
-    specs.push({ kind: 'fd', fd: f.fd, name: f.name });
+    // FileDescriptorName=policy: Postfix's policy service; any other name: the default (socketmap, or --policy).
+    specs.push({ kind: 'fd', fd: f.fd, name: f.name, proto: f.name === 'policy' ? 'policy' : f.name === 'socketmap' ? 'socketmap' : service.defaultProtocol });
   }
   if (specs.length === 0) {
     shell.fatal('no usable socket from systemd', EX_OSERR);
   }
+  log.notice(startLine(service.cfg, 'systemd', specs));
   return runSingle(specs, service, limits, shell);
 }

@@ -6,6 +6,7 @@
 // job that failed, run again with backoff on a session of its own) waits for it to answer.
 // Other backends go on.
 import { StoreError } from './store';
+import type { StoreLog } from '../core/contract';
 
 /**
  * A job for a backend that is down (or went down), or whose slots stayed taken past the
@@ -29,7 +30,7 @@ interface Gate {
 export interface GateOptions {
   /** Sessions one backend's jobs may hold at once. */
   readonly limit: number;
-  readonly log: (msg: string) => void;
+  readonly log: StoreLog;
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
 }
@@ -115,7 +116,7 @@ export class BackendGates {
           g.probing = false;
           if (!g.down || this.closed) return;
           g.down = null;
-          this.o.log(`IMAP backend ${b} reachable again`);
+          this.o.log(`IMAP backend ${b} reachable again`, 'notice');
         },
         (e: unknown) => {
           g.probing = false;

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { ImapConfig } from '../config';
 import { StoreError } from './store';
+import type { StoreLog } from '../core/contract';
 import { BackendGates, BackendUnavailable } from './imap-backends';
 import { ImapCommandError, isBackendUnavailable, openSession, type ImapSession } from './imap-client';
 
@@ -18,7 +19,7 @@ export interface PoolOptions {
   readonly size: number;
   /** Per-job deadline, ms. */
   readonly timeoutMs: number;
-  readonly log: (msg: string) => void;
+  readonly log: StoreLog;
   /** First and largest pause between reconnect attempts, ms. */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
@@ -316,7 +317,7 @@ export class ImapPool {
       s.destroy();
       return;
     }
-    this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} reachable again`);
+    this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} reachable again`, 'notice');
     this.down = null;
     this.release(s);
   }

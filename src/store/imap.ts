@@ -7,12 +7,13 @@ import { MurderLookups } from './imap-murder';
 import { ImapPool } from './imap-pool';
 import { openStore as openSqliteStore } from './sqlite';
 import type { DenyEntry, MailboxState, MailboxStore } from './store';
+import type { StoreLog } from '../core/contract';
 
 class ImapStore implements MailboxStore {
   private readonly pool: ImapPool;
   private readonly murder: MurderLookups;
 
-  constructor(private readonly cfg: Config, private readonly denyStore: MailboxStore, log: (msg: string) => void) {
+  constructor(private readonly cfg: Config, private readonly denyStore: MailboxStore, log: StoreLog) {
     this.pool = new ImapPool({ imap: cfg.imap, size: cfg.imap.poolSize, timeoutMs: cfg.imap.timeoutMs, log });
     this.murder = new MurderLookups(this.pool, cfg);
   }
@@ -35,11 +36,11 @@ class ImapStore implements MailboxStore {
 }
 
 /** The live IMAP store. Lookups throw StoreError (→ TEMP) when the server cannot answer in time. */
-export function createImapStore(cfg: Config, denyStore: MailboxStore, log: (msg: string) => void = () => undefined): MailboxStore {
+export function createImapStore(cfg: Config, denyStore: MailboxStore, log: StoreLog = () => undefined): MailboxStore {
   return new ImapStore(cfg, denyStore, log);
 }
 
 /** The registry's entry point. The deny list stays local with the IMAP backend: it lives in the SQLite store. */
-export function openStore(cfg: Config, log: (msg: string) => void): MailboxStore {
+export function openStore(cfg: Config, log: StoreLog): MailboxStore {
   return createImapStore(cfg, openSqliteStore(cfg, log), log);
 }

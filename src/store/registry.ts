@@ -1,13 +1,13 @@
 // The store family, as Postfix's dict_open() table: every driver by its type name, each
 // required only when a configuration names it (the stdio model pays for what it loads, and
 // a directory driver must never slow the Cyrus path). A new driver is one file and one line.
-import type { LookupTable, MailboxStore } from '../core/contract';
+import type { LookupTable, MailboxStore, StoreLog } from '../core/contract';
 import type { Config } from '../config';
 // The default store is always needed where any is: loaded eagerly (vitest runs the sources,
 // where a plain require() of a .ts file would not resolve).
 import * as sqlite from './sqlite';
 
-export type Log = (msg: string) => void;
+export type Log = StoreLog;
 
 /** What a mailbox store driver module exports. */
 export interface StoreDriver {

@@ -13,6 +13,7 @@ import { accessProblem } from './file-access';
 import { checkFormat, errorText, isLocked, MIN_READ_VERSION, sqliteCode } from './sqlite-schema';
 import type { Config } from '../config';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from './store';
+import type { StoreLog } from '../core/contract';
 
 export interface SqliteStoreOptions {
   /** How long a lookup waits for a lock before it fails (cfg.storeBusyTimeoutMs). Default 500. */
@@ -20,7 +21,7 @@ export interface SqliteStoreOptions {
   /** Shortest wait between two attempts to open a file that could not be opened. Default 1000. */
   readonly retryIntervalMs?: number;
   /** Told once per change of state: each new failure, and the recovery after one. */
-  readonly log?: (msg: string) => void;
+  readonly log?: StoreLog;
 }
 
 type Statement = Database.Statement<unknown[]>;
@@ -70,7 +71,7 @@ export class SqliteStore implements MailboxStore {
   private checkedAt = 0;
   private readonly busyTimeoutMs: number;
   private readonly retryIntervalMs: number;
-  private readonly log: (msg: string) => void;
+  private readonly log: StoreLog;
   /** The sync_state query, prepared on the connection that found the table. */
   private syncStmt: { conn: Conn; stmt: Statement } | null = null;
 
@@ -320,7 +321,7 @@ export class SqliteStore implements MailboxStore {
     }
     if (this.failing === null) return;
     this.failing = null;
-    this.log(`store available again: ${this.path}`);
+    this.log(`store available again: ${this.path}`, 'notice');
   }
 
   private drop(): void {
@@ -357,6 +358,6 @@ function findQuota(c: Conn, name: string): QuotaState | null {
 
 
 /** The registry's entry point: the read-only store on cfg.store, with the configured busy timeout. */
-export function openStore(cfg: Config, log?: (msg: string) => void): SqliteStore {
+export function openStore(cfg: Config, log?: StoreLog): SqliteStore {
   return new SqliteStore(cfg.store, { busyTimeoutMs: cfg.storeBusyTimeoutMs, ...(log ? { log } : {}) });
 }

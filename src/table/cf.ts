@@ -2,6 +2,7 @@
 // ldap_table(5)): `name = value` lines read as cfg_parser.c/dict_load_fp() read them, so an
 // admin reuses the .cf files Postfix already has. Every error names the file and line.
 import { readFileSync } from 'node:fs';
+import type { StoreLog } from '../core/contract';
 
 export class CfError extends Error {}
 
@@ -134,12 +135,12 @@ export function secret(cf: CfFile, inline: string, fileParam: string): string {
 }
 
 /** Say which parameters the table does not read (Postfix ignores unknown ones silently; a typo then changes nothing). */
-function reportUnused(cf: CfFile, type: string, log: (msg: string) => void): void {
-  for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`);
+function reportUnused(cf: CfFile, type: string, log: StoreLog): void {
+  for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`, 'warning');
 }
 
 /** Every driver's openTable: read FILE, build the table from it, then log the parameters it did not read. */
-export function openCfTable<T>(file: string, type: string, log: (msg: string) => void, make: (cf: CfFile) => T): T {
+export function openCfTable<T>(file: string, type: string, log: StoreLog, make: (cf: CfFile) => T): T {
   const cf = readCf(file);
   const table = make(cf);
   reportUnused(cf, type, log);

@@ -6,7 +6,7 @@
 // the lookups queued for a pool are bounded and leave at the deadline. Postfix's
 // pgsql/mysql tables pick among live hosts at random and stay away 60 s; we keep the
 // admin's order (a primary and its replicas) and a shorter backoff.
-import { StoreError } from '../core/contract';
+import { StoreError, type StoreLog } from '../core/contract';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 2000;
@@ -46,6 +46,14 @@ export class BusyError extends Error {}
 /** Lookups that may wait for a connection, per pool connection: past it the answer is TEMP at once. */
 export const QUEUE_PER_CONNECTION = 64;
 
+/** The directory's own words for the log: its message, with the error's class when that says more (ldapts: `InvalidCredentialsError: Code: 0x31`). */
+export function directoryReason(e: unknown): string {
+  const err = e as Error | undefined;
+  const msg = String(err?.message ?? e).trim();
+  const name = typeof err?.name === 'string' ? err.name : '';
+  return name !== '' && name.toLowerCase() !== 'error' && !msg.startsWith(name) ? `${name}: ${msg}` : msg;
+}
+
 export class HostList<H> {
   readonly states: HostState[];
   /** Hosts whose backoff ran out and that one lookup is trying again (the others keep away). */
@@ -55,7 +63,7 @@ export class HostList<H> {
     readonly type: string,
     readonly hosts: readonly H[],
     names: readonly string[],
-    private readonly log: (msg: string) => void,
+    private readonly log: StoreLog,
   ) {
     this.states = names.map((name) => ({ name, downUntil: 0, failures: 0, lastError: '' }));
     this.probing = names.map(() => false);
@@ -88,7 +96,7 @@ export class HostList<H> {
       tried++;
       try {
         const r = await fn(this.hosts[i]!, i, this.share(i, now, until));
-        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`);
+        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice');
         st.failures = 0;
         st.downUntil = 0;
         return r;
@@ -123,7 +131,7 @@ export class HostList<H> {
     st.failures++;
     st.lastError = reason;
     st.downUntil = now + Math.min(BACKOFF_START_MS * 2 ** (st.failures - 1), BACKOFF_MAX_MS);
-    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${(e as Error)?.message ?? String(e)}`);
+    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${directoryReason(e)}`);
     // its idle connections are likely dead too, and lookups queued for it would only wait
     const h = this.hosts[i];
     if (h instanceof ConnPool) h.hostDown(reason);

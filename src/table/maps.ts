@@ -29,8 +29,10 @@ export interface MapReply {
 
 /** Open one configured table; a bad file is a configuration error naming the option's line and the file's. */
 export function openMap(spec: MapSpec, cfg: Config, log: Log): LookupTable {
+  // every line of the table names the map and its file: which of several directories failed
+  const named: Log = (msg, level) => log(msg.startsWith(`${spec.file}:`) ? `map ${spec.name}: ${msg}` : `map ${spec.name} (${spec.file}): ${msg}`, level);
   try {
-    return openTable(spec.type, spec.file, cfg, log);
+    return openTable(spec.type, spec.file, cfg, named);
   } catch (e) {
     const msg = e instanceof CfError ? e.message : `${spec.file}: ${(e as Error).message}`;
     throw new ConfigError(`${spec.where}: smmapd_map_${spec.name}: ${msg}`);

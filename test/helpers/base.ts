@@ -249,7 +249,7 @@ export async function startDaemon(conf: string, args: string[] = [], env: NodeJS
     await Promise.race([waitForPort(port), exited.then((c) => Promise.reject(new Error(`smmapd exited ${c}: ${out}`)))]);
   } catch (e) {
     proc.kill('SIGKILL');
-    throw e;
+    throw new Error(`${(e as Error).message}; smmapd said: ${out}`);
   }
   return {
     proc,

@@ -35,7 +35,7 @@ export function spawnListener(conf: string, listen: readonly string[], o: Listen
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  const first = listen[0]!;
+  const first = listen[0] ?? ''; // none: the addresses are in the configuration (smmapd_listen)
   return { proc, target: first.startsWith('unix:') ? first : first.slice('inet:'.length), output: () => out, exited: () => exit };
 }
 

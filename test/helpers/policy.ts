@@ -7,7 +7,7 @@ export type PolicyAttrs = Readonly<Record<string, string | number>>;
 
 /** One request as Postfix sends it: request=smtpd_access_policy first, then the attributes, then an empty line. */
 export function policyRequest(attrs: PolicyAttrs): string {
-  const all: Record<string, string | number> = { request: 'smtpd_access_policy', protocol_state: 'RCPT', protocol_name: 'ESMTP', client_address: '127.0.0.1', sender: 'tester@client.test', ...attrs };
+  const all: Record<string, string | number> = { request: 'smtpd_access_policy', protocol_state: 'RCPT', protocol_name: 'ESMTP', client_address: '127.0.0.1', client_port: 54321, sender: 'tester@client.test', ...attrs };
   return `${Object.entries(all).map(([k, v]) => `${k}=${v}`).join('\n')}\n\n`;
 }
 

@@ -251,6 +251,31 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(ask('mywrong')).toMatch(/^TEMP mysql unavailable: /);
   }, 60_000);
 
+  it('a query the directory refuses: check-map and explain --map print its own reason; the daemon\'s log names the map and its file', async () => {
+    const base = readFileSync(files.get('aliases')!, 'utf8').replace(/^query = .*\n/m, '');
+    const cf = join(dir, 'norelation.cf');
+    writeFileSync(cf, `${base}query = SELECT forward FROM alias WHERE address = '%s'\nqeury = typo\n`);
+    const conf = join(dir, 'norelation.conf');
+    writeFileSync(conf, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_workers: 1\nsmmapd_map_broken: pgsql:${cf}\n`);
+    const check = runCtl(conf, ['check-map', 'broken'], undefined, 30_000);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(`smmapctl: warning: ${cf}:`);
+    expect(check.stderr).toMatch(new RegExp(`map broken \\(pgsql\\) cannot answer: pgsql query failed \\(pgsql: .*query failed: relation "alias" does not exist\\)`));
+    const explain = runCtl(conf, ['explain', '--map', 'broken', 'info@example.com'], undefined, 30_000);
+    expect(explain.stdout).toMatch(/^ {2}directory: pgsql: .*query failed: relation "alias" does not exist\nTEMP pgsql query failed\n$/m);
+    const d = await startDaemon(conf);
+    try {
+      expect(await query(d.target, ['info@example.com'], 'broken')).toEqual(['TEMP pgsql query failed']);
+      await new Promise((res) => setTimeout(res, 300));
+      // an ignored parameter is a warning; the directory's error names the map and its .cf
+      expect(d.output()).toMatch(new RegExp(`warning: map broken: ${cf}:\\d+: qeury is not used by smmapd's pgsql table \\(ignored\\)`));
+      expect(d.output()).toContain(`error: map broken (${cf}): pgsql: `);
+      expect(d.output()).toContain('query failed: relation "alias" does not exist');
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+
   it('SIGHUP opens the maps of the new configuration; a bad map file keeps the running one', async () => {
     const conf = join(dir, 'smmapd.conf');
     const original = readFileSync(conf, 'utf8');

@@ -11,6 +11,7 @@ import { freePort, SMMAPD } from '../helpers/daemon';
 import { ANSWERS, EXAMPLE, makeFixture, readExample, SMMAPD_COMMAND, substitute, unitValues, type Fixture } from '../helpers/fixture';
 import { gccAvailable, runLoad } from '../helpers/load';
 import { alive, describeWithPeer, firstMissing, haveCommand, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { policyQuery } from '../helpers/policy';
 import { dial, netstring, query } from '../helpers/socketmap';
 
 interface Activator {
@@ -123,6 +124,22 @@ describeWithPeer('systemd socket activation', missing, () => {
     expect(await query(`127.0.0.1:${port}`, ['full'])).toEqual(['TEMP Over quota']);
     expect(ours(fx)).toEqual([sa.proc.pid]);
     // SIGTERM (systemctl stop): exit 0, and the unix socket stays systemd's (not unlinked by us)
+    sa.proc.kill('SIGTERM');
+    expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
+    expect(sa.proc.exitCode).toBe(0);
+  }, 30_000);
+
+  it('Accept=no, smmapd.socket + smmapd-policy.socket (FileDescriptorName=policy): one process serves socketmap and the policy service', async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    const names = ['smmapd.socket', 'smmapd-policy.socket'].map((u) => unitValues(readExample(`systemd/${u}`)).get('FileDescriptorName')?.[0]);
+    expect(names[1]).toBe('policy');
+    expect(unitValues(readExample('systemd/smmapd-policy.socket')).get('Service')).toEqual(['smmapd.service']);
+    const sa = activate(['-l', `127.0.0.1:${p1}`, '-l', `127.0.0.1:${p2}`, `--fdname=${names.join(':')}`], execStart('smmapd.service', fx.conf));
+    await sleep(300);
+    expect(await query(`127.0.0.1:${p1}`, ['fred', 'nosuch'])).toEqual(['OK fred', 'NOTFOUND Mailbox does not exist']);
+    expect((await policyQuery(p2, [{ recipient: 'fred' }, { recipient: 'full', size: 5000 }])).replies).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
+    expect(ours(fx)).toEqual([sa.proc.pid]);
+    expect(sa.output()).toMatch(/starting: config .*; model systemd; socketmap fd 3 \(smmapd\); policy fd 4 \(policy\);/);
     sa.proc.kill('SIGTERM');
     expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
     expect(sa.proc.exitCode).toBe(0);

@@ -105,12 +105,13 @@ describe('ProcessShell', () => {
 
 describe('listen specs', () => {
   it('reads inet, inet6 and unix addresses and names them back', () => {
-    expect(parseListenSpec('inet:127.0.0.1:12345')).toEqual({ kind: 'inet', host: '127.0.0.1', port: 12345 });
-    expect(parseListenSpec('inet:[::1]:25')).toEqual({ kind: 'inet', host: '::1', port: 25 });
-    expect(parseListenSpec('inet:*:25')).toEqual({ kind: 'inet', host: '::', port: 25 });
-    expect(parseListenSpec('unix:/run/smmapd.sock')).toEqual({ kind: 'unix', path: '/run/smmapd.sock' });
+    expect(parseListenSpec('inet:127.0.0.1:12345')).toEqual({ kind: 'inet', host: '127.0.0.1', port: 12345, proto: 'socketmap' });
+    expect(parseListenSpec('inet:[::1]:25')).toEqual({ kind: 'inet', host: '::1', port: 25, proto: 'socketmap' });
+    expect(parseListenSpec('inet:*:25')).toEqual({ kind: 'inet', host: '::', port: 25, proto: 'socketmap' });
+    expect(parseListenSpec('unix:/run/smmapd.sock')).toEqual({ kind: 'unix', path: '/run/smmapd.sock', proto: 'socketmap' });
+    expect(parseListenSpec('unix:/run/p.sock', 'policy')).toEqual({ kind: 'unix', path: '/run/p.sock', proto: 'policy' });
     expect(describeSpec(parseListenSpec('inet6:[::1]:25'))).toBe('inet:[::1]:25');
-    expect(describeSpec({ kind: 'fd', fd: 3, name: 'smmapd' })).toBe('fd 3 (smmapd)');
+    expect(describeSpec({ kind: 'fd', fd: 3, name: 'smmapd', proto: 'socketmap' })).toBe('fd 3 (smmapd)');
   });
 
   it('refuses what it cannot read', () => {
