@@ -163,8 +163,8 @@ async function metricsSection(base: string, dir: string, keyFile: string): Promi
 }
 
 async function main(): Promise<void> {
-  if (process.env.BENCH_ONLY === 'maps') {
-    await mapsBench({ smloadBin: smloadBinary(), withDaemon }, SECONDS);
+  if (process.env.BENCH_ONLY === 'maps' || process.env.BENCH_ONLY === 'sockmapd') {
+    await mapsBench({ smloadBin: smloadBinary(), withDaemon, rounds: ROUNDS }, SECONDS);
     return;
   }
   if (process.env.BENCH_ONLY === 'imap') {
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
     const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 31);
     const s = await stdioStartup(conf, runs);
     console.log(`\nstdio model, spawn to first answer (medians of ${runs} interleaved runs): ${s.smmapd.toFixed(1)} ms; bare node -e 0: ${s.bare.toFixed(1)} ms; ratio ${(s.smmapd / s.bare).toFixed(2)}x`);
-    if (process.env.BENCH_MAPS !== '0') await mapsBench({ smloadBin: bin, withDaemon }, SECONDS);
+    if (process.env.BENCH_MAPS !== '0') await mapsBench({ smloadBin: bin, withDaemon, rounds: ROUNDS }, SECONDS);
     if (process.env.BENCH_IMAP !== '0') {
       await imapBench({ smload: (t, k, c, secs) => smload(bin, t, k, c, secs), withDaemon }, SECONDS);
     }

@@ -167,12 +167,13 @@ describe('the deadline and the pools (issue 13: a hung directory)', () => {
     const first = Array.from({ length: 10 }, () => ask(300).catch((e: Error) => e.message));
     // (the queued ones may reach their deadline a moment before the running ones)
     for (const r of await Promise.all(first)) expect(r).toMatch(/^mysql unavailable: timed out( \(queued\))?$/);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(2500); // the deadline (0.3 s), not later (generous: a loaded machine)
     expect(pool.waiting).toBe(0);
     expect(logs).toEqual(['mysql: db failed: timed out']);
     const t1 = Date.now();
+    // "hosts down": no attempt at all (an attempt would say "unavailable")
     await expect(ask(300)).rejects.toThrow('mysql hosts down (timed out)');
-    expect(Date.now() - t1).toBeLessThan(50);
+    expect(Date.now() - t1).toBeLessThan(250);
     await new Promise((r) => setTimeout(r, 300)); // past the first backoff (0.25 s)
     // one lookup probes the host; the others keep away meanwhile
     const probe = ask(300).catch((e: Error) => e.message);
@@ -190,9 +191,9 @@ describe('the deadline and the pools (issue 13: a hung directory)', () => {
     a.state.hung = true;
     const hl = new hosts.HostList('pgsql', [a.pool, b.pool], ['a', 'b'], () => undefined);
     const t0 = Date.now();
-    expect(await hl.run((p, i, until) => p.use(i === 0 ? a.query : b.query, until), Date.now() + 1000)).toBe('ok 0');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
-    expect(Date.now() - t0).toBeLessThan(900);
+    expect(await hl.run((p, i, until) => p.use(i === 0 ? a.query : b.query, until), Date.now() + 4000)).toBe('ok 0');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1950); // half the deadline for the first host
+    expect(Date.now() - t0).toBeLessThan(3800); // and the second answered within the rest
   });
 });
 
