@@ -6,7 +6,7 @@ import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
-import { openStore } from '../store/registry';
+import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
 import { Metrics } from './metrics';
@@ -44,6 +44,8 @@ export class Service {
   private maps: Map<string, MapAnswerer> | null;
   /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
   private readonly protocolErrors: LogRateLimiter;
+  /** The same bound for what the directories say at request rate (per map and host). */
+  private readonly directoryErrors: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
@@ -58,13 +60,21 @@ export class Service {
     private readonly opts: ServiceOptions,
     readonly log: Logger,
   ) {
-    this.store = openStore(cfg, (msg) => log.error(msg));
-    this.maps = openMaps(cfg, (msg) => log.error(msg));
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
+    this.directoryErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (what, n) =>
+      this.log.error(`${what}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
+    );
+    this.store = openStore(cfg, (msg) => log.error(msg));
+    this.maps = openMaps(cfg, this.tableLog);
     this.ctx = this.makeContext();
   }
+
+  /** What the directory maps say; lines that requests can cause are bounded per key. */
+  private readonly tableLog: Log = (msg, limit) => {
+    if (limit === undefined || this.directoryErrors.allow(limit)) this.log.error(msg);
+  };
 
   private makeContext(): SessionContext {
     const cfg = this.cfg;
@@ -134,7 +144,7 @@ export class Service {
     const store = openStore(cfg, (msg) => this.log.error(msg));
     let maps;
     try {
-      maps = openMaps(cfg, (msg) => this.log.error(msg));
+      maps = openMaps(cfg, this.tableLog);
     } catch (e) {
       void store.close();
       throw e;
@@ -153,6 +163,7 @@ export class Service {
 
   async close(): Promise<void> {
     this.protocolErrors.flush();
+    this.directoryErrors.flush();
     closeMaps(this.maps);
     await this.store.close();
   }

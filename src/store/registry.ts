@@ -7,7 +7,12 @@ import type { Config } from '../config';
 // where a plain require() of a .ts file would not resolve).
 import * as sqlite from './sqlite';
 
-export type Log = (msg: string) => void;
+/**
+ * Where a store or table says something. `limit`: a key for a line that requests can cause
+ * (a query that fails on a client's key, a host going down and up), so that the receiver
+ * bounds such lines per key; none for lines with their own bound (start-up, a reopen).
+ */
+export type Log = (msg: string, limit?: string) => void;
 
 /** What a mailbox store driver module exports. */
 export interface StoreDriver {

@@ -4,6 +4,7 @@
 // pgsql/mysql tables pick among live hosts at random and stay away 60 s; we keep the
 // admin's order (a primary and its replicas) and a shorter backoff.
 import { StoreError } from '../core/contract';
+import type { Log } from '../store/registry';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 5000;
@@ -33,7 +34,7 @@ export class HostList<H> {
     readonly type: string,
     readonly hosts: readonly H[],
     names: readonly string[],
-    private readonly log: (msg: string) => void,
+    private readonly log: Log,
   ) {
     this.states = names.map((name) => ({ name, downUntil: 0, failures: 0, lastError: '' }));
   }
@@ -55,14 +56,15 @@ export class HostList<H> {
       tried++;
       try {
         const r = await fn(this.hosts[i]!, i);
-        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`);
+        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, `${this.type}: ${st.name}: up and down`);
         st.failures = 0;
         st.downUntil = 0;
         return r;
       } catch (e) {
         if (e instanceof QueryError) {
           // the directory's own words go to the log; the client learns only that the query failed
-          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`);
+          // (the message holds the client's key: escaped by the logger, bounded per host here)
+          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`, `${this.type}: ${st.name}: query failed`);
           throw new StoreError(`${this.type} query failed`, { cause: e });
         }
         last = shortReason(e);
@@ -76,7 +78,7 @@ export class HostList<H> {
     st.failures++;
     st.lastError = reason;
     st.downUntil = Date.now() + Math.min(BACKOFF_START_MS * 2 ** (st.failures - 1), BACKOFF_MAX_MS);
-    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${(e as Error)?.message ?? String(e)}`);
+    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${(e as Error)?.message ?? String(e)}`, `${this.type}: ${st.name}: up and down`);
   }
 }
 

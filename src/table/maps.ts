@@ -102,12 +102,17 @@ export class MapAnswerer {
   }
 }
 
+/** What a map's table says, named by its map (and its rate-limit keys too: bounded per map). */
+function mapLog(name: string, log: Log): Log {
+  return (msg, limit) => log(`map ${name}: ${msg}`, limit === undefined ? undefined : `map ${name}: ${limit}`);
+}
+
 /** Every configured map by name; null when none is configured (the Cyrus path then pays nothing). */
 export function openMaps(cfg: Config, log: Log): Map<string, MapAnswerer> | null {
   if (cfg.maps.length === 0) return null;
   const out = new Map<string, MapAnswerer>();
   try {
-    for (const spec of cfg.maps) out.set(spec.name, new MapAnswerer(spec.name, openMap(spec, cfg, log), cfg));
+    for (const spec of cfg.maps) out.set(spec.name, new MapAnswerer(spec.name, openMap(spec, cfg, mapLog(spec.name, log)), cfg));
   } catch (e) {
     closeMaps(out);
     throw e;
