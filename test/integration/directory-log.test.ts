@@ -19,7 +19,7 @@ const missing = PGBIN === '' || !existsSync(join(PGBIN, 'initdb')) ? 'PostgreSQL
 function pipeline(port: number, frames: Buffer[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const replies: string[] = [];
     const t = setTimeout(() => (sock.destroy(), reject(new Error(`${replies.length} replies of ${frames.length}`))), 120_000);
     sock.on('error', reject);
