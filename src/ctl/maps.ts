@@ -2,6 +2,7 @@
 // (smmapd_map_NAME) asked exactly as the daemon asks them, and a map's file checked by
 // parsing it, connecting, and running one probe lookup.
 import type { Config, MapSpec } from '../config';
+import type { Log } from '../store/registry';
 import { lookupReply, openMap } from '../table/maps';
 import { UsageError, type CtlContext } from './context';
 import type { CommandSpec } from './spec';
@@ -44,10 +45,11 @@ export const checkMapCommand: CommandSpec = {
   async run(ctx, [name], opts) {
     const spec = specOf(ctx.cfg, name!);
     const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
-    // parameters the table ignores are worth a warning (a typo there changes nothing);
-    // host failures are summed up by the one line below
-    const warn = (msg: string): void => {
-      if (msg.includes(' is not used by smmapd')) process.stderr.write(`smmapctl: warning: ${msg}\n`);
+    // what is wrong with the file (parameters the table ignores: a typo there changes nothing;
+    // a password others can read) is worth a warning; lines a lookup causes (they have a
+    // rate-limit key) are summed up by the one line below
+    const warn: Log = (msg, limit): void => {
+      if (limit === undefined) process.stderr.write(`smmapctl: warning: ${msg}\n`);
     };
     const table = openMap(spec, ctx.cfg, warn);
     try {

@@ -71,9 +71,13 @@ export class Service {
     this.ctx = this.makeContext();
   }
 
-  /** What the directory maps say; lines that requests can cause are bounded per key. */
+  /**
+   * What the directory maps say: lines that requests can cause, bounded per key; the rest
+   * (what is wrong with a table's file, said when it is opened) are warnings.
+   */
   private readonly tableLog: Log = (msg, limit) => {
-    if (limit === undefined || this.directoryErrors.allow(limit)) this.log.error(msg);
+    if (limit === undefined) this.log.warning(msg);
+    else if (this.directoryErrors.allow(limit)) this.log.error(msg);
   };
 
   private makeContext(): SessionContext {
