@@ -272,13 +272,31 @@ export function sinkFor(o: Pick<LoggerOptions, 'ident' | 'destination' | 'syslog
   }
 }
 
+/** Longest line written, in UTF-16 units: a client's key or a directory's message may be long. */
+export const MAX_LOG_LINE = 4096;
+
+/**
+ * The one escaping path for every line, whatever it holds (a client's key, a directory's
+ * error text, a stack): one line, each control character (C0, DEL, C1, the Unicode line and
+ * paragraph separators) shown as \xNN or \uNNNN, so nothing a client or a server sends can
+ * start a line of its own or drive a terminal; cut at MAX_LOG_LINE.
+ */
+export function logLine(msg: string): string {
+  const clipped = msg.length > MAX_LOG_LINE ? `${msg.slice(0, MAX_LOG_LINE)}...` : msg;
+  // eslint-disable-next-line no-control-regex
+  return clipped.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n > 0xff ? `\\u${n.toString(16)}` : `\\x${n.toString(16).padStart(2, '0')}`;
+  });
+}
+
 export function makeLogger(threshold: LogLevel, sink: Sink, audit: { enabled: boolean; level: LogLevel } = { enabled: false, level: 'notice' }): Logger {
   let max = RANK[threshold];
   let auditOn = audit.enabled;
   let auditLevel = audit.level;
   const emit = (level: LogLevel) => (msg: string): void => {
     // error has the lowest rank any threshold allows: errors are always logged.
-    if (RANK[level] <= max) sink.write(level, msg);
+    if (RANK[level] <= max) sink.write(level, logLine(msg));
   };
   return {
     error: emit('error'),
@@ -288,7 +306,7 @@ export function makeLogger(threshold: LogLevel, sink: Sink, audit: { enabled: bo
     debug: emit('debug'),
     enabled: (level) => RANK[level] <= max,
     audit: (msg) => {
-      if (auditOn) sink.write(auditLevel, msg);
+      if (auditOn) sink.write(auditLevel, logLine(msg));
     },
     configure: (o) => {
       max = RANK[o.threshold];

@@ -104,6 +104,9 @@ export interface LookupTable {
 
 /**
  * How a store or table reports what the log should know: errors by default; `notice` for a
- * recovery (available again), `warning` for what is ignored. The daemon maps it to its logger.
+ * recovery (available again), `warning` for what is ignored. `limit`: a key for a line that
+ * requests can cause (a query failing on a client's key, a host going down and up), so that
+ * the daemon bounds such lines per key; none for lines with their own bound (start-up, a
+ * reopen). The daemon maps it to its logger.
  */
-export type StoreLog = (msg: string, level?: 'error' | 'warning' | 'notice') => void;
+export type StoreLog = (msg: string, level?: 'error' | 'warning' | 'notice', limit?: string) => void;

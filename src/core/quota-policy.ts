@@ -24,6 +24,17 @@ export function graceLimit(q: QuotaState, gracePercent: number): number | null {
   return limit + Math.floor((limit * gracePercent) / 100);
 }
 
+/**
+ * Postfix's `size=` attribute: a decimal byte count (leading zeros allowed). A count too large
+ * for a double to hold exactly is larger than any quota: Infinity, never 0. Anything else
+ * (empty, a sign, a fraction, letters) is no size at all: null.
+ */
+export function parsePolicySize(v: string): number | null {
+  if (!/^\d+$/.test(v)) return null;
+  const n = Number(v);
+  return n > Number.MAX_SAFE_INTEGER ? Infinity : n;
+}
+
 export function quotaVerdict(q: QuotaState, c: SizedCheck): QuotaVerdict {
   if (q.messageLimit !== null && q.messageUsed + 1 > q.messageLimit) return 'over';
   if (q.storageLimitKiB === null) return 'room';

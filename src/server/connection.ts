@@ -168,7 +168,8 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
       this.out = '';
       if (!ok && !this.awaitingDrain) {
         this.awaitingDrain = true;
-        this.input.pause();
+        // (once we have stopped reading, the input stays flowing: bytes dropped, a close seen)
+        if (this.reading) this.input.pause();
         this.output.once('drain', () => {
           this.awaitingDrain = false;
           this.resumeInput();

@@ -15,8 +15,13 @@ export interface PolicyRequest {
   readonly state: string;
   /** `recipient=` bytes; empty when Postfix has none to give (END-OF-DATA with several). */
   readonly recipient: Buffer | null;
-  /** `size=`: SIZE= at RCPT (0 without), the real size at END-OF-DATA. */
-  readonly size: number;
+  /**
+   * `size=`: SIZE= at RCPT (0 without), the real size at END-OF-DATA; Infinity when too large
+   * to hold; null when it is not a byte count (then no opinion: DUNNO).
+   */
+  readonly size: number | null;
+  /** `size=` as sent (the log and the audit line show it). */
+  readonly sizeText: string;
   /** Postfix's SMTP client as `client_address[:client_port]` ('' when Postfix sent none): who audit lines name. */
   readonly client: string;
 }
@@ -24,7 +29,7 @@ export interface PolicyRequest {
 export interface PolicyAnswer {
   /** `action=...\n\n`, ready to write. */
   readonly wire: string;
-  readonly kind: ActionKind | 'norecipient';
+  readonly kind: ActionKind | 'norecipient' | 'badsize';
   /** The checks' status and outcome ('' / 'ok' when there was no recipient to check). */
   readonly status: Status | '';
   readonly outcome: Outcome;
@@ -33,6 +38,12 @@ export interface PolicyAnswer {
 
 /** Nothing to check (no single recipient): no opinion, so Postfix's other restrictions decide. */
 const NO_RECIPIENT: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'norecipient', status: '', outcome: 'ok', key: '' };
+
+/**
+ * A size that is not a byte count (Postfix always sends one): the quota cannot be judged, and
+ * refusing on a number we cannot read would be worse than no opinion. The session logs it.
+ */
+const BAD_SIZE: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'badsize', status: '', outcome: 'failed', key: '' };
 
 export class PolicyAnswerer {
   constructor(
@@ -45,6 +56,7 @@ export class PolicyAnswerer {
     if (req.recipient === null || req.recipient.length === 0) return NO_RECIPIENT;
     const key = decodeKey(req.recipient);
     const text = key ?? req.recipient.toString('latin1');
+    if (req.size === null) return { ...BAD_SIZE, key: text };
     const v = check(key, this.store, this.policy, { size: req.size, gracePercent: this.actions.gracePercent });
     return isPromise(v) ? v.then((r) => this.reply(text, r)) : this.reply(text, v);
   }

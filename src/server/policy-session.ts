@@ -7,6 +7,7 @@
 // answers the client with its own temporary error, never with an accept.
 // Order, bounds, backpressure, idle timeout and drain are Connection's (connection.ts).
 import type { Readable, Writable } from 'node:stream';
+import { parsePolicySize } from '../core/quota-policy';
 import { auditField, peerAddress } from '../log';
 import { Connection } from './connection';
 import { POLICY } from './metrics';
@@ -29,7 +30,9 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
   private request = '';
   private state = '';
   private recipient: Buffer | null = null;
-  private size = 0;
+  private size: number | null = 0;
+  /** `size=` as sent, for the log and the audit line. */
+  private sizeText = '0';
   private clientAddress = '';
   private clientPort = '';
 
@@ -81,11 +84,10 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
       case 'client_port':
         this.clientPort = line.toString('latin1', eq + 1);
         break;
-      case 'size': {
-        const v = line.toString('latin1', eq + 1);
-        this.size = /^\d{1,15}$/.test(v) ? Number(v) : 0;
+      case 'size':
+        this.sizeText = line.toString('latin1', eq + 1);
+        this.size = parsePolicySize(this.sizeText);
         break;
-      }
     }
   }
 
@@ -93,12 +95,21 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
     if (this.attrs === 0) return this.malformed('an empty request');
     if (this.request !== 'smtpd_access_policy') return this.malformed(`request=${this.request || '(missing)'}, not smtpd_access_policy`);
     const client = this.clientAddress === '' ? '' : this.clientPort === '' ? this.clientAddress : `${this.clientAddress}:${this.clientPort}`;
-    const req: PolicyRequest = { request: this.request, state: this.state, recipient: this.recipient, size: this.size, client };
+    const req: PolicyRequest = { request: this.request, state: this.state, recipient: this.recipient, size: this.size, sizeText: this.sizeText, client };
+    if (req.size === null && req.recipient !== null && req.recipient.length > 0) this.badSize(req.sizeText);
     this.attrs = 0;
     this.request = this.state = this.clientAddress = this.clientPort = '';
     this.recipient = null;
     this.size = 0;
+    this.sizeText = '0';
     this.handle(req, req);
+  }
+
+  /** A size that is not a byte count: answered DUNNO (policy-answers.ts), said once per peer and window. */
+  private badSize(text: string): void {
+    if (this.ctx.protocolErrors?.allow(peerAddress(this.peer)) ?? true) {
+      this.ctx.log.notice(`policy request from ${this.peer}: size=${auditField(text, 64)} is not a byte count; answered DUNNO`);
+    }
   }
 
   /** Logged and closed without a reply: Postfix answers its client with its own temporary error. */
@@ -124,7 +135,8 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
       m.policyAction(a.kind);
     }
     if (this.ctx.audit) {
-      this.ctx.log.audit(`auditlog: ${a.kind === 'norecipient' ? 'norecipient' : a.outcome} userid=<${auditField(a.key)}> client=<${req.client !== '' ? auditField(req.client) : this.peer}> state=<${auditField(req.state)}> size=<${req.size}> action=<${a.kind}>`);
+      const size = req.size !== null && Number.isFinite(req.size) ? String(req.size) : auditField(req.sizeText, 64);
+      this.ctx.log.audit(`auditlog: ${a.kind === 'norecipient' || a.kind === 'badsize' ? a.kind : a.outcome} userid=<${auditField(a.key)}> client=<${req.client !== '' ? auditField(req.client) : this.peer}> state=<${auditField(req.state)}> size=<${size}> action=<${a.kind}>`);
     }
   }
 }

@@ -2,12 +2,11 @@
 // logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
-import type { StoreLog } from '../core/contract';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
-import { openStore } from '../store/registry';
+import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { Answerer } from './answers';
 import { Metrics, type MetricsProbes } from './metrics';
@@ -16,11 +15,6 @@ import { PolicySession } from './policy-session';
 import type { Protocol } from './listen-spec';
 import { Session, type SessionContext } from './session';
 import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
-
-/** A store's or a table's lines into the logger, at the level they ask for (errors by default). */
-export function storeLog(log: Logger): StoreLog {
-  return (msg, level = 'error') => log[level](msg);
-}
 
 /**
  * The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket.
@@ -54,6 +48,8 @@ export class Service {
   private maps: Map<string, MapAnswerer> | null;
   /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
   private readonly protocolErrors: LogRateLimiter;
+  /** The same bound for what the directories say at request rate (per map and host). */
+  private readonly directoryErrors: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
@@ -68,13 +64,24 @@ export class Service {
     private readonly opts: ServiceOptions,
     readonly log: Logger,
   ) {
-    this.store = openStore(cfg, storeLog(log));
-    this.maps = openMaps(cfg, storeLog(log));
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
+    this.directoryErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (what, n) =>
+      this.log.error(`${what}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
+    );
+    this.store = openStore(cfg, this.storeLog);
+    this.maps = openMaps(cfg, this.storeLog);
     this.ctx = this.makeContext();
   }
+
+  /**
+   * What the store and the directory maps say, at the level they ask for (errors by
+   * default); lines that requests can cause carry a key and are bounded per key.
+   */
+  private readonly storeLog: Log = (msg, level = 'error', limit) => {
+    if (limit === undefined || this.directoryErrors.allow(limit)) this.log[level](msg);
+  };
 
   private makeContext(): SessionContext {
     const cfg = this.cfg;
@@ -160,10 +167,10 @@ export class Service {
   reload(): void {
     // Both may throw (bad file, unreadable CA file): nothing changes until both succeeded.
     const cfg = loadConfig(this.opts.configPath);
-    const store = openStore(cfg, storeLog(this.log));
+    const store = openStore(cfg, this.storeLog);
     let maps;
     try {
-      maps = openMaps(cfg, storeLog(this.log));
+      maps = openMaps(cfg, this.storeLog);
     } catch (e) {
       void store.close();
       throw e;
@@ -184,6 +191,7 @@ export class Service {
 
   async close(): Promise<void> {
     this.protocolErrors.flush();
+    this.directoryErrors.flush();
     closeMaps(this.maps);
     await this.store.close();
   }

@@ -1,7 +1,7 @@
 // Postfix's table configuration files (pgsql_table(5), mysql_table(5), sqlite_table(5),
 // ldap_table(5)): `name = value` lines read as cfg_parser.c/dict_load_fp() read them, so an
 // admin reuses the .cf files Postfix already has. Every error names the file and line.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { StoreLog } from '../core/contract';
 
 export class CfError extends Error {}
@@ -139,10 +139,40 @@ function reportUnused(cf: CfFile, type: string, log: StoreLog): void {
   for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`, 'warning');
 }
 
-/** Every driver's openTable: read FILE, build the table from it, then log the parameters it did not read. */
+/** The secrets a table file may hold inline, and the parameters naming a file that holds one. */
+const INLINE_SECRETS = ['password', 'bind_pw'];
+const SECRET_FILES = ['password_file', 'bind_pw_file'];
+
+/** `mode 0644` when group or others may read, write or run `path` (ssh's test for a key), else null. */
+function tooOpen(path: string): string | null {
+  try {
+    const mode = statSync(path).mode & 0o777;
+    return mode & 0o077 ? `mode 0${mode.toString(8).padStart(3, '0')}` : null;
+  } catch {
+    return null; // unreadable: the driver has said so already
+  }
+}
+
+/**
+ * A password others can read is a password others have: say so (at start, and in check-map),
+ * as ssh does for a private key. Only the user smmapd runs as needs to read these files.
+ */
+export function reportOpenSecrets(cf: CfFile, log: StoreLog): void {
+  const inline = INLINE_SECRETS.filter((p) => cf.has(p) && cf.str(p, '') !== '');
+  const mode = inline.length > 0 ? tooOpen(cf.path) : null;
+  if (mode !== null) log(`${cf.where(inline[0]!)}: ${inline[0]} is set in a file group or others can read (${mode}): chmod 600 ${cf.path} (readable by the user smmapd runs as), or use ${inline[0]}_file`, 'warning');
+  for (const p of SECRET_FILES) {
+    const file = cf.has(p) ? cf.str(p, '') : '';
+    const m = file !== '' ? tooOpen(file) : null;
+    if (m !== null) log(`${cf.where(p)}: ${p} ${file} can be read by group or others (${m}): chmod 600 ${file} (readable by the user smmapd runs as)`, 'warning');
+  }
+}
+
+/** Every driver's openTable: read FILE, build the table from it, then log what is wrong with the file. */
 export function openCfTable<T>(file: string, type: string, log: StoreLog, make: (cf: CfFile) => T): T {
   const cf = readCf(file);
   const table = make(cf);
   reportUnused(cf, type, log);
+  reportOpenSecrets(cf, log);
   return table;
 }

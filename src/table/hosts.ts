@@ -96,14 +96,15 @@ export class HostList<H> {
       tried++;
       try {
         const r = await fn(this.hosts[i]!, i, this.share(i, now, until));
-        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice');
+        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice', `${this.type}: ${st.name}: up and down`);
         st.failures = 0;
         st.downUntil = 0;
         return r;
       } catch (e) {
         if (e instanceof QueryError) {
           // the directory's own words go to the log; the client learns only that the query failed
-          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`);
+          // (the message holds the client's key: escaped by the logger, bounded per host here)
+          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`, 'error', `${this.type}: ${st.name}: query failed`);
           throw new StoreError(`${this.type} query failed`, { cause: e });
         }
         last = e instanceof BusyError || e instanceof HungError ? e.message : shortReason(e);
@@ -131,7 +132,7 @@ export class HostList<H> {
     st.failures++;
     st.lastError = reason;
     st.downUntil = now + Math.min(BACKOFF_START_MS * 2 ** (st.failures - 1), BACKOFF_MAX_MS);
-    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${directoryReason(e)}`);
+    if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${directoryReason(e)}`, 'error', `${this.type}: ${st.name}: up and down`);
     // its idle connections are likely dead too, and lookups queued for it would only wait
     const h = this.hosts[i];
     if (h instanceof ConnPool) h.hostDown(reason);

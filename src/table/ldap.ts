@@ -7,6 +7,7 @@ import { Client, FilterParser, NoSuchObjectError, type ClientOptions, type Entry
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config';
+import type { Log } from '../store/registry';
 import { StoreError, type LookupTable } from '../core/contract';
 import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
 import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
@@ -54,7 +55,7 @@ export class LdapTable implements LookupTable {
   private readonly hosts: HostList<ConnPool<LdapConn>>;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, private readonly log: (m: string) => void) {
+  constructor(cf: CfFile, cfg: Config, private readonly log: Log) {
     for (const p of ['special_result_attribute', 'terminal_result_attribute', 'leaf_result_attribute']) {
       if (cf.str(p, '') !== '') cf.fail(p, 'not supported by smmapd (only result_attribute)');
     }
@@ -148,7 +149,7 @@ export class LdapTable implements LookupTable {
     try {
       filter = FilterParser.parseString(filterText.join(''));
     } catch (e) {
-      this.log(`ldap: query_filter ${filterText.join('')}: ${(e as Error).message}`);
+      this.log(`ldap: query_filter ${filterText.join('')}: ${(e as Error).message}`, 'error', 'ldap: query_filter');
       throw new StoreError('ldap: bad query_filter', { cause: e });
     }
     let entries: Entry[];

@@ -30,7 +30,9 @@ export interface MapReply {
 /** Open one configured table; a bad file is a configuration error naming the option's line and the file's. */
 export function openMap(spec: MapSpec, cfg: Config, log: Log): LookupTable {
   // every line of the table names the map and its file: which of several directories failed
-  const named: Log = (msg, level) => log(msg.startsWith(`${spec.file}:`) ? `map ${spec.name}: ${msg}` : `map ${spec.name} (${spec.file}): ${msg}`, level);
+  // (and its rate-limit keys too: bounded per map)
+  const named: Log = (msg, level, limit) =>
+    log(msg.startsWith(`${spec.file}:`) ? `map ${spec.name}: ${msg}` : `map ${spec.name} (${spec.file}): ${msg}`, level, limit === undefined ? undefined : `map ${spec.name}: ${limit}`);
   try {
     return openTable(spec.type, spec.file, cfg, named);
   } catch (e) {

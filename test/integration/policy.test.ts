@@ -79,6 +79,36 @@ describe('smmapd --policy, own listener', () => {
     expect(d.output()).toMatch(/auditlog: overquota userid=<small@example\.test> client=<127\.0\.0\.1:\d+> state=<END-OF-DATA> size=<4380> action=<overquota>/);
   });
 
+  it('size=: too large to hold is over any quota, never 0; not a byte count is DUNNO with a log line (issue 13)', async () => {
+    const r = await policyQuery(d.port, [
+      { recipient: 'small@example.test', size: '100000000000000' }, // 15 digits
+      { recipient: 'small@example.test', size: '1000000000000000' }, // 16 digits: was read as 0
+      { recipient: 'small@example.test', size: '9'.repeat(400) },
+      { recipient: 'small@example.test', size: '000000000000000000002048' }, // leading zeros: 2048, room
+      { recipient: 'fred@example.test', size: '9'.repeat(30) }, // no quota: room whatever the size
+      { recipient: 'small@example.test', size: 'abc' },
+      { recipient: 'nosuch@example.test', size: '-1' },
+      { recipient: 'small@example.test', size: '' },
+      { recipient: 'small@example.test', size: 10 },
+    ]);
+    expect(r.replies).toEqual([
+      'action=452 4.2.2 Over quota',
+      'action=452 4.2.2 Over quota',
+      'action=452 4.2.2 Over quota',
+      'action=DUNNO',
+      'action=DUNNO',
+      'action=DUNNO',
+      'action=DUNNO',
+      'action=DUNNO',
+      'action=DUNNO',
+    ]);
+    expect(r.closed).toBe(false);
+    await waitFor(() => d.output().includes('size=-1 is not a byte count'), 5000);
+    expect(d.output()).toMatch(/policy request from 127\.0\.0\.1:\d+: size=abc is not a byte count; answered DUNNO/);
+    expect(d.output()).toMatch(/auditlog: badsize userid=<small@example\.test> client=<127\.0\.0\.1:\d+> state=<RCPT> size=<abc> action=<badsize>/);
+    expect(d.output()).toMatch(/auditlog: overquota userid=<small@example\.test> client=<127\.0\.0\.1:\d+> state=<RCPT> size=<1000000000000000> action=<toolarge>/);
+  });
+
   it('pipelined requests in one write, and a request cut into single bytes, are each answered in order', async () => {
     const three = [{ recipient: 'fred', size: 1 }, { recipient: 'nosuch', size: 1 }, { recipient: 'full', size: 1 }].map(policyRequest).join('');
     const want = 'action=DUNNO\n\naction=550 5.1.1 Mailbox does not exist\n\naction=452 4.2.2 Over quota\n\n';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { LogLevel } from '../../src/config';
-import { auditField, chooseDestination, LogRateLimiter, makeLogger, peerAddress, syslogSink, type Sink } from '../../src/log';
+import { auditField, chooseDestination, logLine, LogRateLimiter, makeLogger, MAX_LOG_LINE, peerAddress, syslogSink, type Sink } from '../../src/log';
 
 const dir = mkdtempSync(join(tmpdir(), 'smmapd-log-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,6 +51,25 @@ describe('makeLogger', () => {
     expect(sink.lines.slice(2)).toEqual([['info', 'i2']]);
     expect(log.enabled('info')).toBe(true);
     expect(log.enabled('debug')).toBe(false);
+  });
+});
+
+describe('one line per record, whatever it holds (issue 13: forged lines)', () => {
+  it('escapes control characters, C1 and the Unicode line separators; clips', () => {
+    expect(logLine('x\nsmmapd[1]: error: FORGED')).toBe('x\\x0asmmapd[1]: error: FORGED');
+    expect(logLine('a\r\tb\x00\x1b[31m\x7f\x9b2J\u2028\u2029')).toBe('a\\x0d\\x09b\\x00\\x1b[31m\\x7f\\x9b2J\\u2028\\u2029');
+    expect(logLine('plain text, é and 😀 <fred@example.com>')).toBe('plain text, é and 😀 <fred@example.com>');
+    expect(logLine('y'.repeat(MAX_LOG_LINE + 10))).toBe(`${'y'.repeat(MAX_LOG_LINE)}...`);
+  });
+  it('every level and the audit lines go through it: a newline never starts a line of its own', () => {
+    const sink = memory();
+    const log = makeLogger('debug', sink, { enabled: true, level: 'notice' });
+    // ldapts' own message: "Socket error. ...\nread ECONNRESET"
+    log.error('ldap: ldap://h:389 failed: Socket error. Message type: SearchRequest (0x63)\nread ECONNRESET');
+    log.notice('policy protocol error from 1.2.3.4:5: request=x\nsmmapd[1]: error: FORGED, not smtpd_access_policy');
+    log.audit('auditlog: failed userid=<\n>');
+    expect(sink.lines.map(([, l]) => l.includes('\n'))).toEqual([false, false, false]);
+    expect(sink.lines[0]![1]).toMatch(/\(0x63\)\\x0aread ECONNRESET$/);
   });
 });
 

@@ -218,3 +218,27 @@ describe('single-flight', () => {
     expect(asked).toEqual(['slow', 'other', 'slow']);
   });
 });
+
+describe('what the host list logs, and under which rate-limit key (issue 13: log flood)', () => {
+  it('a query that fails on a key, and a host going down and up: each with its key, so that the service bounds them', async () => {
+    const { HostList, QueryError } = await import('../../src/table/hosts');
+    const logs: Array<[string, string | undefined]> = [];
+    let down = true;
+    const hl = new HostList('pgsql', ['a'], ['a'], (m, _level, limit) => logs.push([m, limit]));
+    const ask = (): Promise<string> =>
+      hl.run(async () => {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        return 'v';
+      });
+    await expect(ask()).rejects.toThrow();
+    down = false;
+    await new Promise((r) => setTimeout(r, 300));
+    await ask();
+    await expect(hl.run(() => Promise.reject(new QueryError('invalid input syntax for type integer: "x\ny"')))).rejects.toThrow('pgsql query failed');
+    expect(logs).toEqual([
+      ['pgsql: a failed: connect ECONNREFUSED', 'pgsql: a: up and down'],
+      ['pgsql: a is back', 'pgsql: a: up and down'],
+      ['pgsql: a: query failed: invalid input syntax for type integer: "x\ny"', 'pgsql: a: query failed'],
+    ]);
+  });
+});

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { check, verify, type PolicyOptions } from '../../src/core/policy';
 import { actionKind, defaultActions, policyAction } from '../../src/core/policy-actions';
-import { quotaVerdict } from '../../src/core/quota-policy';
+import { parsePolicySize, quotaVerdict } from '../../src/core/quota-policy';
 import type { QuotaState } from '../../src/core/contract';
 import { memoryStore } from '../../src/store/memory';
 import { SPEC_TABLE } from '../fixtures/spec-table';
@@ -34,6 +34,20 @@ describe('quotaVerdict (lmtp_strict_quota)', () => {
   });
   it('no limits: room', () => {
     expect(quotaVerdict(q({}), { size: 1e12, gracePercent: 0 })).toBe('room');
+    expect(quotaVerdict(q({}), { size: Infinity, gracePercent: 0 })).toBe('room');
+  });
+  it('size=: a byte count, too large to hold is Infinity (over any limit), anything else none (issue 13)', () => {
+    expect(parsePolicySize('0')).toBe(0);
+    expect(parsePolicySize('2049')).toBe(2049);
+    expect(parsePolicySize('000012')).toBe(12);
+    expect(parsePolicySize('100000000000000')).toBe(1e14); // 15 digits
+    expect(parsePolicySize('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parsePolicySize('9007199254740993')).toBe(Infinity);
+    expect(parsePolicySize('1000000000000000000')).toBe(Infinity); // 16+ digits were read as 0
+    expect(parsePolicySize('9'.repeat(400))).toBe(Infinity);
+    for (const bad of ['', '-1', '+5', '1.5', '1e3', ' 5', '5 ', 'abc', '0x10', '１２']) expect(parsePolicySize(bad), bad).toBeNull();
+    const small = q({ storageLimitKiB: 10, storageUsed: 8192 });
+    expect(quotaVerdict(small, { size: parsePolicySize('1000000000000000')!, gracePercent: 50 })).toBe('toolarge');
   });
 });
 

@@ -1,9 +1,12 @@
 // The pure parts of the directory maps: Postfix's .cf syntax, db_common.c's expansion rules,
 // each table's quoting, and the smmapd_map_NAME option. The tables against real servers and
 // postmap: test/integration/directory-maps.test.ts.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFromText, ConfigError } from '../../src/config';
-import { CfError, parseCf } from '../../src/table/cf';
+import { CfError, parseCf, readCf, reportOpenSecrets } from '../../src/table/cf';
 import { checkDomain, expand, newCtx, parseTemplate, Results, templates } from '../../src/table/expand';
 import { dnQuote, filterQuote } from '../../src/table/ldap';
 import { mysqlQuote } from '../../src/table/mysql';
@@ -109,5 +112,37 @@ describe('smmapd_map_NAME', () => {
       '/etc/smmapd.conf:2: smmapd_map_x: want TYPE:FILE with TYPE one of pgsql, mysql, sqlite, ldap, not "hash:/etc/x"',
     );
     expect(() => configFromText('smmapd_map_x: /etc/x.cf\n', '/c')).toThrow('/c:1: smmapd_map_x');
+  });
+});
+
+describe('a password others can read (issue 13: warned as ssh warns for a key)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smmapd-cf-'));
+  const file = (name: string, text: string, mode: number): string => {
+    const p = join(dir, name);
+    writeFileSync(p, text);
+    chmodSync(p, mode);
+    return p;
+  };
+  const warnings = (path: string): string[] => {
+    const out: string[] = [];
+    reportOpenSecrets(readCf(path), (m) => out.push(m));
+    return out;
+  };
+  it('password = or bind_pw = in a .cf that group or others can read', () => {
+    const open = file('open.cf', 'hosts = h\npassword = s3cret\n', 0o644);
+    expect(warnings(open)).toEqual([`${open}:2: password is set in a file group or others can read (mode 0644): chmod 600 ${open} (readable by the user smmapd runs as), or use password_file`]);
+    expect(warnings(file('group.cf', 'bind_pw = s3cret\n', 0o640))[0]).toMatch(/bind_pw is set in a file group or others can read \(mode 0640\)/);
+    expect(warnings(file('closed.cf', 'password = s3cret\n', 0o600))).toEqual([]);
+    expect(warnings(file('nopw.cf', 'hosts = h\npassword =\n', 0o644))).toEqual([]); // no password to give away
+  });
+  it('a password_file or bind_pw_file that group or others can read', () => {
+    const pw = file('pw', 's3cret\n', 0o644);
+    const cf = file('pwfile.cf', `password_file = ${pw}\n`, 0o644);
+    expect(warnings(cf)).toEqual([`${cf}:1: password_file ${pw} can be read by group or others (mode 0644): chmod 600 ${pw} (readable by the user smmapd runs as)`]);
+    chmodSync(pw, 0o600);
+    expect(warnings(cf)).toEqual([]);
+    const bpw = file('bpw', 's3cret\n', 0o604);
+    expect(warnings(file('ldap.cf', `bind_pw_file = ${bpw}\n`, 0o644))[0]).toMatch(/bind_pw_file .* \(mode 0604\)/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
