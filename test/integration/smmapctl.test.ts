@@ -2,11 +2,14 @@
 // separators, virtual domains, errors and exit codes, batch atomicity and speed, `query`
 // against behaviour §4, and a store that is missing, corrupt or locked.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, ctlBatch, ctlOk, ROOT, runCtl, SMMAPCTL, tempConfig } from '../helpers/ctl';
+import { startDaemon } from '../helpers/daemon';
+import { describeWithPeer, firstMissing, haveCommand, isRoot, waitFor } from '../helpers/procs';
+import { query } from '../helpers/socketmap';
 import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 
 type Env = ReturnType<typeof tempConfig>;
@@ -343,6 +346,18 @@ describe('command line', () => {
     expect(runCtl(c, []).code).toBe(64);
   });
 
+  it('--version (-V): the package version, exit 0', () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) expect(runCtl(null, [flag])).toEqual({ code: 0, stdout: `smmapctl ${version}\n`, stderr: '' });
+  });
+
+  it('batch with a file it cannot read: a usage error, exit 64 (smmapctl(8))', () => {
+    const c = e().conf;
+    const r = runCtl(c, ['batch', '/nonexistent/provision.txt']);
+    expect([r.code, r.stdout]).toEqual([64, '']);
+    expect(r.stderr).toMatch(/^smmapctl: cannot read \/nonexistent\/provision\.txt: ENOENT/);
+  });
+
   it('a configuration file that cannot be read: exit 1', () => {
     const r = runCtl('/nonexistent/smmapd.conf', ['mailbox', 'list']);
     expect(r.code).toBe(1);
@@ -523,5 +538,110 @@ describe('a store that cannot be read gives TEMP, never a crash', () => {
     const r = runCtl(e.conf, ['mailbox', 'create', 'user/fred']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^smmapctl: cannot open store .*smmapd\.db: unable to open database file\n$/);
+  });
+});
+
+// Root provisions, the daemon reads as smmapd_user: what smmapctl creates or writes must stay
+// readable by that user, and what that user cannot open must be said in its terms.
+describeWithPeer('run as root for a daemon that runs as smmapd_user', firstMissing([[isRoot(), 'root'], [haveCommand('setpriv'), 'setpriv']]), () => {
+  const USER = 'nobody';
+  const who = (): string => spawnSync('id', ['-gn', USER], { encoding: 'utf8' }).stdout.trim();
+  const owner = (p: string): string => {
+    const st = lstatSync(p);
+    return `${st.uid}:${st.gid} ${(st.mode & 0o777).toString(8)}`;
+  };
+  const uid = (): number => Number(spawnSync('id', ['-u', USER], { encoding: 'utf8' }).stdout.trim());
+  const gid = (): number => Number(spawnSync('id', ['-g', USER], { encoding: 'utf8' }).stdout.trim());
+  /** A temp config whose directory others may enter, the store in `sub` below it. */
+  function open(sub = 'lib', extra = ''): Env & { lib: string } {
+    const e = env();
+    chmodSync(e.dir, 0o755);
+    const lib = join(e.dir, sub);
+    writeFileSync(e.conf, `configdirectory: ${lib}\nsmmapd_user: ${USER}\n${extra}\n`);
+    return { ...e, store: join(lib, 'smmapd.db'), lib };
+  }
+  const asUser = (conf: string, args: readonly string[]): ReturnType<typeof spawnSync> =>
+    spawnSync('setpriv', [`--reuid=${USER}`, `--regid=${who()}`, '--clear-groups', process.execPath, SMMAPCTL, '-C', conf, ...args], { encoding: 'utf8' });
+
+  it('init creates configdirectory 0750 and the store 0640, both the user\'s; its parent must exist', () => {
+    const e = open();
+    expect(existsSync(e.lib)).toBe(false);
+    expect(ctlOk(e.conf, ['init'])).toEqual([]);
+    expect(owner(e.lib)).toBe(`${uid()}:${gid()} 750`);
+    expect(owner(e.store)).toBe(`${uid()}:${gid()} 640`);
+    expect(asUser(e.conf, ['query', 'fred']).stdout).toBe('NOTFOUND Mailbox does not exist\n');
+    expect(ctlOk(e.conf, ['init'])).toEqual([]); // again: nothing changes
+    const f = open('no/such/lib');
+    const r = runCtl(f.conf, ['init']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^smmapctl: cannot create directory .*\/no\/such\/lib: ENOENT/);
+  });
+
+  it('a link at configdirectory\'s place is neither followed to create a directory nor given away', () => {
+    const e = open();
+    const target = join(e.dir, 'elsewhere');
+    symlinkSync(target, e.lib);
+    expect(runCtl(e.conf, ['init']).code).toBe(1);
+    expect(existsSync(target)).toBe(false);
+    mkdirSync(target, 0o700);
+    ctlOk(e.conf, ['init']); // an existing directory through a link: used, never chowned
+    expect(owner(target)).toBe('0:0 700');
+  });
+
+  it('every write gives the store and its -wal and -shm back to the user, whoever made them', () => {
+    const e = open();
+    mkdirSync(e.lib, 0o750);
+    chownSync(e.lib, uid(), gid());
+    // a store made by root without smmapd_user (as the README once said to): root's own
+    writeFileSync(`${e.dir}/plain.conf`, `configdirectory: ${e.lib}\n`);
+    ctlOk(`${e.dir}/plain.conf`, ['mailbox', 'create', 'user/fred']);
+    chownSync(e.store, 0, 0);
+    expect(asUser(e.conf, ['query', 'fred']).stdout).toBe('TEMP store unavailable\n');
+    // a reader keeps the -wal and -shm files in place, as a running daemon does
+    const reader = new Database(e.store, { readonly: true });
+    try {
+      reader.prepare('SELECT count(*) FROM mailboxes').get();
+      ctlOk(e.conf, ['mailbox', 'create', 'user/joe']);
+      for (const f of [e.store, `${e.store}-wal`, `${e.store}-shm`]) expect(owner(f), f).toBe(`${uid()}:${gid()} 640`);
+      chownSync(`${e.store}-shm`, 0, 0);
+      ctlOk(e.conf, ['mailbox', 'list']);
+      expect(owner(`${e.store}-shm`)).toBe(`${uid()}:${gid()} 640`);
+    } finally {
+      reader.close();
+    }
+    expect(asUser(e.conf, ['query', 'fred', 'joe']).stdout).toBe('OK fred\nOK joe\n');
+  });
+
+  it('an unknown smmapd_user is an error, before anything is written', () => {
+    const e = open('lib', '');
+    writeFileSync(e.conf, `configdirectory: ${e.lib}\nsmmapd_user: no-such-user-here\n`);
+    mkdirSync(e.lib);
+    const r = runCtl(e.conf, ['mailbox', 'create', 'user/fred']);
+    expect([r.code, r.stderr]).toEqual([1, 'smmapctl: smmapd_user no-such-user-here: no such user: no-such-user-here (the store is written for that user)\n']);
+    expect(existsSync(e.store)).toBe(false);
+  });
+
+  it('a store the daemon cannot open is logged as what it is: owner, mode, and the user it runs as', async () => {
+    const e = open();
+    ctlOk(e.conf, ['init']);
+    ctlOk(e.conf, ['mailbox', 'create', 'user/fred']);
+    const me = `${USER}:${who()} (uid ${uid()}, gid ${gid()})`;
+    // the file: root's, 0640
+    chownSync(e.store, 0, 0);
+    const d = await startDaemon(e.conf);
+    try {
+      expect(await query(d.target, ['fred'])).toEqual(['TEMP store unavailable']);
+      expect(await waitFor(() => d.output().includes('cannot read it'), 10_000)).toBe(true);
+      expect(d.output()).toContain(`store unavailable: ${e.store}: unable to open database file (the store is root:root, mode 0640: ${me} cannot read it)`);
+    } finally {
+      await d.stop();
+    }
+    // the directory: root's, 0700
+    chownSync(e.store, uid(), gid());
+    chownSync(e.lib, 0, 0);
+    chmodSync(e.lib, 0o700);
+    const r = asUser(e.conf, ['query', 'fred']);
+    expect(r.stdout).toBe('TEMP store unavailable\n');
+    expect(r.stderr).toContain(`(directory ${e.lib} is root:root, mode 0700: ${me} cannot enter it)`);
   });
 });
