@@ -10,7 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/harness';
+import { freePort, runCtl, SMMAPD } from '../helpers/harness';
 import { listenerFixture, spawnListener, startListener, type ListenerDaemon } from '../helpers/listener';
 import { policyQuery } from '../helpers/policy';
 import { alive, haveCommand, isRoot, sleep, waitFor } from '../helpers/procs';
@@ -108,6 +108,12 @@ describe('one configuration, one daemon', () => {
       expect(await d.exited()).toBe(0);
     });
   }
+
+  it('--version: both programs print package.json\'s version', () => {
+    expect(runCtl(null, ['--version'])).toMatchObject({ code: 0, stdout: `smmapctl ${VERSION}\n` });
+    const r = spawnSync(process.execPath, [SMMAPD, '--version'], { encoding: 'utf8' });
+    expect([r.status, r.stdout]).toEqual([0, `smmapd ${VERSION}\n`]);
+  });
 
   it('--listen overrides the file: only its addresses are served, in its protocol (--policy)', async () => {
     const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
