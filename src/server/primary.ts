@@ -63,6 +63,8 @@ export type WorkerMessageHandler = (worker: Worker, msg: WorkerMsg & Record<stri
 export interface PrimaryOptions {
   /** Extra kinds of worker messages and what to do with them. */
   readonly handlers?: Readonly<Record<string, WorkerMessageHandler>>;
+  /** The configuration a SIGHUP loaded (the metrics listener's smmapd_allow_from follows it). */
+  readonly reloaded?: (cfg: Config) => void;
 }
 
 export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits: LifecycleLimits, shell: ProcessShell, opts: PrimaryOptions = {}): Promise<void> {
@@ -233,6 +235,7 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
       // said once, here: the workers reload the rest for themselves
       logRestartOnly(started, next, log);
       cfg = next;
+      opts.reloaded?.(next);
     } catch (e) {
       log.error(`reload failed in the primary: ${(e as Error).message}`);
     }
