@@ -13,6 +13,7 @@ import { closeMaps, openMaps } from '../table/maps';
 import { ProcessShell } from '../server/shell';
 import { parseListenSpec, type ListenSpec } from '../server/listen-spec';
 import { startLine } from '../server/start-line';
+import { VERSION } from '../version';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
 
 /**
@@ -183,8 +184,7 @@ function parsedArgs(): DaemonArgs {
 
 const args = parsedArgs();
 if (args.help || args.version) {
-  const version = (): string => (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
-  process.stdout.write(args.help ? `${USAGE}\nSee smmapd(8).\n` : `smmapd ${version()}\n`);
+  process.stdout.write(args.help ? `${USAGE}\nSee smmapd(8).\n` : `smmapd ${VERSION}\n`);
   shell.exit(EX_OK);
 } else {
   run();

@@ -1,6 +1,7 @@
 // smmapctl's command line: commander, built from the command table in commands.ts.
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../config';
+import { VERSION } from '../version';
 import { BatchLineError } from './batch';
 import { COMMANDS, GROUPS } from './commands';
 import { CtlContext, EX_USAGE, exitCodeOf } from './context';
@@ -33,15 +34,12 @@ function positionals(spec: CommandSpec, processed: readonly unknown[]): string[]
   return out;
 }
 
-/** package.json's version (bundled into the program by scripts/bundle.js). */
-const version = (): string => (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
 
 function build(io: Io, output: string[]): Command {
   const program = new Command('smmapctl')
     .description('Administer the smmapd mailbox store (mailboxes, ACLs, quotas, deny list) and ask it questions.')
-    .version(`smmapctl ${version()}`, '-V, --version', 'print the version and exit')
+    .version(`smmapctl ${VERSION}`, '-V, --version', 'print the version and exit')
     .option('-C, --config <file>', 'configuration file in imapd.conf syntax (default /etc/smmapd.conf)')
-    .version(`smmapctl ${(require('../../package.json') as { version: string }).version}`, '-V, --version') // eslint-disable-line @typescript-eslint/no-require-imports
     .helpCommand(false)
     .exitOverride()
     .configureOutput({

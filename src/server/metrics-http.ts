@@ -16,6 +16,7 @@ import type net from 'node:net';
 import { AggregatorRegistry, collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import { VERSION } from '../version';
 import { kindOf } from './cluster-messages';
 import { isMonotonic, sumMetrics, type Metrics, type MetricJSON } from './metrics';
 
@@ -46,10 +47,7 @@ export function parseMetricsListen(spec: string): { host: string; port: number }
   return { host: m[1] ?? m[2]!, port: Number(m[3]) };
 }
 
-/** package.json's version (bundled into the program by esbuild). */
-function version(): string {
-  return (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
-}
+
 
 /**
  * Event-loop lag sampling interval, ms: prom-client's default (10 ms) wakes every process 100
@@ -76,7 +74,7 @@ export function perProcess(ms: readonly MetricJSON[], proc: string): MetricJSON[
 /** What only the serving process says: the build, how many workers, when the daemon started. */
 function daemonMetrics(workers: number): MetricJSON[] {
   return [
-    { name: 'smmapd_build_info', help: 'The running smmapd: its version (package.json) and Node.js version.', type: 'gauge', aggregator: 'first', values: [{ value: 1, labels: { version: version(), nodejs: process.versions.node } }] },
+    { name: 'smmapd_build_info', help: 'The running smmapd: its version (package.json) and Node.js version.', type: 'gauge', aggregator: 'first', values: [{ value: 1, labels: { version: VERSION, nodejs: process.versions.node } }] },
     { name: 'smmapd_workers', help: 'Worker processes whose figures are summed here (1 without workers).', type: 'gauge', aggregator: 'first', values: [{ value: workers, labels: {} }] },
     { name: 'smmapd_process_start_time_seconds', help: 'When the daemon (its serving process or primary) started, Unix seconds.', type: 'gauge', aggregator: 'first', values: [{ value: START_TIME, labels: {} }] },
   ];

@@ -3,11 +3,8 @@
 import { userInfo } from 'node:os';
 import type { Config } from '../config';
 import type { ProcessModel } from '../log';
+import { VERSION } from '../version';
 import { describeSpec, type ListenSpec, type Protocol } from './listen-spec';
-
-export function version(): string {
-  return (require('../../package.json') as { version: string }).version; // eslint-disable-line @typescript-eslint/no-require-imports
-}
 
 function whoAmI(): string {
   try {
@@ -30,5 +27,5 @@ export function startLine(cfg: Config, model: ProcessModel, specs: readonly List
   parts.push(cfg.maps.length === 0 ? 'maps none' : `maps ${cfg.maps.map((m) => `${m.name} (${m.type}:${m.file})`).join(', ')}`);
   const me = whoAmI();
   parts.push(cfg.runUser !== '' && process.getuid?.() === 0 ? `user ${cfg.runUser}${cfg.runGroup !== '' ? `:${cfg.runGroup}` : ''} (started as ${me})` : `user ${me}`);
-  return `smmapd ${version()} starting: ${parts.join('; ')}`;
+  return `smmapd ${VERSION} starting: ${parts.join('; ')}`;
 }
