@@ -44,10 +44,10 @@ export const checkMapCommand: CommandSpec = {
   async run(ctx, [name], opts) {
     const spec = specOf(ctx.cfg, name!);
     const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
-    // parameters the table ignores are worth a warning (a typo there changes nothing);
-    // host failures are summed up by the one line below
+    // parameters the table ignores are worth a warning (a typo there changes nothing), and so
+    // is every deliberate difference from Postfix; host failures are summed up by the one line below
     const warn = (msg: string): void => {
-      if (msg.includes(' is not used by smmapd')) process.stderr.write(`smmapctl: warning: ${msg}\n`);
+      if (/ is not used by smmapd|: differs from Postfix: /.test(msg)) process.stderr.write(`smmapctl: warning: ${msg}\n`);
     };
     const table = openMap(spec, ctx.cfg, warn);
     try {
