@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
-import { LogRateLimiter, type Logger } from '../log';
+import { auditField, LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
 import { openStore } from '../store/registry';
 import type { MailboxStore } from '../store/store';
@@ -30,6 +30,8 @@ export interface ServiceOptions {
 /** Protocol-error lines logged per peer address per minute; the rest are counted in one line. */
 export const PROTOCOL_ERROR_LOG_BURST = 5;
 export const PROTOCOL_ERROR_LOG_WINDOW_MS = 60_000;
+/** Lines per unconfigured map name per window (PROTOCOL_ERROR_LOG_WINDOW_MS). */
+const UNCONFIGURED_LOG_BURST = 3;
 /** After a reload, how much longer than a lookup's own bound the old store and maps stay open. */
 const RELOAD_CLOSE_GRACE_MS = 1000;
 
@@ -39,6 +41,8 @@ export class Service {
   private maps: Map<string, MapAnswerer> | null;
   /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
   private readonly protocolErrors: LogRateLimiter;
+  /** Requests for a map name neither configured nor in smmapd_verify_maps: a few lines per name per minute. */
+  private readonly unconfigured: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
@@ -58,6 +62,9 @@ export class Service {
     this.protocolErrors = new LogRateLimiter(PROTOCOL_ERROR_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (addr, n) =>
       this.log.notice(`protocol errors from ${addr}: ${n} more in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
+    this.unconfigured = new LogRateLimiter(UNCONFIGURED_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (name, n) =>
+      this.log.notice(`map ${auditField(name, 64)}: ${n} more requests answered TEMP in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
+    );
     this.ctx = this.makeContext();
   }
 
@@ -69,6 +76,12 @@ export class Service {
       negativeTtlMs: cfg.negativeCacheTtlMs,
     }, this.metrics?.cache);
     answerer.maps = this.maps;
+    answerer.verifyMaps = cfg.verifyMaps === null ? null : new Set(cfg.verifyMaps);
+    answerer.onUnconfigured = (name) => {
+      if (this.unconfigured.allow(name)) {
+        this.log.warning(`map ${auditField(name, 64)} is neither configured (smmapd_map_*) nor listed in smmapd_verify_maps: answered TEMP`);
+      }
+    };
     return {
       answerer,
       maxRequest: cfg.maxRequest,
@@ -148,6 +161,7 @@ export class Service {
 
   async close(): Promise<void> {
     this.protocolErrors.flush();
+    this.unconfigured.flush();
     closeMaps(this.maps);
     await this.store.close();
   }

@@ -366,3 +366,8 @@ export function seedLdapRemote(port: number): void {
   ].join('\n\n');
   run('ldapadd', ['-x', '-H', `ldap://127.0.0.1:${port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password], `${entries}\n`);
 }
+
+/** SQL run as MariaDB's root in database `mail` (tables for a test of its own). */
+export function mysqlSql(port: number, sql: string): string {
+  return run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-N', 'mail'], sql).stdout;
+}
