@@ -67,18 +67,30 @@ export function parseTemplate(ctx: TemplateCtx, format: string, query: boolean, 
   return dynamic;
 }
 
-/** db_common_parse_domain(): `domain = a.example, b.example, /file/of/domains`. */
-export function parseDomain(ctx: TemplateCtx, cf: CfFile): void {
+/**
+ * db_common_parse_domain(): `domain = a.example, !b.example, /file/of/domains`, read as
+ * match_list_parse() reads it: `!` negates the pattern after it, a whole file's patterns
+ * too (`!/file`); a `#` starts a comment that Postfix warns about and ignores with the rest
+ * of the line; in a file, blank lines and lines starting with `#` are skipped and a line
+ * starting with white space continues the one before (readllines()).
+ */
+export function parseDomain(ctx: TemplateCtx, cf: CfFile, log: (msg: string) => void = () => undefined): void {
   const list = cf.str('domain', '');
   if (list === '') return;
   const out: Array<{ neg: boolean; name: string }> = [];
-  const add = (items: string[]): void => {
-    for (let item of items) {
-      let neg = false;
+  const parse = (line: string, neg0: boolean, where: string): void => {
+    for (const start of splitList(line)) {
+      if (start.startsWith('#')) {
+        log(`${where}: domain: comment at end of line is not supported (ignored with the rest of the line): ${start}`);
+        return;
+      }
+      let neg = neg0;
+      let item = start;
       while (item.startsWith('!')) {
         neg = !neg;
         item = item.slice(1);
       }
+      if (item === '') cf.fail('domain', "no pattern after '!'");
       if (item.startsWith('/')) {
         let text: string;
         try {
@@ -86,14 +98,26 @@ export function parseDomain(ctx: TemplateCtx, cf: CfFile): void {
         } catch (e) {
           return cf.fail('domain', `cannot read ${item}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
         }
-        add(text.split('\n').map((l) => l.replace(/#.*/, '')).flatMap(splitList));
+        for (const l of logicalLines(text)) parse(l.text, neg, `${item}:${l.line}`);
       } else if (/^[a-z0-9_-]+:/i.test(item)) {
         cf.fail('domain', `lookup tables in the domain list are not supported (${item})`);
       } else out.push({ neg, name: item.toLowerCase() });
     }
   };
-  add(splitList(list));
+  parse(list, false, cf.where('domain'));
   ctx.domain = out;
+}
+
+/** readllines(): logical lines of a file, comments and blank lines skipped, continuations joined. */
+function logicalLines(text: string): Array<{ text: string; line: number }> {
+  const out: Array<{ text: string; line: number }> = [];
+  text.split('\n').forEach((raw, i) => {
+    const l = raw.replace(/\r$/, '');
+    if (l.trim() === '' || l.trimStart().startsWith('#')) return;
+    if (/^[ \t]/.test(l) && out.length > 0) out[out.length - 1]!.text += ` ${l.trim()}`;
+    else out.push({ text: l, line: i + 1 });
+  });
+  return out;
 }
 
 /** db_common_check_domain(): false = do not look the key up (NOTFOUND). */
@@ -201,11 +225,11 @@ export interface Templates {
   readonly expansionLimit: number;
 }
 
-export function templates(cf: CfFile, queryParam: string, query: string, resultFormat: string, resultParam = 'result_format'): Templates {
+export function templates(cf: CfFile, queryParam: string, query: string, resultFormat: string, resultParam = 'result_format', log?: (msg: string) => void): Templates {
   const ctx = newCtx();
   parseTemplate(ctx, query, true, cf.where(queryParam));
   parseTemplate(ctx, resultFormat, false, cf.where(resultParam));
-  parseDomain(ctx, cf);
+  parseDomain(ctx, cf, log);
   return { ctx, query, resultFormat, expansionLimit: cf.int('expansion_limit', 0, 0) };
 }
 

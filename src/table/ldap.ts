@@ -113,7 +113,7 @@ export class LdapTable implements LookupTable {
     let query = cf.str('query_filter', '(mailacceptinggeneralid=%s)', 1);
     const resultFormat = cf.has('result_format') ? cf.str('result_format', '%s', 1) : cf.str('result_filter', '%s', 1);
     this.base = cf.str('search_base', '');
-    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter');
+    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter', log);
     // the base is a template too, in the same context (db_common_parse() of search_base)
     this.dynamicBase = parseTemplate(this.t.ctx, this.base, true, cf.where('search_base'));
     if (!query.startsWith('(')) query = `(${query})`;

@@ -78,12 +78,30 @@ export interface Pg {
   readonly port: number;
 }
 
-/** initdb (UTF8, trust on loopback) and start on `port`; `dir` must be reachable by user postgres. */
-export async function startPg(dir: string, port: number): Promise<Pg> {
+/**
+ * initdb (UTF8, trust on loopback) and start on `port`; `dir` must be reachable by user
+ * postgres. `tls`: TLS on (a certificate for 127.0.0.1 from a private CA, `dir`/tls/ca.pem)
+ * and a role `tlsonly` that may log in over TLS only.
+ */
+export async function startPg(dir: string, port: number, opts: { tls?: boolean } = {}): Promise<Pg> {
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('postgres'), 0);
-  if (!existsSync(join(dir, 'data'))) asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+  if (!existsSync(join(dir, 'data'))) {
+    asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+    if (opts.tls) {
+      makeCertificates(join(dir, 'tls'));
+      for (const f of ['server.key', 'server.pem']) {
+        chownSync(join(dir, 'tls', f), uidOf('postgres'), 0);
+        chmodSync(join(dir, 'tls', f), 0o600);
+      }
+      chmodSync(join(dir, 'tls'), 0o755);
+      writeFileSync(join(dir, 'data', 'postgresql.conf'), `${readFileSync(join(dir, 'data', 'postgresql.conf'), 'utf8')}\nssl = on\nssl_cert_file = '${dir}/tls/server.pem'\nssl_key_file = '${dir}/tls/server.key'\n`);
+      const hba = join(dir, 'data', 'pg_hba.conf');
+      writeFileSync(hba, `hostssl all tlsonly 127.0.0.1/32 trust\nhostnossl all tlsonly 127.0.0.1/32 reject\n${readFileSync(hba, 'utf8')}`);
+    }
+  }
   await resumePg({ dir, port });
+  if (opts.tls) pgSql(port, 'CREATE ROLE tlsonly LOGIN;');
   return { dir, port };
 }
 
@@ -140,14 +158,25 @@ export function seedPg(port: number): void {
 export interface My {
   readonly dir: string;
   readonly port: number;
+  /** More mariadbd options (TLS). */
+  readonly args?: readonly string[];
 }
 
-/** A private MariaDB: database `mail`, user postfix/pw with SELECT only. */
-export async function startMysql(dir: string, port: number): Promise<My> {
+/**
+ * A private MariaDB: database `mail`, user postfix/pw with SELECT only. `tls`: TLS on, with a
+ * certificate for 127.0.0.1 from a private CA (`dir`/tls/ca.pem).
+ */
+export async function startMysql(dir: string, port: number, opts: { tls?: boolean } = {}): Promise<My> {
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('mysql'), 0);
   run('mariadb-install-db', ['--user=mysql', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db']);
-  const my = { dir, port };
+  let args: string[] = [];
+  if (opts.tls) {
+    makeCertificates(join(dir, 'tls'));
+    chownSync(join(dir, 'tls', 'server.key'), uidOf('mysql'), 0);
+    args = [`--ssl-ca=${dir}/tls/ca.pem`, `--ssl-cert=${dir}/tls/server.pem`, `--ssl-key=${dir}/tls/server.key`];
+  }
+  const my = { dir, port, args };
   await resumeMysql(my);
   run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-e',
     "CREATE DATABASE mail; CREATE USER 'postfix'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT SELECT ON mail.* TO 'postfix'@'127.0.0.1';"]);
@@ -155,7 +184,7 @@ export async function startMysql(dir: string, port: number): Promise<My> {
 }
 
 export async function resumeMysql(my: My): Promise<void> {
-  const p = spawn('mariadbd', ['--user=mysql', `--datadir=${my.dir}/data`, `--socket=${my.dir}/sock`, `--port=${my.port}`, '--bind-address=127.0.0.1', `--pid-file=${my.dir}/pid`], {
+  const p = spawn('mariadbd', ['--user=mysql', `--datadir=${my.dir}/data`, `--socket=${my.dir}/sock`, `--port=${my.port}`, '--bind-address=127.0.0.1', `--pid-file=${my.dir}/pid`, ...(my.args ?? [])], {
     stdio: 'ignore',
     detached: true,
   });

@@ -5,13 +5,15 @@
 // groups and LDAP URL members, ldapi with SASL EXTERNAL). Where smmapd keeps a deliberate
 // difference (smmapd(8) "Differences from Postfix's tables") the case says which answer
 // each gives and that check-map warns.
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort, runCtl, runCtlAsync } from '../helpers/harness';
 import {
-  directoriesMissing, postmapAnswer, seedLdap, seedLdapExtras, seedLdapRemote, startLdap, stopLdap, type Ldap,
+  directoriesMissing, makeCertificates, mysqlSql, pgSql, postmapAnswer, seedLdap, seedLdapExtras, seedLdapRemote, seedMysql, seedPg, seedSqlite,
+  startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
 } from '../helpers/directories';
 import { describeWithPeer } from '../helpers/procs';
 
@@ -22,19 +24,14 @@ function agrees(postfix: string, ours: string): boolean {
   return postfix === ours;
 }
 
-
-
-describeWithPeer('table parameters: each answers as Postfix 3.7 answers (postmap -f -q)', directoriesMissing(), () => {
-  let dir: string;
-  let a: Ldap;
-  let b: Ldap;
-
+/** The differential helpers over the files in `dirOf()`. */
+function differential(dirOf: () => string) {
   /** Write NAME.cf and a configuration naming it; ask both; return [postfix, ours] per key. */
   async function both(name: string, type: string, cf: string, keys: readonly string[]): Promise<Array<[string, string]>> {
-    const file = join(dir, `${name}.cf`);
+    const file = join(dirOf(), `${name}.cf`);
     writeFileSync(file, cf);
-    const conf = join(dir, `${name}.conf`);
-    writeFileSync(conf, `configdirectory: ${dir}\nsmmapd_maps_timeout: 8\nsmmapd_map_m: ${type}:${file}\n`);
+    const conf = join(dirOf(), `${name}.conf`);
+    writeFileSync(conf, `configdirectory: ${dirOf()}\nsmmapd_maps_timeout: 8\nsmmapd_map_m: ${type}:${file}\n`);
     const r = await runCtlAsync(conf, ['query', '--map', 'm', '--', ...keys]);
     const ours = r.stdout.split('\n').slice(0, -1);
     if (ours.length !== keys.length) throw new Error(`smmapctl query (${name}) exited ${r.code}: ${r.stderr}`);
@@ -52,9 +49,18 @@ describeWithPeer('table parameters: each answers as Postfix 3.7 answers (postmap
 
   /** check-map's warnings and verdict for NAME.cf (written by both()). */
   function checkMap(name: string): { code: number | null; err: string } {
-    const r = runCtl(join(dir, `${name}.conf`), ['check-map', 'm'], undefined, 60_000);
+    const r = runCtl(join(dirOf(), `${name}.conf`), ['check-map', 'm'], undefined, 60_000);
     return { code: r.code, err: r.stderr };
   }
+  return { both, same, checkMap };
+}
+
+describeWithPeer('ldap table parameters: each answers as Postfix 3.7 answers (postmap -f -q)', directoriesMissing(), () => {
+  let dir: string;
+  let a: Ldap;
+  let b: Ldap;
+
+  const { both, same, checkMap } = differential(() => dir);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smmapd-params-'));
@@ -179,5 +185,112 @@ describeWithPeer('table parameters: each answers as Postfix 3.7 answers (postmap
     const clear = `${people(`ldap://127.0.0.1:${a.port}`)}version = 3\nbind = sasl\nsasl_mechs = PLAIN\nbind_dn = fred\nbind_pw = fredpw\n`;
     await expect(both('plainclear', 'ldap', clear, keys)).rejects.toThrow(/sasl_mechs: PLAIN over ldap:\/\/ without start_tls/);
     expect(await postmapAnswer(`ldap:${dir}/plainclear.cf`, keys[0]!)).toBe('ERROR');
+  }, 120_000);
+});
+
+describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers as Postfix 3.7 answers (postmap -f -q)', directoriesMissing(), () => {
+  let dir: string;
+  let pg: Pg;
+  let my: My;
+  let sqlite: string;
+  const { same } = differential(() => dir);
+  const keys = ['info@example.com', 'team@example.com', 'someone@example.net', 'nosuch@example.com'];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'smmapd-sqlparams-'));
+    chmodSync(dir, 0o755);
+    pg = await startPg(join(dir, 'pg'), await freePort(), { tls: true });
+    seedPg(pg.port);
+    pgSql(pg.port, `GRANT SELECT ON aliases TO tlsonly;
+      CREATE FUNCTION goto_of(text) RETURNS SETOF text LANGUAGE sql AS $$ SELECT goto FROM aliases WHERE alias = $1 AND active $$;`);
+    my = await startMysql(join(dir, 'my'), await freePort(), { tls: true });
+    seedMysql(my.port);
+    mysqlSql(my.port, `CREATE PROCEDURE one(k varchar(400)) SELECT goto FROM aliases WHERE alias = k;
+      DELIMITER //
+      CREATE PROCEDURE two(k varchar(400)) BEGIN SELECT goto FROM aliases WHERE alias = k; SELECT 'x'; END//
+      DELIMITER ;
+      GRANT EXECUTE ON mail.* TO 'postfix'@'127.0.0.1';`);
+    makeCertificates(join(dir, 'otherca'));
+    // a CA directory as OpenSSL reads it (HASH.0), and one it cannot use (the file by another name)
+    const hash = spawnSync('openssl', ['x509', '-hash', '-noout', '-in', join(dir, 'my', 'tls', 'ca.pem')], { encoding: 'utf8' }).stdout.trim();
+    mkdirSync(join(dir, 'capath'));
+    copyFileSync(join(dir, 'my', 'tls', 'ca.pem'), join(dir, 'capath', `${hash}.0`));
+    mkdirSync(join(dir, 'capath-unhashed'));
+    copyFileSync(join(dir, 'my', 'tls', 'ca.pem'), join(dir, 'capath-unhashed', 'ca.pem'));
+    sqlite = join(dir, 'aliases.sqlite');
+    seedSqlite(sqlite);
+  }, 300_000);
+
+  afterAll(async () => {
+    if (pg) stopPg(pg);
+    if (my) await stopMysql(my);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  const pgq = "query = SELECT goto FROM aliases WHERE alias='%s' AND active\n";
+  const want = ['OK fred@example.com', 'OK fred@example.com,barney@example.com,wilma@example.org', 'NOTFOUND ', 'NOTFOUND '];
+
+  it('pgsql: a user allowed over TLS only (libpq tries TLS first), postgresql:// URIs with sslmode', async () => {
+    const host = `inet:127.0.0.1:${pg.port}`;
+    expect(await same('pgtls', 'pgsql', `hosts = ${host}\nuser = tlsonly\ndbname = postgres\n${pgq}`, keys)).toEqual(want);
+    const uri = (q: string): string => `hosts = postgresql://tlsonly@127.0.0.1:${pg.port}/postgres${q}\ndbname = postgres\n${pgq}`;
+    expect(await same('pgrequire', 'pgsql', uri('?sslmode=require'), keys)).toEqual(want);
+    expect(await same('pgdisable', 'pgsql', uri('?sslmode=disable'), keys)).toEqual(['TEMP', 'TEMP', 'TEMP', 'TEMP']);
+    expect(await same('pgverify', 'pgsql', uri(`?sslmode=verify-full&sslrootcert=${pg.dir}/tls/ca.pem`), keys)).toEqual(want);
+    expect(await same('pgverifyother', 'pgsql', uri(`?sslmode=verify-ca&sslrootcert=${dir}/otherca/ca.pem`), keys)).toEqual(['TEMP', 'TEMP', 'TEMP', 'TEMP']);
+  }, 120_000);
+
+  it('pgsql: select_function and the legacy table form', async () => {
+    const c = `hosts = inet:127.0.0.1:${pg.port}\nuser = postgres\ndbname = postgres\n`;
+    expect(await same('pgfunc', 'pgsql', `${c}select_function = goto_of\n`, keys)).toEqual(want);
+    expect(await same('pglegacy', 'pgsql', `${c}table = aliases\nselect_field = goto\nwhere_field = alias\nadditional_conditions = AND active\n`, keys)).toEqual(want);
+  }, 120_000);
+
+  const myc = (extra: string): string => `hosts = inet:127.0.0.1:${my.port}\nuser = postfix\npassword = pw\ndbname = mail\n${extra}`;
+  const myq = "query = SELECT goto FROM aliases WHERE alias='%s' AND active\n";
+
+  it('mysql TLS: tls_verify_cert = no still checks the chain; tls_CApath; tls_verify_cert = yes', async () => {
+    expect(await same('myca', 'mysql', myc(`${myq}tls_CAfile = ${my.dir}/tls/ca.pem\n`), keys)).toEqual(want);
+    expect(await same('mycapath', 'mysql', myc(`${myq}tls_CApath = ${dir}/capath\n`), keys)).toEqual(want);
+    expect(await same('mycapathunhashed', 'mysql', myc(`${myq}tls_CApath = ${dir}/capath-unhashed\n`), keys)).toEqual(['TEMP', 'TEMP', 'TEMP', 'TEMP']);
+    expect(await same('myverify', 'mysql', myc(`${myq}tls_CAfile = ${my.dir}/tls/ca.pem\ntls_verify_cert = yes\n`), keys)).toEqual(want);
+    const temp = ['TEMP', 'TEMP', 'TEMP', 'TEMP'];
+    expect(await same('myother', 'mysql', myc(`${myq}tls_CAfile = ${dir}/otherca/ca.pem\n`), keys)).toEqual(temp);
+    expect(await same('myothernoverify', 'mysql', myc(`${myq}tls_CAfile = ${dir}/otherca/ca.pem\ntls_verify_cert = no\n`), keys)).toEqual(temp);
+  }, 120_000);
+
+  it('mysql: CALL with one result set answers, with two is an error; legacy form; a stray select_function is not used', async () => {
+    expect(await same('mycall1', 'mysql', myc("query = CALL one('%s')\n"), keys.slice(0, 2))).toEqual(['OK fred@example.com', 'OK fred@example.com,barney@example.com,wilma@example.org']);
+    expect(await same('mycall2', 'mysql', myc("query = CALL two('%s')\n"), keys.slice(0, 2))).toEqual(['TEMP', 'TEMP']);
+    const legacy = 'table = aliases\nselect_field = goto\nwhere_field = alias\nadditional_conditions = AND active\n';
+    expect(await same('mylegacy', 'mysql', myc(legacy), keys)).toEqual(want);
+    expect(await same('mystray', 'mysql', myc(`${legacy}select_function = nosuchfunction\n`), keys)).toEqual(want);
+  }, 120_000);
+
+  it('mysql: localhost is the unix socket; option_file and option_group as libmariadb reads them', async () => {
+    expect(await same('mylocal', 'mysql', myc(myq).replace(`inet:127.0.0.1:${my.port}`, `inet:localhost:${my.port}`), keys.slice(0, 1))).toEqual(['TEMP']);
+    writeFileSync(join(dir, 'my.cnf'), `[client]\nsocket = ${my.dir}/sock\n[smmapd]\nport = ${my.port}\n`);
+    const root = `hosts = localhost\nuser = root\ndbname = mail\n${myq}`;
+    expect(await same('myoptfile', 'mysql', `${root}option_file = ${dir}/my.cnf\n`, keys)).toEqual(want);
+    expect(await same('myoptgroup', 'mysql', `${root}option_file = ${dir}/my.cnf\noption_group = smmapd\n`, keys)).toEqual(want);
+    writeFileSync(join(dir, 'my2.cnf'), `[client]\nuser = root\n[smmapd]\nsocket = ${my.dir}/sock\n`);
+    await same('myoptuser', 'mysql', `hosts = localhost\ndbname = mail\n${myq}option_file = ${dir}/my2.cnf\noption_group = smmapd\n`, keys);
+    await same('myoptnogroup', 'mysql', `hosts = localhost\ndbname = mail\n${myq}option_file = ${dir}/my2.cnf\n`, keys);
+  }, 120_000);
+
+  it('sqlite: two statements run the first; the legacy table form', async () => {
+    const c = `dbpath = ${sqlite}\n`;
+    expect(await same('sq2', 'sqlite', `${c}query = SELECT goto FROM aliases WHERE alias='%s' AND active; SELECT 'x'\n`, keys)).toEqual(want);
+    expect(await same('sqlegacy', 'sqlite', `${c}table = aliases\nselect_field = goto\nwhere_field = alias\nadditional_conditions = AND active\n`, keys)).toEqual(want);
+  }, 120_000);
+
+  it('domain: !/file negates the file, # mid-list ends it (Postfix warns)', async () => {
+    writeFileSync(join(dir, 'domains'), '# ours\nexample.net\n  example.org\n');
+    const c = `dbpath = ${sqlite}\nquery = SELECT goto FROM aliases WHERE alias='%s' AND active\n`;
+    const k = [...keys, '@example.net', 'x@example.org'];
+    expect(await same('dnegfile', 'sqlite', `${c}domain = !/${dir.slice(1)}/domains, example.com, example.net\n`, k)).toEqual([...want.slice(0, 2), 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ']);
+    expect(await same('dfile', 'sqlite', `${c}domain = /${dir.slice(1)}/domains\n`, ['@example.net', 'info@example.com'])).toEqual(['NOTFOUND ', 'NOTFOUND ']);
+    expect(await same('dhash', 'sqlite', `${c}domain = example.com # example.net\n`, k)).toEqual([...want, 'NOTFOUND ', 'NOTFOUND ']);
+    expect(await same('dneg', 'sqlite', `${c}domain = !example.com, example.com, example.net\n`, k)).toEqual(['NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ']);
   }, 120_000);
 });
