@@ -11,9 +11,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config';
+import { nestedOpener } from '../store/registry';
 import { StoreError, type LookupTable } from '../core/contract';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
-import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
+import { checkDomain, closeDomainTables, expand, parseTemplate, Results, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList } from './hosts';
 import { ldapConnect, type LdapConn, type LdapConnSpec } from './ldap-conn';
 
@@ -113,7 +114,7 @@ export class LdapTable implements LookupTable {
     let query = cf.str('query_filter', '(mailacceptinggeneralid=%s)', 1);
     const resultFormat = cf.has('result_format') ? cf.str('result_format', '%s', 1) : cf.str('result_filter', '%s', 1);
     this.base = cf.str('search_base', '');
-    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter', log);
+    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter', log, nestedOpener(cfg, log));
     // the base is a template too, in the same context (db_common_parse() of search_base)
     this.dynamicBase = parseTemplate(this.t.ctx, this.base, true, cf.where('search_base'));
     if (!query.startsWith('(')) query = `(${query})`;
@@ -242,6 +243,7 @@ export class LdapTable implements LookupTable {
   }
 
   async lookup(key: string): Promise<string | null> {
+    if (!(await checkDomain(this.t.ctx, key, true))) return null;
     const q = this.expandBaseAndFilter(key);
     if (q === null) return null;
     // parsed here, so that a filter ldapts cannot read is the table's fault, never a host's
@@ -393,6 +395,7 @@ export class LdapTable implements LookupTable {
   }
 
   close(): void {
+    closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
 }

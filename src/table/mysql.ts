@@ -5,9 +5,10 @@ import { createConnection, type Connection, type ConnectionOptions } from 'mysql
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config';
+import { nestedOpener } from '../store/registry';
 import type { LookupTable } from '../core/contract';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
-import { templates, type Templates } from './expand';
+import { closeDomainTables, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
@@ -47,7 +48,7 @@ export class MysqlTable implements LookupTable {
 
   constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
     this.requireResultSet = cf.bool('require_result_set', true);
     // the option files Postfix has libmariadb read: option_file, else the default ones, for option_group
     const optionFile = cf.str('option_file', '');
@@ -156,6 +157,7 @@ export class MysqlTable implements LookupTable {
   }
 
   close(): void {
+    closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
 }

@@ -4,10 +4,11 @@
 // statement, so the server sees the very text postmap sends.
 import { Client, type ClientConfig } from 'pg';
 import type { Config } from '../config';
+import { nestedOpener } from '../store/registry';
 import type { LookupTable } from '../core/contract';
 import { readFileSync } from 'node:fs';
 import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
-import { templates, type Templates } from './expand';
+import { closeDomainTables, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
@@ -122,7 +123,7 @@ export class PgsqlTable implements LookupTable {
 
   constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, true);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
     const base: ClientConfig = {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
@@ -183,6 +184,7 @@ export class PgsqlTable implements LookupTable {
   }
 
   close(): void {
+    closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
 }

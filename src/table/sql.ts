@@ -25,7 +25,7 @@ export function describeQuery(t: Templates, key: string, quote: Quote): string |
 
 /** One lookup. `firstColumnOnly`: sqlite reads column 0 of each row, the others every column. */
 export async function sqlLookup(t: Templates, key: string, exec: Exec, firstColumnOnly = false): Promise<string | null> {
-  if (!checkDomain(t.ctx, key)) return null;
+  if (!(await checkDomain(t.ctx, key, true))) return null;
   // the check without quoting: a key that cannot fill the template never reaches a server
   if (buildQuery(t, key, null) === null) return null;
   const rows = await exec((quote) => buildQuery(t, key, quote)!);

@@ -3,9 +3,10 @@
 // first column of each row counts, as in dict_sqlite.c.
 import Database from 'better-sqlite3';
 import type { Config } from '../config';
-import { StoreError, type LookupTable } from '../core/contract';
+import { nestedOpener } from '../store/registry';
+import { StoreError, type LookupTable, type Maybe } from '../core/contract';
 import { openCfTable, type CfFile } from './cf';
-import { checkDomain, Results, templates, type Templates } from './expand';
+import { checkDomain, closeDomainTables, Results, templates, type Templates } from './expand';
 import { buildQuery, describeQuery, legacyQuery } from './sql';
 
 /**
@@ -66,7 +67,7 @@ export class SqliteTable implements LookupTable {
   constructor(cf: CfFile, private readonly cfg: Config, log: (m: string) => void = () => undefined) {
     this.dbpath = cf.required('dbpath');
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
   }
 
   private open(): Database.Database {
@@ -84,8 +85,14 @@ export class SqliteTable implements LookupTable {
     return describeQuery(this.t, key, sqliteQuote);
   }
 
-  lookup(key: string): string | null {
-    if (!checkDomain(this.t.ctx, key) || buildQuery(this.t, key, null) === null) return null;
+  lookup(key: string): Maybe<string | null> {
+    const ok = checkDomain(this.t.ctx, key, true);
+    if (typeof ok !== 'boolean') return ok.then((yes) => (yes ? this.run(key) : null));
+    return ok ? this.run(key) : null;
+  }
+
+  private run(key: string): string | null {
+    if (buildQuery(this.t, key, null) === null) return null;
     const sql = buildQuery(this.t, key, sqliteQuote)!;
     const res = new Results(this.t, key);
     try {
@@ -95,15 +102,20 @@ export class SqliteTable implements LookupTable {
     } catch (e) {
       if (e instanceof StoreError) throw e;
       // a database replaced or corrupt: reopen next time
-      this.close();
+      this.closeDb();
       throw new StoreError(`sqlite: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
     }
     return res.value();
   }
 
-  close(): void {
+  private closeDb(): void {
     this.db?.close();
     this.db = null;
+  }
+
+  close(): void {
+    closeDomainTables(this.t.ctx);
+    this.closeDb();
   }
 }
 

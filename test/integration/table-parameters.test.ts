@@ -284,13 +284,19 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
     expect(await same('sqlegacy', 'sqlite', `${c}table = aliases\nselect_field = goto\nwhere_field = alias\nadditional_conditions = AND active\n`, keys)).toEqual(want);
   }, 120_000);
 
-  it('domain: !/file negates the file, # mid-list ends it (Postfix warns)', async () => {
+  it('domain: !/file negates the file, # mid-list ends it (Postfix warns), type:table patterns', async () => {
     writeFileSync(join(dir, 'domains'), '# ours\nexample.net\n  example.org\n');
     const c = `dbpath = ${sqlite}\nquery = SELECT goto FROM aliases WHERE alias='%s' AND active\n`;
     const k = [...keys, '@example.net', 'x@example.org'];
     expect(await same('dnegfile', 'sqlite', `${c}domain = !/${dir.slice(1)}/domains, example.com, example.net\n`, k)).toEqual([...want.slice(0, 2), 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ']);
     expect(await same('dfile', 'sqlite', `${c}domain = /${dir.slice(1)}/domains\n`, ['@example.net', 'info@example.com'])).toEqual(['NOTFOUND ', 'NOTFOUND ']);
     expect(await same('dhash', 'sqlite', `${c}domain = example.com # example.net\n`, k)).toEqual([...want, 'NOTFOUND ', 'NOTFOUND ']);
+    // a table in the list: the domain looked up in PostgreSQL's domains (example.com, example.net)
+    writeFileSync(join(dir, 'domains-pg.cf'), `hosts = inet:127.0.0.1:${pg.port}\nuser = postgres\ndbname = postgres\nquery = SELECT domain FROM domains WHERE domain='%s'\n`);
+    const kt = ['info@example.com', 'x@example.org', 'list@sub.example.com'];
+    expect(await same('dtable', 'sqlite', `${c}domain = pgsql:${dir}/domains-pg.cf\n`, kt)).toEqual(['OK fred@example.com', 'NOTFOUND ', 'NOTFOUND ']);
+    expect(await same('dtableneg', 'sqlite', `${c}domain = !pgsql:${dir}/domains-pg.cf, sub.example.com\n`, kt)).toEqual(['NOTFOUND ', 'NOTFOUND ', 'OK a@example.com,b,@example.org']);
+    expect(await same('dtableldap', 'ldap', `server_host = ldap://127.0.0.1:1\ndomain = pgsql:${dir}/domains-pg.cf\nquery_filter = (mail=%s)\n`, ['x@example.org'])).toEqual(['NOTFOUND ']);
     expect(await same('dneg', 'sqlite', `${c}domain = !example.com, example.com, example.net\n`, k)).toEqual(['NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ', 'NOTFOUND ']);
   }, 120_000);
 });
