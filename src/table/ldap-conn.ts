@@ -89,6 +89,8 @@ export async function ldapConnect(s: LdapConnSpec): Promise<LdapConn> {
   const client = new Client(opts);
   const conn: LdapConn = { client, status: 0, refs: [] };
   const sender = client as unknown as Sender;
+  // the wrapper below is what makes size_limit, version and dereference right: never run without it
+  if (typeof sender._send !== 'function') throw new Error('ldapts without Client._send: smmapd needs ldapts 8.2 (package.json pins it)');
   const send = sender._send.bind(client);
   sender._send = async (m: unknown): Promise<unknown> => {
     if (m instanceof BindRequest && m.mechanism === undefined) m.version = s.version;
