@@ -117,6 +117,11 @@ describe('quoting as each Postfix table quotes', () => {
 });
 
 describe('smmapd_map_NAME', () => {
+  it('smmapd_verify_maps: names separated by blanks or commas, lower case; unset or empty is null', () => {
+    expect(configFromText('smmapd_verify_maps: smmapd, Cyrus  other\n', '/etc/smmapd.conf').verifyMaps).toEqual(['smmapd', 'cyrus', 'other']);
+    expect(configFromText('', '/etc/smmapd.conf').verifyMaps).toBeNull();
+    expect(configFromText('smmapd_verify_maps:\n', '/etc/smmapd.conf').verifyMaps).toBeNull();
+  });
   it('parses into name, type, file and where; names are lowercase', () => {
     const cfg = configFromText('smmapd_map_Aliases: pgsql:/etc/a.cf\nsmmapd_maps_timeout: 2\nsmmapd_map_alias0: ldap:/etc/b.cf\n', '/etc/smmapd.conf');
     expect(cfg.maps).toEqual([
