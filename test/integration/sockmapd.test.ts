@@ -69,7 +69,7 @@ describeWithPeer('Coming from sockmapd: its table shapes through the README tran
     writeFileSync(join(dir, 'smmapd.conf'), [
       `configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, 'smmapd_maps_timeout: 8',
       `smmapd_map_recipient: mysql:${dir}/recipient.cf`, `smmapd_map_blacklist: mysql:${dir}/blacklist.cf`,
-      'smmapd_verify_maps: smmapd Cyrus', '',
+      'smmapd_verify_maps: smmapd Cyrus', 'smmapd_workers: 1', '',
     ].join('\n'));
     ctlOk(join(dir, 'smmapd.conf'), ['mailbox', 'create', 'user/fred']);
     daemon = await startDaemon(join(dir, 'smmapd.conf'));
@@ -102,7 +102,7 @@ describeWithPeer('Coming from sockmapd: its table shapes through the README tran
     expect(await query(daemon.target, ['fred', 'nosuch'], 'smmapd')).toEqual(['OK fred', 'NOTFOUND Mailbox does not exist']);
     expect(await query(daemon.target, ['fred'], 'CYRUS')).toEqual(['OK fred']);
     expect(await query(daemon.target, ['fred', 'info@example.com'], 'recipients')).toEqual(['TEMP Map not configured', 'TEMP Map not configured']);
-    // rate-limited: 3 lines for the name in a minute, however many requests
+    // rate-limited: 3 lines for the name in a minute (per process; one worker here), however many requests
     await query(daemon.target, Array.from({ length: 10 }, () => 'fred'), 'recipients');
     await new Promise((r) => setTimeout(r, 300));
     const lines = daemon.output().split('\n').filter((l) => l.includes('map recipients is neither configured'));
