@@ -33,6 +33,8 @@ export interface Config {
   readonly path: string;
   /** Named directory maps (smmapd_map_NAME); empty: every request gets the Cyrus verification. */
   readonly maps: readonly MapSpec[];
+  /** smmapd_verify_maps: map names (lower case) that get the Cyrus verification; null: every name not in `maps`. */
+  readonly verifyMaps: readonly string[] | null;
   /** smmapd_maps_*: per-lookup deadline, answer cache TTLs (0 = off), connections per host. */
   readonly mapTimeoutMs: number;
   readonly mapCacheTtlMs: number;
@@ -278,6 +280,7 @@ export function configFromText(text: string, path = ''): Config {
   return {
     path,
     maps: mapsOf(opts, path || 'config'),
+    verifyMaps: verifyMapsOf(r.str('smmapd_verify_maps', '')),
     mapTimeoutMs: r.int('smmapd_maps_timeout', 5, 1, 3600) * 1000,
     mapCacheTtlMs: r.int('smmapd_maps_cache_ttl', 0, 0) * 1000,
     mapNegativeCacheTtlMs: r.int('smmapd_maps_negative_cache_ttl', 0, 0) * 1000,
@@ -381,4 +384,10 @@ export function restartOnlyChanges(running: Config, next: Config): string[] {
 /** The hierarchy separator admins see: '/' with unixhierarchysep, else '.'. */
 export function separatorOf(cfg: Pick<Config, 'unixhierarchysep'>): '/' | '.' {
   return cfg.unixhierarchysep ? '/' : '.';
+}
+
+/** smmapd_verify_maps: names separated by blanks or commas, compared without case as map names are; unset or empty: null. */
+function verifyMapsOf(text: string): string[] | null {
+  const names = text.split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase());
+  return names.length === 0 ? null : names;
 }

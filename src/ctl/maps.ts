@@ -63,7 +63,8 @@ export const checkMapCommand: CommandSpec = {
   async run(ctx, [name], opts) {
     const spec = specOf(ctx.cfg, name!);
     const key = typeof opts['key'] === 'string' ? opts['key'] : PROBE_KEY;
-    // parameters the table ignores are worth a warning (a typo there changes nothing);
+    // parameters the table ignores are worth a warning (a typo there changes nothing), and so
+    // is every deliberate difference from Postfix;
     // what the directory itself said goes with the one line below when it cannot answer
     const said: string[] = [];
     const table = openMap(spec, ctx.cfg, directoryLines(said));

@@ -42,10 +42,20 @@ function cacheable(r: Reply): boolean {
   return !(r.status === 'TEMP' && r.outcome === 'failed');
 }
 
+/** The answer to a map name that is neither configured nor listed in smmapd_verify_maps. */
+const UNCONFIGURED_WIRE = encodeNetstring('TEMP Map not configured');
+
 export class Answerer {
   private readonly cache = new Map<string, Entry>();
   /** Named directory maps (smmapd_map_NAME, src/table/maps.ts); null when none is configured. */
   maps: ReadonlyMap<string, { answer(keyBytes: Buffer): Maybe<Answer> }> | null = null;
+  /**
+   * smmapd_verify_maps: the map names that get the Cyrus verification; null (unset): every
+   * name that is not a configured map. Any other name answers TEMP and is reported.
+   */
+  verifyMaps: ReadonlySet<string> | null = null;
+  /** Told each map name answered TEMP for not being configured (the caller rate-limits the log). */
+  onUnconfigured: (name: string) => void = () => undefined;
   private counter = NaN;
   private checkedAt = 0;
   private readonly exact: boolean;
@@ -85,11 +95,17 @@ export class Answerer {
 
   /** Answer the key bytes of one request (everything after the first space). */
   answer(keyBytes: Buffer, frame?: Buffer): Maybe<Answer> {
-    if (this.maps !== null && frame !== undefined) {
+    if ((this.maps !== null || this.verifyMaps !== null) && frame !== undefined) {
       // A configured map name (the request's first word) selects its table; any other name
-      // gets the Cyrus verification. Without smmapd_map_* this is one null check.
-      const m = this.maps.get(frame.toString('latin1', 0, frame.length - keyBytes.length - 1).toLowerCase());
+      // gets the Cyrus verification, or with smmapd_verify_maps only the names it lists.
+      // Without smmapd_map_* and smmapd_verify_maps this is two null checks.
+      const name = frame.toString('latin1', 0, frame.length - keyBytes.length - 1).toLowerCase();
+      const m = this.maps?.get(name);
       if (m !== undefined) return m.answer(keyBytes);
+      if (this.verifyMaps !== null && !this.verifyMaps.has(name)) {
+        this.onUnconfigured(name);
+        return { wire: UNCONFIGURED_WIRE, outcome: 'failed', status: 'TEMP', key: keyBytes.toString('latin1') };
+      }
     }
     // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.
     const cacheKey = keyBytes.toString('latin1');

@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
-import { LogRateLimiter, type Logger } from '../log';
+import { auditField, LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
 import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
@@ -39,6 +39,8 @@ export type RefusalReason = 'connection limit' | 'not allowed';
 /** Protocol-error lines logged per peer address per minute; the rest are counted in one line. */
 export const PROTOCOL_ERROR_LOG_BURST = 5;
 export const PROTOCOL_ERROR_LOG_WINDOW_MS = 60_000;
+/** Lines per unconfigured map name per window (PROTOCOL_ERROR_LOG_WINDOW_MS). */
+const UNCONFIGURED_LOG_BURST = 3;
 /** After a reload, how much longer than a lookup's own bound the old store and maps stay open. */
 const RELOAD_CLOSE_GRACE_MS = 1000;
 
@@ -50,6 +52,8 @@ export class Service {
   private readonly protocolErrors: LogRateLimiter;
   /** The same bound for what the directories say at request rate (per map and host). */
   private readonly directoryErrors: LogRateLimiter;
+  /** Requests for a map name neither configured nor in smmapd_verify_maps: a few lines per name per minute. */
+  private readonly unconfigured: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
@@ -72,6 +76,9 @@ export class Service {
     );
     this.store = openStore(cfg, this.storeLog);
     this.maps = openMaps(cfg, this.storeLog);
+    this.unconfigured = new LogRateLimiter(UNCONFIGURED_LOG_BURST, PROTOCOL_ERROR_LOG_WINDOW_MS, (name, n) =>
+      this.log.notice(`map ${auditField(name, 64)}: ${n} more requests answered TEMP in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
+    );
     this.ctx = this.makeContext();
   }
 
@@ -91,6 +98,12 @@ export class Service {
       negativeTtlMs: cfg.negativeCacheTtlMs,
     }, this.metrics?.cache);
     answerer.maps = this.maps;
+    answerer.verifyMaps = cfg.verifyMaps === null ? null : new Set(cfg.verifyMaps);
+    answerer.onUnconfigured = (name) => {
+      if (this.unconfigured.allow(name)) {
+        this.log.warning(`map ${auditField(name, 64)} is neither configured (smmapd_map_*) nor listed in smmapd_verify_maps: answered TEMP`);
+      }
+    };
     return {
       answerer,
       maxRequest: cfg.maxRequest,
@@ -192,6 +205,7 @@ export class Service {
   async close(): Promise<void> {
     this.protocolErrors.flush();
     this.directoryErrors.flush();
+    this.unconfigured.flush();
     closeMaps(this.maps);
     await this.store.close();
   }

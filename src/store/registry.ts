@@ -47,3 +47,8 @@ export function openTable(type: string, file: string, cfg: Config, log: Log): Lo
   if (driver === undefined) throw new Error(`unknown table type "${type}" (known: ${tableTypes().join(', ')})`);
   return driver().openTable(file, cfg, log);
 }
+
+/** The opener for `type:table` patterns in a table's `domain` list: any table type smmapd has. */
+export function nestedOpener(cfg: Config, log: Log): (type: string, file: string) => LookupTable {
+  return (type, file) => openTable(type, file, cfg, log);
+}

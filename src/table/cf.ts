@@ -134,6 +134,14 @@ export function secret(cf: CfFile, inline: string, fileParam: string): string {
   }
 }
 
+/**
+ * A deliberate difference from Postfix that this file runs into: logged when the table is
+ * opened (and shown by check-map) as `file:line: name: differs from Postfix: why`.
+ */
+export function differs(cf: CfFile, name: string, why: string, log: StoreLog): void {
+  log(`${cf.where(name)}: ${name}: differs from Postfix: ${why}`, 'warning');
+}
+
 /** Say which parameters the table does not read (Postfix ignores unknown ones silently; a typo then changes nothing). */
 function reportUnused(cf: CfFile, type: string, log: StoreLog): void {
   for (const name of cf.unused()) log(`${cf.where(name)}: ${name} is not used by smmapd's ${type} table (ignored)`, 'warning');

@@ -3,7 +3,7 @@
 // at all (NOTFOUND, no query), the `domain` restriction, and the result expansion that joins
 // several values with commas. Pure: quoting is the caller's (each table quotes its own way).
 import { readFileSync } from 'node:fs';
-import { StoreError } from '../core/contract';
+import { StoreError, type LookupTable, type Maybe, type StoreLog } from '../core/contract';
 import { CfError, type CfFile, splitList } from './cf';
 
 const KEY_DOMAIN = 1;
@@ -17,8 +17,14 @@ export interface TemplateCtx {
   /** Highest %[1-9] in the query: keys with fewer domain labels are not looked up. */
   nparts: number;
   /** The `domain` list (lowercase; `!` negates), or null: every key is looked up. */
-  domain: Array<{ neg: boolean; name: string }> | null;
+  domain: DomainEntry[] | null;
 }
+
+/** One pattern of the `domain` list: a domain, or a table (`type:file`) in which the domain is looked up. */
+export type DomainEntry = { neg: boolean; name: string; table?: undefined } | { neg: boolean; name: string; table: LookupTable };
+
+/** Opens a `type:table` pattern of the domain list (the driver's openTable for that type). */
+export type OpenNested = (type: string, file: string) => LookupTable;
 
 export type Quote = (s: string) => string;
 
@@ -67,18 +73,31 @@ export function parseTemplate(ctx: TemplateCtx, format: string, query: boolean, 
   return dynamic;
 }
 
-/** db_common_parse_domain(): `domain = a.example, b.example, /file/of/domains`. */
-export function parseDomain(ctx: TemplateCtx, cf: CfFile): void {
+/**
+ * db_common_parse_domain(): `domain = a.example, !b.example, /file/of/domains`, read as
+ * match_list_parse() reads it: `!` negates the pattern after it, a whole file's patterns
+ * too (`!/file`); a `#` starts a comment that Postfix warns about and ignores with the rest
+ * of the line; in a file, blank lines and lines starting with `#` are skipped and a line
+ * starting with white space continues the one before (readllines()).
+ */
+export function parseDomain(ctx: TemplateCtx, cf: CfFile, log: StoreLog = () => undefined, open?: OpenNested): void {
   const list = cf.str('domain', '');
   if (list === '') return;
-  const out: Array<{ neg: boolean; name: string }> = [];
-  const add = (items: string[]): void => {
-    for (let item of items) {
-      let neg = false;
+  const out: DomainEntry[] = [];
+  ctx.domain = out;
+  const parse = (line: string, neg0: boolean, where: string): void => {
+    for (const start of splitList(line)) {
+      if (start.startsWith('#')) {
+        log(`${where}: domain: comment at end of line is not supported (ignored with the rest of the line): ${start}`, 'warning');
+        return;
+      }
+      let neg = neg0;
+      let item = start;
       while (item.startsWith('!')) {
         neg = !neg;
         item = item.slice(1);
       }
+      if (item === '') cf.fail('domain', "no pattern after '!'");
       if (item.startsWith('/')) {
         let text: string;
         try {
@@ -86,24 +105,69 @@ export function parseDomain(ctx: TemplateCtx, cf: CfFile): void {
         } catch (e) {
           return cf.fail('domain', `cannot read ${item}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
         }
-        add(text.split('\n').map((l) => l.replace(/#.*/, '')).flatMap(splitList));
+        for (const l of logicalLines(text)) parse(l.text, neg, `${item}:${l.line}`);
       } else if (/^[a-z0-9_-]+:/i.test(item)) {
-        cf.fail('domain', `lookup tables in the domain list are not supported (${item})`);
+        if (open === undefined) cf.fail('domain', `lookup tables in the domain list are not supported here (${item})`);
+        const colon = item.indexOf(':');
+        try {
+          out.push({ neg, name: item, table: open(item.slice(0, colon).toLowerCase(), item.slice(colon + 1)) });
+        } catch (e) {
+          closeDomainTables(ctx);
+          cf.fail('domain', `${item}: ${(e as Error).message}`);
+        }
       } else out.push({ neg, name: item.toLowerCase() });
     }
   };
-  add(splitList(list));
-  ctx.domain = out;
+  parse(list, false, cf.where('domain'));
 }
 
-/** db_common_check_domain(): false = do not look the key up (NOTFOUND). */
-export function checkDomain(ctx: TemplateCtx, key: string): boolean {
+/** Close the tables of the domain list (the table that owns `ctx` is being closed). */
+export function closeDomainTables(ctx: TemplateCtx): void {
+  for (const d of ctx.domain ?? []) if (d.table) void Promise.resolve(d.table.close()).catch(() => undefined);
+}
+
+/** readllines(): logical lines of a file, comments and blank lines skipped, continuations joined. */
+function logicalLines(text: string): Array<{ text: string; line: number }> {
+  const out: Array<{ text: string; line: number }> = [];
+  text.split('\n').forEach((raw, i) => {
+    const l = raw.replace(/\r$/, '');
+    if (l.trim() === '' || l.trimStart().startsWith('#')) return;
+    if (/^[ \t]/.test(l) && out.length > 0) out[out.length - 1]!.text += ` ${l.trim()}`;
+    else out.push({ text: l, line: i + 1 });
+  });
+  return out;
+}
+
+/**
+ * db_common_check_domain(): false = do not look the key up (NOTFOUND). The first pattern
+ * that matches decides, as in match_list_match(); a table pattern matches when it has the
+ * domain (a table that fails fails the lookup: TEMP). `tables` false (describe()): table
+ * patterns are taken to match, nothing is looked up.
+ */
+export function checkDomain(ctx: TemplateCtx, key: string, tables: true): Maybe<boolean>;
+export function checkDomain(ctx: TemplateCtx, key: string, tables?: false): boolean;
+export function checkDomain(ctx: TemplateCtx, key: string, tables = false): Maybe<boolean> {
   if (ctx.domain === null) return true;
   const at = key.lastIndexOf('@');
   // no domain, or an empty local part: Postfix skips the key
   if (at <= 0) return false;
-  const dom = key.slice(at + 1).toLowerCase();
-  for (const d of ctx.domain) if (d.name === dom) return !d.neg;
+  return matchFrom(ctx.domain, 0, key.slice(at + 1).toLowerCase(), tables);
+}
+
+function matchFrom(list: readonly DomainEntry[], from: number, dom: string, tables: boolean): Maybe<boolean> {
+  for (let i = from; i < list.length; i++) {
+    const d = list[i]!;
+    if (d.table === undefined) {
+      if (d.name === dom) return !d.neg;
+      continue;
+    }
+    if (!tables) return !d.neg;
+    const r = d.table.lookup(dom);
+    if (typeof (r as Promise<string | null> | null)?.then === 'function') {
+      return (r as Promise<string | null>).then((v) => (v !== null ? !d.neg : matchFrom(list, i + 1, dom, tables)));
+    }
+    if (r !== null) return !d.neg;
+  }
   return false;
 }
 
@@ -201,11 +265,11 @@ export interface Templates {
   readonly expansionLimit: number;
 }
 
-export function templates(cf: CfFile, queryParam: string, query: string, resultFormat: string, resultParam = 'result_format'): Templates {
+export function templates(cf: CfFile, queryParam: string, query: string, resultFormat: string, resultParam = 'result_format', log?: (msg: string) => void, open?: OpenNested): Templates {
   const ctx = newCtx();
   parseTemplate(ctx, query, true, cf.where(queryParam));
   parseTemplate(ctx, resultFormat, false, cf.where(resultParam));
-  parseDomain(ctx, cf);
+  parseDomain(ctx, cf, log, open);
   return { ctx, query, resultFormat, expansionLimit: cf.int('expansion_limit', 0, 0) };
 }
 

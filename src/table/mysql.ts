@@ -2,12 +2,15 @@
 // mysql_real_escape_string() escapes it for Postfix, and the query goes out as text (no
 // prepared statement), so the server sees the very text postmap sends.
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config';
-import type { LookupTable } from '../core/contract';
-import { openCfTable, secret, splitList, type CfFile } from './cf';
-import { templates, type Templates } from './expand';
+import { nestedOpener } from '../store/registry';
+import type { LookupTable, StoreLog } from '../core/contract';
+import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
+import { closeDomainTables, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
+import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
 interface MyConn {
@@ -22,14 +25,21 @@ export function mysqlQuote(s: string): string {
   return s.replace(/[\0\n\r\\'"\x1a]/g, (c) => ESCAPES[c]!);
 }
 
-/** A hosts entry as Postfix's host_init() reads it: unix:/path, inet:host:port, host[:port]. */
-export function myHost(h: string): { host?: string; port?: number; socketPath?: string } {
+/**
+ * A hosts entry as Postfix's host_init() reads it: unix:/path, inet:host:port, host[:port];
+ * the name localhost means the default unix socket, the MySQL way (the port is not used).
+ */
+export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?: string; port?: number; socketPath?: string } {
   if (h.startsWith('unix:')) return { socketPath: h.slice(5) };
   const d = h.startsWith('inet:') ? h.slice(5) : h;
   const colon = d.lastIndexOf(':');
-  if (colon < 0) return { host: d, port: 3306 };
-  return { host: d.slice(0, colon), port: Number(d.slice(colon + 1)) || 3306 };
+  const name = colon < 0 ? d : d.slice(0, colon);
+  if (name.toLowerCase() === 'localhost') return { socketPath: socket };
+  return { host: name, port: (colon < 0 ? 0 : Number(d.slice(colon + 1))) || port };
 }
+
+/** libmariadb's default socket on Debian (the option files usually say so too). */
+const DEFAULT_SOCKET = '/run/mysqld/mysqld.sock';
 
 export class MysqlTable implements LookupTable {
   private readonly t: Templates;
@@ -37,38 +47,63 @@ export class MysqlTable implements LookupTable {
   private readonly requireResultSet: boolean;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
-    const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1));
+  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
+    const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
     this.requireResultSet = cf.bool('require_result_set', true);
     this.timeoutMs = cfg.mapTimeoutMs;
-    const ca = cf.str('tls_CAfile', '');
-    const cert = cf.str('tls_cert_file', '');
-    const key = cf.str('tls_key_file', '');
-    const read = (param: string, f: string): Buffer | undefined => {
-      if (f === '') return undefined;
+    // the option files Postfix has libmariadb read: option_file, else the default ones, for option_group
+    const optionFile = cf.str('option_file', '');
+    const optionGroup = cf.str('option_group', 'client');
+    const opt = optionFile === '' && optionGroup === '' ? new Map<string, string>() : readOptionFiles(optionFile !== '' ? [optionFile] : DEFAULT_OPTION_FILES, optionGroups(optionGroup));
+    const read = (param: string, f: string): Buffer => {
       try {
         return readFileSync(f);
       } catch (e) {
         return cf.fail(param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
       }
     };
-    const useTls = ca !== '' || cert !== '' || key !== '';
+    const ca = cf.str('tls_CAfile', '') || opt.get('ssl-ca') || '';
+    const caPath = cf.str('tls_CApath', '') || opt.get('ssl-capath') || '';
+    const cert = cf.str('tls_cert_file', '') || opt.get('ssl-cert') || '';
+    const key = cf.str('tls_key_file', '') || opt.get('ssl-key') || '';
+    const ciphers = cf.str('tls_ciphers', '');
+    if (ciphers !== '') differs(cf, 'tls_ciphers', 'the cipher list is not applied (Node and libmariadb name ciphers differently); TLS is on', log);
+    const cas: Buffer[] = [];
+    if (ca !== '') cas.push(read('tls_CAfile', ca));
+    if (caPath !== '') {
+      let names: string[] = [];
+      try {
+        names = readdirSync(caPath).sort();
+      } catch (e) {
+        cf.fail('tls_CApath', `cannot read ${caPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+      // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
+      for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath, n), { throwIfNoEntry: false })?.isFile()) cas.push(read('tls_CApath', join(caPath, n)));
+    }
+    const optVerify = opt.get('ssl-verify-server-cert');
+    // unset: libmariadb 3.3's default, no name check; the chain is checked whenever a CA is given
+    const verify = cf.has('tls_verify_cert') ? cf.bool('tls_verify_cert', false) : optVerify !== undefined && !/^(0|off|false)$/i.test(optVerify);
+    const optSsl = opt.get('ssl');
+    const useTls = ca !== '' || caPath !== '' || cert !== '' || key !== '' || ciphers !== '' || (optSsl !== undefined && !/^(0|off|false)$/i.test(optSsl));
     const base: ConnectionOptions = {
-      user: cf.str('user', ''),
-      password: secret(cf, 'password', 'password_file'),
+      user: cf.str('user', '') || opt.get('user') || '',
+      password: cf.has('password') || cf.has('password_file') ? secret(cf, 'password', 'password_file') : (opt.get('password') ?? ''),
       database: cf.required('dbname'),
       charset: 'utf8mb4',
       rowsAsArray: true,
       multipleStatements: false,
       // every value as the text the server sent, as mysql_fetch_row() gives it to Postfix
       typeCast: (field) => field.string(),
-      ...(useTls ? { ssl: { ca: read('tls_CAfile', ca), cert: read('tls_cert_file', cert), key: read('tls_key_file', key), rejectUnauthorized: cf.bool('tls_verify_cert', true) } } : {}),
+      ...(useTls
+        ? { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify } }
+        : {}),
     };
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');
+    const optPort = Number(opt.get('port') ?? '') || 3306;
     const pools = names.map((h) => {
-      const opts = { ...base, ...myHost(h), connectTimeout: connectTimeout(cfg, names.length) };
+      const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort), connectTimeout: connectTimeout(cfg, names.length) };
       return new ConnPool<MyConn>(
         cfg.mapPoolSize,
         () =>
@@ -105,8 +140,11 @@ export class MysqlTable implements LookupTable {
                   const fatal = (err as { fatal?: boolean }).fatal === true;
                   return reject(fatal ? err : new QueryError(err.message));
                 }
-                // a CALL returns its result sets then an OK packet: the first set, as Postfix keeps it
+                // a CALL returns its result sets then an OK packet; more than one set is an error for Postfix
                 const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
+                if (multi && (fields as unknown[]).filter((f) => Array.isArray(f)).length > 1) {
+                  return reject(new QueryError('query returned more than one result set'));
+                }
                 const rows: unknown = multi ? (result as unknown[])[0] : result;
                 if (!Array.isArray(rows)) {
                   if (this.requireResultSet) return reject(new QueryError('query returned no result set (require_result_set = yes)'));
@@ -127,10 +165,11 @@ export class MysqlTable implements LookupTable {
   }
 
   close(): void {
+    closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
 }
 
-export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
+export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
   return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log));
 }

@@ -4,9 +4,11 @@
 // statement, so the server sees the very text postmap sends.
 import { Client, type ClientConfig } from 'pg';
 import type { Config } from '../config';
-import type { LookupTable } from '../core/contract';
-import { openCfTable, secret, splitList, type CfFile } from './cf';
-import { templates, type Templates } from './expand';
+import { nestedOpener } from '../store/registry';
+import type { LookupTable, StoreLog } from '../core/contract';
+import { readFileSync } from 'node:fs';
+import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
+import { closeDomainTables, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
 
@@ -20,14 +22,76 @@ interface PgConn {
 /** Every value as the text the server sent (Postfix reads PQgetvalue text): no type parsing. */
 const RAW_TYPES = { getTypeParser: () => (v: string) => v };
 
-/** A hosts entry as Postfix's host_init() reads it: postgresql:// URI, unix:/dir, inet:host:port, host[:port]. */
-export function pgHost(h: string, base: ClientConfig): ClientConfig {
-  if (h.startsWith('postgresql:')) return { ...base, connectionString: h };
+/** libpq's sslmode: how TLS is tried for a TCP host. */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+const SSL_MODES: readonly string[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** A host to connect to: the client settings and the TLS attempts in libpq's order (false: plain). */
+export interface PgTarget {
+  readonly cc: ClientConfig;
+  readonly attempts: ReadonlyArray<ClientConfig['ssl']>;
+}
+
+/** The TLS attempts libpq makes for `mode` (`rootCert`: sslrootcert's contents, for the verify modes). */
+export function sslAttempts(mode: SslMode, rootCert: Buffer | undefined): Array<ClientConfig['ssl']> {
+  const open = { rejectUnauthorized: false };
+  switch (mode) {
+    case 'disable':
+      return [false];
+    case 'allow':
+      return [false, open];
+    case 'prefer':
+      return [open, false];
+    case 'require':
+      return [open];
+    case 'verify-ca':
+      return [{ ca: rootCert, rejectUnauthorized: true, checkServerIdentity: () => undefined }];
+    case 'verify-full':
+      return [{ ca: rootCert, rejectUnauthorized: true }];
+  }
+}
+
+/**
+ * A hosts entry as Postfix's host_init() reads it: postgresql:// URI (its sslmode and
+ * sslrootcert read as libpq reads them), unix:/dir, inet:host:port, host[:port]. A TCP host
+ * without a URI gets libpq's default, sslmode=prefer: TLS first, plain if that fails.
+ */
+export function pgHost(h: string, base: ClientConfig): PgTarget {
+  if (h.startsWith('postgresql:') || h.startsWith('postgres:')) {
+    let mode: SslMode = 'prefer';
+    let rootCert: Buffer | undefined;
+    let uri = h;
+    try {
+      const u = new URL(h);
+      const m = u.searchParams.get('sslmode');
+      if (m !== null) {
+        if (!SSL_MODES.includes(m)) throw new CfError(`${h}: sslmode: want one of ${SSL_MODES.join(', ')}, not "${m}"`);
+        mode = m as SslMode;
+      }
+      const rc = u.searchParams.get('sslrootcert');
+      if (rc !== null && mode.startsWith('verify')) rootCert = readFileSync(rc);
+      // pg-connection-string reads these its own way (require as verify-full): libpq's are applied here
+      for (const p of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) u.searchParams.delete(p);
+      uri = u.toString();
+      const unix = u.hostname === '' || decodeURIComponent(u.hostname).startsWith('/') || (u.searchParams.get('host') ?? '').startsWith('/');
+      if (unix) mode = 'disable';
+    } catch (e) {
+      if (e instanceof CfError) throw e;
+      throw new CfError(`${h}: ${(e as Error).message}`);
+    }
+    return { cc: { ...base, connectionString: uri }, attempts: sslAttempts(mode, rootCert) };
+  }
   const d = h.startsWith('unix:') || h.startsWith('inet:') ? h.slice(5) : h;
-  if (d === '' || d.startsWith('/')) return { ...base, host: d || '/var/run/postgresql' };
+  if (d === '' || d.startsWith('/')) return { cc: { ...base, host: d || '/var/run/postgresql' }, attempts: [false] };
   const colon = d.lastIndexOf(':');
-  if (colon < 0) return { ...base, host: d };
-  return { ...base, host: d.slice(0, colon), port: Number(d.slice(colon + 1)) || 5432 };
+  const cc = colon < 0 ? { ...base, host: d } : { ...base, host: d.slice(0, colon), port: Number(d.slice(colon + 1)) || 5432 };
+  return { cc, attempts: sslAttempts('prefer', undefined) };
+}
+
+/** An attempt that failed the way libpq moves on to the next one (TLS refused, or the server said no), not a dead host. */
+function tryNext(e: unknown): boolean {
+  const err = e as { severity?: unknown; message?: unknown };
+  return typeof err.severity === 'string' || /does not support SSL/i.test(String(err.message));
 }
 
 /** PQescapeStringConn() for a UTF-8 string (keys are checked to be valid UTF-8 before). */
@@ -35,15 +99,33 @@ export function pgQuote(s: string, std: boolean): string {
   return std ? s.replace(/'/g, "''") : s.replace(/['\\]/g, (c) => c + c);
 }
 
+/** One connection, and the server's standard_conforming_strings. */
+async function pgConnect(cc: ClientConfig): Promise<PgConn> {
+  const client = new Client(cc);
+  const conn: PgConn = { client, std: true, dead: false };
+  // a server gone away errors the idle client: mark it, never crash
+  client.on('error', () => (conn.dead = true));
+  client.on('end', () => (conn.dead = true));
+  try {
+    await client.connect();
+    const r = await client.query<{ s: string }>('SHOW standard_conforming_strings');
+    conn.std = r.rows[0]?.s !== 'off';
+  } catch (e) {
+    void client.end().catch(() => undefined);
+    throw e;
+  }
+  return conn;
+}
+
 export class PgsqlTable implements LookupTable {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<PgConn>>;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: (m: string) => void) {
-    const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1));
+  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
     this.timeoutMs = cfg.mapTimeoutMs;
+    const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, true);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
     const base: ClientConfig = {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
@@ -53,24 +135,22 @@ export class PgsqlTable implements LookupTable {
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');
     const pools = names.map((h) => {
-      const cc = pgHost(h, { ...base, connectionTimeoutMillis: connectTimeout(cfg, names.length) });
+      let target: PgTarget;
+      try {
+        target = pgHost(h, { ...base, connectionTimeoutMillis: connectTimeout(cfg, names.length) });
+      } catch (e) {
+        return cf.fail('hosts', (e as Error).message);
+      }
       return new ConnPool<PgConn>(
         cfg.mapPoolSize,
         async () => {
-          const client = new Client(cc);
-          const conn: PgConn = { client, std: true, dead: false };
-          // a server gone away errors the idle client: mark it, never crash
-          client.on('error', () => (conn.dead = true));
-          client.on('end', () => (conn.dead = true));
-          try {
-            await client.connect();
-            const r = await client.query<{ s: string }>('SHOW standard_conforming_strings');
-            conn.std = r.rows[0]?.s !== 'off';
-          } catch (e) {
-            void client.end().catch(() => undefined);
-            throw e;
+          for (let i = 0; ; i++) {
+            try {
+              return await pgConnect({ ...target.cc, ssl: target.attempts[i] });
+            } catch (e) {
+              if (i + 1 >= target.attempts.length || !tryNext(e)) throw e;
+            }
           }
-          return conn;
         },
         // abandoned mid-query: close the socket now (end() would wait for the hung server)
         (c, abandoned) => (abandoned ? c.client.connection.stream.destroy() : void c.client.end().catch(() => undefined)),
@@ -111,10 +191,11 @@ export class PgsqlTable implements LookupTable {
   }
 
   close(): void {
+    closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
 }
 
-export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
+export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
   return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log));
 }

@@ -25,7 +25,7 @@ export function describeQuery(t: Templates, key: string, quote: Quote): string |
 
 /** One lookup. `firstColumnOnly`: sqlite reads column 0 of each row, the others every column. */
 export async function sqlLookup(t: Templates, key: string, exec: Exec, firstColumnOnly = false): Promise<string | null> {
-  if (!checkDomain(t.ctx, key)) return null;
+  if (!(await checkDomain(t.ctx, key, true))) return null;
   // the check without quoting: a key that cannot fill the template never reaches a server
   if (buildQuery(t, key, null) === null) return null;
   const rows = await exec((quote) => buildQuery(t, key, quote)!);
@@ -37,12 +37,14 @@ export async function sqlLookup(t: Templates, key: string, exec: Exec, firstColu
   return res.value();
 }
 
-/** The old `select_field`/`table`/`where_field` form (db_common_sql_build_query), or select_function. */
-export function legacyQuery(cf: CfFile): string {
-  const fn = cf.str('select_function', '');
+/**
+ * The old `select_field`/`table`/`where_field` form (db_common_sql_build_query); with
+ * `selectFunction` (pgsql only, as dict_pgsql.c reads it) `select_function` comes first.
+ */
+export function legacyQuery(cf: CfFile, selectFunction: boolean): string {
+  const fn = selectFunction ? cf.str('select_function', '') : '';
   if (fn !== '') return `SELECT ${fn}('%s')`;
   if (!cf.has('table')) throw new CfError(`${cf.path}: query is not set`);
   const extra = cf.str('additional_conditions', '');
   return `SELECT ${cf.required('select_field')} FROM ${cf.required('table')} WHERE ${cf.required('where_field')}='%s' ${extra}`;
 }
-

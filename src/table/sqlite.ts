@@ -3,10 +3,40 @@
 // first column of each row counts, as in dict_sqlite.c.
 import Database from 'better-sqlite3';
 import type { Config } from '../config';
-import { StoreError, type LookupTable } from '../core/contract';
+import { nestedOpener } from '../store/registry';
+import { StoreError, type LookupTable, type Maybe, type StoreLog } from '../core/contract';
 import { openCfTable, type CfFile } from './cf';
-import { checkDomain, Results, templates, type Templates } from './expand';
-import { buildQuery, describeQuery } from './sql';
+import { checkDomain, closeDomainTables, Results, templates, type Templates } from './expand';
+import { buildQuery, describeQuery, legacyQuery } from './sql';
+
+/**
+ * The first statement of `sql`, as sqlite3_prepare_v2() compiles it for Postfix (the rest,
+ * its tail, is never run): up to the first `;` outside quotes, brackets and comments.
+ */
+export function firstStatement(sql: string): string {
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === '`') {
+      // a doubled quote inside is the quote itself: scanning on from the next one is the same
+      const end = sql.indexOf(c, i + 1);
+      if (end < 0) return sql;
+      i = end;
+    } else if (c === '[') {
+      const end = sql.indexOf(']', i + 1);
+      if (end < 0) return sql;
+      i = end;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      if (end < 0) return sql;
+      i = end;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end < 0) return sql;
+      i = end + 1;
+    } else if (c === ';') return sql.slice(0, i + 1);
+  }
+  return sql;
+}
 
 export function sqliteQuote(s: string): string {
   return s.replace(/'/g, "''");
@@ -34,9 +64,10 @@ export class SqliteTable implements LookupTable {
   private readonly dbpath: string;
   private db: Database.Database | null = null;
 
-  constructor(cf: CfFile, private readonly cfg: Config) {
+  constructor(cf: CfFile, private readonly cfg: Config, log: StoreLog = () => undefined) {
     this.dbpath = cf.required('dbpath');
-    this.t = templates(cf, 'query', cf.required('query'), cf.str('result_format', '%s', 1));
+    const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
   }
 
   private open(): Database.Database {
@@ -54,29 +85,40 @@ export class SqliteTable implements LookupTable {
     return describeQuery(this.t, key, sqliteQuote);
   }
 
-  lookup(key: string): string | null {
-    if (!checkDomain(this.t.ctx, key) || buildQuery(this.t, key, null) === null) return null;
+  lookup(key: string): Maybe<string | null> {
+    const ok = checkDomain(this.t.ctx, key, true);
+    if (typeof ok !== 'boolean') return ok.then((yes) => (yes ? this.run(key) : null));
+    return ok ? this.run(key) : null;
+  }
+
+  private run(key: string): string | null {
+    if (buildQuery(this.t, key, null) === null) return null;
     const sql = buildQuery(this.t, key, sqliteQuote)!;
     const res = new Results(this.t, key);
     try {
-      const stmt = this.open().prepare(sql).raw(true).safeIntegers(true);
+      const stmt = this.open().prepare(firstStatement(sql)).raw(true).safeIntegers(true);
       if (!stmt.reader) return null;
       for (const row of stmt.iterate() as Iterable<unknown[]>) res.add(text(row[0]));
     } catch (e) {
       if (e instanceof StoreError) throw e;
       // a database replaced or corrupt: reopen next time
-      this.close();
+      this.closeDb();
       throw new StoreError(`sqlite: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
     }
     return res.value();
   }
 
-  close(): void {
+  private closeDb(): void {
     this.db?.close();
     this.db = null;
   }
+
+  close(): void {
+    closeDomainTables(this.t.ctx);
+    this.closeDb();
+  }
 }
 
-export function openTable(file: string, cfg: Config, log: (m: string) => void): LookupTable {
-  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg));
+export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
+  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg, log));
 }

@@ -78,12 +78,30 @@ export interface Pg {
   readonly port: number;
 }
 
-/** initdb (UTF8, trust on loopback) and start on `port`; `dir` must be reachable by user postgres. */
-export async function startPg(dir: string, port: number): Promise<Pg> {
+/**
+ * initdb (UTF8, trust on loopback) and start on `port`; `dir` must be reachable by user
+ * postgres. `tls`: TLS on (a certificate for 127.0.0.1 from a private CA, `dir`/tls/ca.pem)
+ * and a role `tlsonly` that may log in over TLS only.
+ */
+export async function startPg(dir: string, port: number, opts: { tls?: boolean } = {}): Promise<Pg> {
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('postgres'), 0);
-  if (!existsSync(join(dir, 'data'))) asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+  if (!existsSync(join(dir, 'data'))) {
+    asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+    if (opts.tls) {
+      makeCertificates(join(dir, 'tls'));
+      for (const f of ['server.key', 'server.pem']) {
+        chownSync(join(dir, 'tls', f), uidOf('postgres'), 0);
+        chmodSync(join(dir, 'tls', f), 0o600);
+      }
+      chmodSync(join(dir, 'tls'), 0o755);
+      writeFileSync(join(dir, 'data', 'postgresql.conf'), `${readFileSync(join(dir, 'data', 'postgresql.conf'), 'utf8')}\nssl = on\nssl_cert_file = '${dir}/tls/server.pem'\nssl_key_file = '${dir}/tls/server.key'\n`);
+      const hba = join(dir, 'data', 'pg_hba.conf');
+      writeFileSync(hba, `hostssl all tlsonly 127.0.0.1/32 trust\nhostnossl all tlsonly 127.0.0.1/32 reject\n${readFileSync(hba, 'utf8')}`);
+    }
+  }
   await resumePg({ dir, port });
+  if (opts.tls) pgSql(port, 'CREATE ROLE tlsonly LOGIN;');
   return { dir, port };
 }
 
@@ -140,14 +158,25 @@ export function seedPg(port: number): void {
 export interface My {
   readonly dir: string;
   readonly port: number;
+  /** More mariadbd options (TLS). */
+  readonly args?: readonly string[];
 }
 
-/** A private MariaDB: database `mail`, user postfix/pw with SELECT only. */
-export async function startMysql(dir: string, port: number): Promise<My> {
+/**
+ * A private MariaDB: database `mail`, user postfix/pw with SELECT only. `tls`: TLS on, with a
+ * certificate for 127.0.0.1 from a private CA (`dir`/tls/ca.pem).
+ */
+export async function startMysql(dir: string, port: number, opts: { tls?: boolean } = {}): Promise<My> {
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('mysql'), 0);
   run('mariadb-install-db', ['--user=mysql', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db']);
-  const my = { dir, port };
+  let args: string[] = [];
+  if (opts.tls) {
+    makeCertificates(join(dir, 'tls'));
+    chownSync(join(dir, 'tls', 'server.key'), uidOf('mysql'), 0);
+    args = [`--ssl-ca=${dir}/tls/ca.pem`, `--ssl-cert=${dir}/tls/server.pem`, `--ssl-key=${dir}/tls/server.key`];
+  }
+  const my = { dir, port, args };
   await resumeMysql(my);
   run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-e',
     "CREATE DATABASE mail; CREATE USER 'postfix'@'127.0.0.1' IDENTIFIED BY 'pw'; GRANT SELECT ON mail.* TO 'postfix'@'127.0.0.1';"]);
@@ -155,7 +184,7 @@ export async function startMysql(dir: string, port: number): Promise<My> {
 }
 
 export async function resumeMysql(my: My): Promise<void> {
-  const p = spawn('mariadbd', ['--user=mysql', `--datadir=${my.dir}/data`, `--socket=${my.dir}/sock`, `--port=${my.port}`, '--bind-address=127.0.0.1', `--pid-file=${my.dir}/pid`], {
+  const p = spawn('mariadbd', ['--user=mysql', `--datadir=${my.dir}/data`, `--socket=${my.dir}/sock`, `--port=${my.port}`, '--bind-address=127.0.0.1', `--pid-file=${my.dir}/pid`, ...(my.args ?? [])], {
     stdio: 'ignore',
     detached: true,
   });
@@ -204,25 +233,32 @@ export interface Ldap {
   readonly ldapsPort: number;
   /** The CA that signed slapd's certificate (127.0.0.1, localhost), '' without TLS. */
   readonly caFile: string;
+  /** ldapi:// URL of its unix socket, '' without one. */
+  readonly ldapi: string;
 }
 
-/** A CA and a server certificate it signs (127.0.0.1, localhost), with openssl. Returns the CA file. */
-function makeCertificates(dir: string): string {
+/** A CA and a server certificate it signs (`san`: 127.0.0.1 and localhost unless told), with openssl. Returns the CA file. */
+export function makeCertificates(dir: string, san = 'IP:127.0.0.1,DNS:localhost'): string {
   mkdirSync(dir, { recursive: true });
   const ssl = (args: string[]): void => void run('openssl', args, undefined, dir);
   ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=smmapd test CA']);
   ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost']);
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${san}\n`);
   ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
   return join(dir, 'ca.pem');
 }
 
 export const LDAP_ADMIN = { dn: 'cn=admin,dc=example,dc=com', password: 'secret' } as const;
 
-/** slapd with an mdb database; `tls`: also ldaps:// on another port and STARTTLS, with a certificate from a private CA. */
-export async function startLdap(dir: string, port: number, opts: { tls?: boolean; ldapsPort?: number } = {}): Promise<Ldap> {
+/**
+ * slapd with an mdb database; `tls`: also ldaps:// on another port and STARTTLS, with a
+ * certificate from a private CA (for `san`, default 127.0.0.1 and localhost); `ldapi`: also a
+ * unix socket (SASL EXTERNAL); `plain`: SASL PLAIN checked against userPassword of uid=NAME.
+ */
+export async function startLdap(dir: string, port: number, opts: { tls?: boolean; ldapsPort?: number; san?: string; ldapi?: boolean; plain?: boolean } = {}): Promise<Ldap> {
   mkdirSync(join(dir, 'db'), { recursive: true });
-  const caFile = opts.tls ? makeCertificates(join(dir, 'tls')) : '';
+  const caFile = opts.tls ? makeCertificates(join(dir, 'tls'), opts.san) : '';
+  const sasl = opts.plain ? 'sasl-secprops noanonymous\nauthz-regexp uid=([^,]*),cn=[^,]*,cn=auth uid=$1,ou=people,dc=example,dc=com\n' : '';
   const tlsConf = opts.tls
     ? `TLSCACertificateFile ${caFile}\nTLSCertificateFile ${dir}/tls/server.pem\nTLSCertificateKeyFile ${dir}/tls/server.key\n`
     : '';
@@ -243,16 +279,17 @@ index mail eq
 # without these, a search scans every entry (10,000 take ~20 ms each) and every add syncs
 index uid,objectClass eq
 dbnosync
+access to attrs=userPassword by anonymous auth by * none
 access to * by * read
-${tlsConf}`,
+${sasl}${tlsConf}`,
   );
-  const ldap = { dir, port, ldapsPort: opts.tls ? (opts.ldapsPort ?? 0) : 0, caFile };
+  const ldap = { dir, port, ldapsPort: opts.tls ? (opts.ldapsPort ?? 0) : 0, caFile, ldapi: opts.ldapi ? `ldapi://${encodeURIComponent(join(dir, 'ldapi'))}` : '' };
   await resumeLdap(ldap);
   return ldap;
 }
 
 export async function resumeLdap(l: Ldap): Promise<void> {
-  const urls = [`ldap://127.0.0.1:${l.port}/`, ...(l.ldapsPort ? [`ldaps://127.0.0.1:${l.ldapsPort}/`] : [])];
+  const urls = [`ldap://127.0.0.1:${l.port}/`, ...(l.ldapsPort ? [`ldaps://127.0.0.1:${l.ldapsPort}/`] : []), ...(l.ldapi ? [`${l.ldapi}/`] : [])];
   run('/usr/sbin/slapd', ['-f', join(l.dir, 'slapd.conf'), '-h', urls.join(' ')]);
   await waitForPort(l.port);
 }
@@ -316,3 +353,50 @@ export const DIR_KEYS: readonly string[] = [
   // characters with a meaning in LDAP filters other than the escaped ones
   'a=b@example.com', 'fred@example.com)(mail=*', 'x~=y', 'a>=b', 'a<=b', '&', '|', '!', '(', ')', '=', ':dn:', 'a:=b',
 ];
+
+const ldif = (dn: string, ...lines: string[]): string => [`dn: ${dn}`, ...lines].join('\n');
+const BASE = 'dc=example,dc=com';
+
+/**
+ * What ldap_table(5)'s less common parameters need, added to a seeded slapd: an alias entry
+ * (dereference), groups of people and of groups, a loop, LDAP URL members (special, leaf and
+ * terminal result attributes), a referral to `referTo` (chase_referrals) and fred's password
+ * (SASL PLAIN).
+ */
+export function seedLdapExtras(port: number, referTo: number): void {
+  const g = (cn: string, ...lines: string[]): string =>
+    ldif(`cn=${cn},ou=groups,${BASE}`, 'objectClass: groupOfNames', 'objectClass: extensibleObject', `cn: ${cn}`, ...lines);
+  const m = (who: string): string => `member: ${who.includes('=') ? who : `uid=${who},ou=people,${BASE}`}`;
+  const entries = [
+    ldif(`ou=aliases,${BASE}`, 'objectClass: organizationalUnit', 'ou: aliases'),
+    ldif(`uid=fredalias,ou=aliases,${BASE}`, 'objectClass: alias', 'objectClass: extensibleObject', 'uid: fredalias', `aliasedObjectName: uid=fred,ou=people,${BASE}`),
+    ldif(`ou=groups,${BASE}`, 'objectClass: organizationalUnit', 'ou: groups'),
+    g('all', 'mail: all@example.com', 'description: all-owner@example.com', m(`cn=staff,ou=groups,${BASE}`), m('fred'), m('ghost')),
+    g('staff', 'mail: staff@example.com', m('barney'), m('wilma')),
+    g('term', 'mail: term@example.com', 'title: term-owner@example.com', 'description: term-desc@example.com', m('fred')),
+    g('url', 'mail: url@example.com', m('nodesc'), `labeledURI: ldap:///ou=people,${BASE}??one?(sn=Flintstone)`),
+    g('urlattr', 'mail: urlattr@example.com', m('nodesc'), `labeledURI: ldap:///ou=people,${BASE}?mail?one?(sn=Rubble)`),
+    g('loop1', 'mail: loop@example.com', m(`cn=loop2,ou=groups,${BASE}`)),
+    g('loop2', m(`cn=loop1,ou=groups,${BASE}`)),
+    g('badurl', 'mail: badurl@example.com', m('nodesc'), `labeledURI: ldap:///ou=people,${BASE}??bogus?(sn=x)`),
+    ldif(`ou=remote,${BASE}`, 'objectClass: referral', 'objectClass: extensibleObject', 'ou: remote', `ref: ldap://127.0.0.1:${referTo}/ou=remote,${BASE}`),
+  ].join('\n\n');
+  run('ldapadd', ['-x', '-M', '-H', `ldap://127.0.0.1:${port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password], `${entries}\n`);
+  run('ldapmodify', ['-x', '-H', `ldap://127.0.0.1:${port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password],
+    `dn: uid=fred,ou=people,${BASE}\nchangetype: modify\nadd: userPassword\nuserPassword: fredpw\n`);
+}
+
+/** The other end of the referral: ou=remote with one person. */
+export function seedLdapRemote(port: number): void {
+  const entries = [
+    'dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example',
+    ldif(`ou=remote,${BASE}`, 'objectClass: organizationalUnit', 'ou: remote'),
+    person('remo', 'Remote', ['remo@example.com'], ['remo@far.example.com']).replace('ou=people', 'ou=remote'),
+  ].join('\n\n');
+  run('ldapadd', ['-x', '-H', `ldap://127.0.0.1:${port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password], `${entries}\n`);
+}
+
+/** SQL run as MariaDB's root in database `mail` (tables for a test of its own). */
+export function mysqlSql(port: number, sql: string): string {
+  return run('mariadb', ['-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-N', 'mail'], sql).stdout;
+}

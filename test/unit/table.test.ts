@@ -9,8 +9,9 @@ import { configFromText, ConfigError } from '../../src/config';
 import { CfError, parseCf, readCf, reportOpenSecrets } from '../../src/table/cf';
 import { checkDomain, expand, newCtx, parseTemplate, Results, templates } from '../../src/table/expand';
 import { dnQuote, filterQuote } from '../../src/table/ldap';
-import { mysqlQuote } from '../../src/table/mysql';
+import { mysqlQuote, myHost } from '../../src/table/mysql';
 import { pgHost, pgQuote } from '../../src/table/pgsql';
+import { firstStatement } from '../../src/table/sqlite';
 import { sqliteQuote } from '../../src/table/sqlite';
 
 const q = (format: string, key: string): string | null => {
@@ -90,14 +91,40 @@ describe('quoting as each Postfix table quotes', () => {
     expect(dnQuote('a b,c+d"e#f;<g>\\')).toBe('a\\20b\\2Cc\\2Bd\\22e\\23f\\3B\\3Cg\\3E\\5C');
   });
   it('pgsql hosts as host_init() reads them', () => {
-    expect(pgHost('inet:db1:5433', {})).toEqual({ host: 'db1', port: 5433 });
-    expect(pgHost('db2', {})).toEqual({ host: 'db2' });
-    expect(pgHost('unix:/run/postgresql', {})).toEqual({ host: '/run/postgresql' });
-    expect(pgHost('postgresql://u@h/db', {})).toEqual({ connectionString: 'postgresql://u@h/db' });
+    expect(pgHost('inet:db1:5433', {}).cc).toEqual({ host: 'db1', port: 5433 });
+    expect(pgHost('db2', {}).cc).toEqual({ host: 'db2' });
+    expect(pgHost('unix:/run/postgresql', {}).cc).toEqual({ host: '/run/postgresql' });
+    expect(pgHost('postgresql://u@h/db', {}).cc).toEqual({ connectionString: 'postgresql://u@h/db' });
+  });
+  it('pgsql TLS as libpq tries it: prefer for TCP hosts, none over unix sockets, sslmode= of a URI', () => {
+    const open = { rejectUnauthorized: false };
+    expect(pgHost('inet:db1:5433', {}).attempts).toEqual([open, false]);
+    expect(pgHost('unix:/run/postgresql', {}).attempts).toEqual([false]);
+    expect(pgHost('postgresql://u@h/db?sslmode=require', {})).toEqual({ cc: { connectionString: 'postgresql://u@h/db' }, attempts: [open] });
+    expect(pgHost('postgresql://u@h/db?sslmode=disable', {}).attempts).toEqual([false]);
+    expect(pgHost('postgresql://u@h/db?sslmode=allow', {}).attempts).toEqual([false, open]);
+    expect(() => pgHost('postgresql://u@h/db?sslmode=sometimes', {})).toThrow(/sslmode: want one of/);
+  });
+  it('mysql hosts: localhost is the default unix socket, the MySQL way', () => {
+    expect(myHost('inet:localhost:3307')).toEqual({ socketPath: '/run/mysqld/mysqld.sock' });
+    expect(myHost('LOCALHOST', '/tmp/s')).toEqual({ socketPath: '/tmp/s' });
+    expect(myHost('inet:127.0.0.1:3307')).toEqual({ host: '127.0.0.1', port: 3307 });
+    expect(myHost('db1', undefined, 3310)).toEqual({ host: 'db1', port: 3310 });
+  });
+  it('sqlite: the first statement of a query, as sqlite3_prepare_v2() compiles it', () => {
+    expect(firstStatement("SELECT 1; SELECT 2")).toBe('SELECT 1;');
+    expect(firstStatement("SELECT 'a;b' FROM t WHERE x='o''b;'; DROP TABLE t")).toBe("SELECT 'a;b' FROM t WHERE x='o''b;';");
+    expect(firstStatement('SELECT "a;" -- c;\n, [x;y] /* ; */ ; 2')).toBe('SELECT "a;" -- c;\n, [x;y] /* ; */ ;');
+    expect(firstStatement('SELECT 1')).toBe('SELECT 1');
   });
 });
 
 describe('smmapd_map_NAME', () => {
+  it('smmapd_verify_maps: names separated by blanks or commas, lower case; unset or empty is null', () => {
+    expect(configFromText('smmapd_verify_maps: smmapd, Cyrus  other\n', '/etc/smmapd.conf').verifyMaps).toEqual(['smmapd', 'cyrus', 'other']);
+    expect(configFromText('', '/etc/smmapd.conf').verifyMaps).toBeNull();
+    expect(configFromText('smmapd_verify_maps:\n', '/etc/smmapd.conf').verifyMaps).toBeNull();
+  });
   it('parses into name, type, file and where; names are lowercase', () => {
     const cfg = configFromText('smmapd_map_Aliases: pgsql:/etc/a.cf\nsmmapd_maps_timeout: 2\nsmmapd_map_alias0: ldap:/etc/b.cf\n', '/etc/smmapd.conf');
     expect(cfg.maps).toEqual([

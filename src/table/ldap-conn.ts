@@ -1,0 +1,118 @@
+// One connection of an ldap: table, set up as dict_ldap_connect() sets up libldap for Postfix:
+// ldap://, ldaps:// or ldapi:// (a unix socket), STARTTLS checked against the host named in
+// server_host (an IP address too), a simple bind (anonymous when bind_dn is empty, and with
+// the protocol version Postfix asks for) or a SASL EXTERNAL/PLAIN bind.
+//
+// ldapts 8.2 falls short of libldap in three ways that change answers: the result code of a
+// search that returned entries is hidden (sizeLimitExceeded looks like success when a size
+// limit was asked for), the bind request always says version 3, and Client.search() drops
+// its derefAliases option (every search goes out as "never"; patches/ldapts-deref.patch is
+// the fix offered upstream). All three are carried here as a wrapper around the client's
+// message sender (`_send`), pinned by the package lock and covered by the size_limit,
+// version and dereference tests.
+import { BindRequest, Client, SearchRequest, SearchResponse, type ClientOptions } from 'ldapts';
+import net from 'node:net';
+import { checkServerIdentity, type Certificate, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+
+export interface LdapConnSpec {
+  /** ldap://host:port, ldaps://host:port or ldapi://%2Fpath (as written in server_host). */
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly startTls: boolean;
+  readonly tls: ConnectionOptions;
+  /** none, simple (Postfix's `yes`) or sasl. */
+  readonly bind: 'none' | 'simple' | 'sasl';
+  readonly bindDn: string;
+  readonly bindPw: string;
+  /** 2 or 3: the version a simple bind asks for. */
+  readonly version: 2 | 3;
+  readonly saslMech: 'EXTERNAL' | 'PLAIN' | '';
+  readonly saslAuthz: string;
+  /** derefAliases of every search (Postfix's dereference, a connection option in libldap). */
+  readonly deref: 'never' | 'search' | 'find' | 'always';
+}
+
+export interface LdapConn {
+  readonly client: Client;
+  /** The result code of the last search (0 success, 4 sizeLimitExceeded, ...). */
+  status: number;
+  /** Continuation references of the last search. */
+  refs: string[];
+}
+
+interface Sender {
+  _send(m: unknown): Promise<unknown>;
+}
+
+/** ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi → /var/run/slapd/ldapi (libldap's default path when empty). */
+export function ldapiPath(url: string): string {
+  const rest = url.replace(/^ldapi:\/\//i, '').replace(/\/.*$/, '');
+  return rest === '' ? '/var/run/slapd/ldapi' : decodeURIComponent(rest);
+}
+
+const isIp = (h: string): boolean => net.isIP(h) !== 0;
+
+/** The host the server's certificate must name: the one in the URL, as libldap checks it. */
+export function urlHost(url: string): string {
+  try {
+    const h = new URL(url).hostname;
+    return h.startsWith('[') ? h.slice(1, -1) : h;
+  } catch {
+    return 'localhost';
+  }
+}
+
+/**
+ * The name check of GnuTLS (Debian's libldap): a certificate with subject alternative names
+ * is judged by them alone; Node would fall back to the common name when none is a DNS name.
+ */
+export function checkName(host: string, cert: PeerCertificate): Error | undefined {
+  if (cert.subjectaltname) return checkServerIdentity(host, { ...cert, subject: {} as Certificate });
+  return checkServerIdentity(host, cert);
+}
+
+/** TLS options for a connection to `host`: the name checked is `host` (an IP address too), SNI only for a name. */
+export function tlsFor(tls: ConnectionOptions, host: string): ConnectionOptions {
+  return { ...tls, host, checkServerIdentity: checkName, ...(isIp(host) ? {} : { servername: host }) };
+}
+
+export async function ldapConnect(s: LdapConnSpec): Promise<LdapConn> {
+  const ldapi = /^ldapi:/i.test(s.url);
+  const host = ldapi ? 'localhost' : urlHost(s.url);
+  const opts: ClientOptions = { url: ldapi ? 'ldap://localhost' : s.url, timeout: s.timeoutMs, connectTimeout: s.connectTimeoutMs, strictDN: false };
+  if (ldapi) {
+    const path = ldapiPath(s.url);
+    opts.createConnection = (() => net.connect(path)) as unknown as typeof net.connect;
+  }
+  if (/^ldaps:/i.test(s.url)) opts.tlsOptions = tlsFor(s.tls, host);
+  const client = new Client(opts);
+  const conn: LdapConn = { client, status: 0, refs: [] };
+  const sender = client as unknown as Sender;
+  // the wrapper below is what makes size_limit, version and dereference right: never run without it
+  if (typeof sender._send !== 'function') throw new Error('ldapts without Client._send: smmapd needs ldapts 8.2 (package.json pins it)');
+  const send = sender._send.bind(client);
+  sender._send = async (m: unknown): Promise<unknown> => {
+    if (m instanceof BindRequest && m.mechanism === undefined) m.version = s.version;
+    if (m instanceof SearchRequest) m.derefAliases = s.deref;
+    const r = await send(m);
+    if (r instanceof SearchResponse) {
+      conn.status = r.status;
+      conn.refs = r.searchReferences.flatMap((x) => x.uris);
+    }
+    return r;
+  };
+  try {
+    if (s.startTls && !/^ldaps:/i.test(s.url)) await client.startTLS(tlsFor(s.tls, host));
+    if (s.bind === 'simple') await client.bind(s.bindDn, s.bindPw);
+    else if (s.bind === 'sasl') {
+      // PLAIN: authzid NUL authcid NUL password, authcid being bind_dn as Postfix passes it
+      const cred = s.saslMech === 'PLAIN' ? `${s.saslAuthz}\0${s.bindDn}\0${s.bindPw}` : s.saslAuthz;
+      await client.bindSASL(s.saslMech, cred);
+    }
+  } catch (e) {
+    void client.unbind().catch(() => undefined);
+    throw e;
+  }
+  return conn;
+}
