@@ -46,7 +46,7 @@ describe('levels', () => {
     down.clear();
     await new Promise((r) => setTimeout(r, 300));
     expect(await ask()).toBe('a');
-    expect(lines).toEqual([['pgsql: a failed: connect ECONNREFUSED', undefined], ['pgsql: a is back', 'notice']]);
+    expect(lines).toEqual([['pgsql: a failed: connect ECONNREFUSED', 'error'], ['pgsql: a is back', 'notice']]);
     const cf = join(dir, 't.cf');
     writeFileSync(cf, 'hosts = x\nqeury = typo\n');
     const warned: Line[] = [];
