@@ -11,6 +11,7 @@ import { describeSpec, describeSpecs, type ListenSpec } from './listen-spec';
 import { endGently } from './connection';
 import { dropPrivileges } from './privileges';
 import { peerOf, reloadService, type Service } from './service';
+import type { MetricsEndpoint } from './metrics-http';
 import type { ProcessShell } from './shell';
 import { clearStaleSocket, UnixSocketFile } from './unix-socket';
 
@@ -228,7 +229,7 @@ export async function runSingle(specs: ListenSpec[], service: Service, limits: L
   const started = service.cfg;
   shell.on(['SIGHUP'], () => reload(service, listening.files, started));
   service.log.notice(`listening on ${describeSpecs(specs)}`);
-  if (service.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics()), () => service.cfg, service.log, service);
+  if (service.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics()), () => service.cfg, service.log);
 }
 
 export interface ListenerDeps {
@@ -241,16 +242,16 @@ export interface ListenerDeps {
 
 /**
  * smmapd_allow_from for the metrics listener as well: a peer it does not list is closed
- * before the HTTP server reads a byte (counted where there is a service to count it).
+ * before the HTTP server reads a byte, and counted by the process that serves it.
  */
-export function guardMetrics(server: net.Server | null | void, cfg: () => Config, log: Logger, counter: Pick<Service, 'refused'> | null): void {
-  if (!server) return;
+export function guardMetrics(endpoint: MetricsEndpoint | null, cfg: () => Config, log: Logger): void {
+  if (!endpoint) return;
   const notAllowed = refusedPeers(log);
   const where = `${cfg().metricsListen} (metrics)`; // the address bound at start, whatever a reload says
-  server.prependListener('connection', (sock: net.Socket) => {
+  endpoint.server.prependListener('connection', (sock: net.Socket) => {
     if (sock.remoteAddress === undefined || cfg().allowFrom.allows(sock.remoteAddress)) return;
     notAllowed(sock.remoteAddress, where);
-    counter?.refused('not allowed');
+    endpoint.refused('not allowed');
     sock.destroy();
   });
 }
@@ -261,7 +262,7 @@ export async function runListener(specs: ListenSpec[], deps: ListenerDeps, limit
   // (node:cluster removes NODE_UNIQUE_ID from a worker's environment before our code runs)
   if ((require('node:cluster') as import('node:cluster').Cluster).isWorker) return (require('./worker') as typeof import('./worker')).runWorker(specs, deps.service(), deps.shell);
   let live = deps.cfg; // the primary's configuration, as its reloads leave it
-  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null), () => live, deps.log, null);
+  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null), () => live, deps.log);
   if (deps.cfg.workers > 1) return (require('./primary') as typeof import('./primary')).runPrimary(specs, deps.cfg, deps.log, limits, deps.shell, { reloaded: (c) => (live = c) });
   /* eslint-enable @typescript-eslint/no-require-imports */
   return runSingle(specs, deps.service(), limits, deps.shell);

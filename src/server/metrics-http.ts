@@ -18,7 +18,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import { VERSION } from '../version';
 import { kindOf } from './cluster-messages';
-import { isMonotonic, sumMetrics, type Metrics, type MetricJSON } from './metrics';
+import { isMonotonic, refusedMetric, sumMetrics, type Metrics, type MetricJSON } from './metrics';
 
 /** The start time of this process, Unix seconds. */
 const START_TIME = Math.round(performance.timeOrigin / 1000);
@@ -165,6 +165,8 @@ export class ClusterMetrics {
   private readonly slots = new Map<number, number>();
   /** Each live worker's last figures. */
   private readonly last = new Map<number, Figures>();
+  /** The primary's own refusals (its metrics listener's smmapd_allow_from). */
+  readonly refused = new Map<string, number>();
   /** Counters of workers that have exited, summed (bounded: labels from the configuration). */
   private retired: MetricJSON[] = [];
   private readonly proc = processRegistry();
@@ -229,7 +231,7 @@ export class ClusterMetrics {
     const live = this.live();
     await Promise.all(live.map((w) => this.ask(w, id)));
     // A worker that did not answer in time counts with its previous figures.
-    const parts: MetricJSON[][] = [daemonMetrics(live.length), this.retired, perProcess(await processMetrics(this.proc), 'primary')];
+    const parts: MetricJSON[][] = [daemonMetrics(live.length), this.retired, [refusedMetric(this.refused)], perProcess(await processMetrics(this.proc), 'primary')];
     for (const w of live) {
       const f = this.last.get(w.id);
       if (f) parts.push(f.own, perProcess(f.proc, `worker${this.slotOf(w)}`));
@@ -243,14 +245,25 @@ export class ClusterMetrics {
  * a worker answers the primary, a process alone serves its own figures. Nothing when
  * smmapd_metrics_listen is not set.
  */
-export function setupMetrics(role: 'primary' | 'worker' | 'single', cfg: Config, log: Logger, metrics: Metrics | null): http.Server | null {
+export function setupMetrics(role: 'primary' | 'worker' | 'single', cfg: Config, log: Logger, metrics: Metrics | null): MetricsEndpoint | null {
   if (cfg.metricsListen === '') return null;
   if (role === 'worker') {
     if (metrics) answerMetricsRequests(metrics);
   } else if (role === 'primary') {
-    return startMetricsHttp(cfg.metricsListen, new ClusterMetrics().collect, log);
+    const cm = new ClusterMetrics();
+    return { server: startMetricsHttp(cfg.metricsListen, cm.collect, log), refused: (reason) => count(cm.refused, reason) };
   } else if (metrics) {
-    return startMetricsHttp(cfg.metricsListen, localCollector(metrics), log);
+    return { server: startMetricsHttp(cfg.metricsListen, localCollector(metrics), log), refused: (reason) => count(metrics.refused, reason) };
   }
   return null;
+}
+
+/** The metrics listener, and where it counts a peer it turned away (smmapd_allow_from). */
+export interface MetricsEndpoint {
+  readonly server: http.Server;
+  readonly refused: (reason: string) => void;
+}
+
+function count(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
 }

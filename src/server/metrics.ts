@@ -80,7 +80,8 @@ export class Metrics {
   readonly cache: CacheStats = { hits: 0, misses: 0 };
   connectionsOpened = 0;
   connectionsClosed = 0;
-  connectionsRefused = 0;
+  /** Clients turned away before their first request, by why (RefusalReason). */
+  readonly refused = new Map<string, number>();
   protocolErrors = 0;
   private readonly policyActions = new Map<string, number>(POLICY_KINDS.map((k) => [k, 0]));
   private reloadOk = 1;
@@ -187,7 +188,7 @@ export class Metrics {
     metric('smmapd_directory_errors_total', 'counter', 'Answers of a directory map that were TEMP because the directory could not answer.', dirErrors);
     one('smmapd_connections_total', 'counter', 'Connections accepted and served.', this.connectionsOpened);
     one('smmapd_connections_open', 'gauge', 'Connections open now.', Math.max(0, this.connectionsOpened - this.connectionsClosed));
-    one('smmapd_connections_refused_total', 'counter', 'Connections refused past smmapd_max_connections.', this.connectionsRefused);
+    out.push(refusedMetric(this.refused));
     one('smmapd_protocol_errors_total', 'counter', 'Connections closed for a malformed request.', this.protocolErrors);
     metric('smmapd_policy_actions_total', 'counter', 'Policy service replies by kind.', [...this.policyActions].map(([kind, value]) => ({ value, labels: { kind } })));
     one('smmapd_config_last_reload_successful', 'gauge', 'Whether the last configuration reload succeeded (0 if it failed in any process).', this.reloadOk, 'min');
@@ -198,6 +199,17 @@ export class Metrics {
     if (synced !== null) one('smmapd_replica_last_sync_timestamp_seconds', 'gauge', 'When smmapctl sync last wrote the store, Unix seconds.', synced, 'max');
     return out;
   }
+}
+
+/** Clients turned away before their first request, by reason ("connection limit", "not allowed"). */
+export function refusedMetric(counts: ReadonlyMap<string, number>): MetricJSON {
+  return {
+    name: 'smmapd_connections_refused_total',
+    help: 'Connections refused before their first request: past smmapd_max_connections, or a peer smmapd_allow_from does not list.',
+    type: 'counter',
+    aggregator: 'sum',
+    values: [...counts].map(([reason, value]) => ({ value, labels: { reason } })),
+  };
 }
 
 /** Metrics whose values only grow: what the primary keeps of a worker that exited. */

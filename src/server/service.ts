@@ -163,8 +163,9 @@ export class Service {
   }
 
   /** Count a client turned away before its first request (the one counting hook for every refusal). */
-  refused(_reason: RefusalReason): void {
-    if (this.metrics) this.metrics.connectionsRefused++;
+  refused(reason: RefusalReason): void {
+    const m = this.metrics;
+    if (m) m.refused.set(reason, (m.refused.get(reason) ?? 0) + 1);
   }
 
   /** SIGTERM: every session answers what it has and closes. */
