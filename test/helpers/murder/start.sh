@@ -1,6 +1,6 @@
 #!/bin/bash
-# The project's copy of the Murder recipe written for issue 17 (../shared/reference/murder/start.sh,
-# by the session that filed it; credit there): test/integration/murder.test.ts builds with it.
+# The project's copy of the private-Murder recipe written by the session that filed issue 17
+# (its start.sh; credit there): test/integration/murder.test.ts builds with it.
 # Changes: MURDER_NS and MURDER_DIR are required (each test run has its own), and a missing
 # cyrus-murder is reported (exit 2), never installed (.ci/install-peers installs it).
 # Build a private Cyrus 3.6 Murder from nothing, inside a network namespace of its own:

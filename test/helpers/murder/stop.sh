@@ -1,5 +1,5 @@
 #!/bin/bash
-# The project's copy of ../shared/reference/murder/stop.sh (issue 17's recipe; credit there),
+# The project's copy of the stop.sh of issue 17's Murder recipe (credit there),
 # MURDER_NS and MURDER_DIR required. Stop the private Murder of start.sh.
 #   stop.sh            everything: every master (by its pid file), every process left in the
 #                      namespace (ip netns pids: only ours live there), the namespace, the dir
