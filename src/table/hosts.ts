@@ -192,7 +192,7 @@ export class ConnPool<C> {
 
   /**
    * Run fn on a connection before `until` (HungError past it); a connection whose use threw
-   * is dropped, not reused. A reused connection that fails other than with a QueryError
+   * is dropped, not reused, unless the server answered with an error (QueryError). A reused connection that fails other than with a QueryError
    * (the server restarted since) is retried once on a fresh one, so a directory restart
    * costs no TEMP.
    */
@@ -214,6 +214,11 @@ export class ConnPool<C> {
       const r = await this.bounded(fn(c), until, () => this.abandon(c));
       ok = true;
       return r;
+    } catch (e) {
+      // the server answered with an error: the connection is sound, reuse it (a key that
+      // makes the query fail must not cost a reconnect per request)
+      ok = e instanceof QueryError;
+      throw e;
     } finally {
       this.release(c, ok);
     }
