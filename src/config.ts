@@ -101,7 +101,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-/** `smmapd_map_NAME: TYPE:FILE`: a request for map NAME is answered from that table (issue 9). */
+/** `smmapd_map_NAME: TYPE:FILE`: a request for map NAME is answered from that table. */
 export interface MapSpec {
   /** Lowercase, as every option name. */
   readonly name: string;

@@ -283,7 +283,6 @@ export const MAX_LOG_LINE = 4096;
  */
 export function logLine(msg: string): string {
   const clipped = msg.length > MAX_LOG_LINE ? `${msg.slice(0, MAX_LOG_LINE)}...` : msg;
-  // eslint-disable-next-line no-control-regex
   return clipped.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
     const n = c.charCodeAt(0);
     return n > 0xff ? `\\u${n.toString(16)}` : `\\x${n.toString(16).padStart(2, '0')}`;
@@ -326,7 +325,6 @@ export function openLogger(o: LoggerOptions): Logger {
 /** Control characters and `<>` would make an audit line ambiguous: shown as \xNN. */
 export function auditField(text: string, max = 512): string {
   const clipped = text.length > max ? `${text.slice(0, max)}...` : text;
-  // eslint-disable-next-line no-control-regex
   return clipped.replace(/[\x00-\x1f\x7f<>\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

@@ -22,7 +22,6 @@ import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';
  * model: the others never load it. A worker has the primary's arguments, --listen too.
  */
 function isClusterWorker(model: ProcessModel): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return model === 'listener' && (require('node:cluster') as import('node:cluster').Cluster).isWorker;
 }
 
@@ -53,7 +52,7 @@ function earlyLog(model: ProcessModel): (msg: string) => void {
 function logFileOwner(cfg: Config): FileOwner | null {
   if (process.getuid?.() !== 0 || cfg.runUser === '') return null;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- only where it applies
+    // only where it applies
     const { lookupGroup, userEntry } = require('../server/users') as typeof import('../server/users');
     const user = userEntry(cfg.runUser);
     return { uid: user.uid, gid: cfg.runGroup !== '' ? lookupGroup(cfg.runGroup) : user.gid };
@@ -96,7 +95,7 @@ function supervisedLimits(args: DaemonArgs): LifecycleLimits {
 /** Not a listener (nothing to bind): become smmapd_user at once when started as root with it set. */
 function dropAtStart(cfg: Config, log: Logger): void {
   if (process.getuid?.() !== 0 || cfg.runUser === '') return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only where it applies
+  // only where it applies
   (require('../server/privileges') as typeof import('../server/privileges')).dropPrivileges(cfg, log, false);
 }
 
@@ -171,7 +170,7 @@ const model = processModel(process.argv.slice(2));
 const shell: ProcessShell = new ProcessShell(earlyLog(model));
 /** Under Cyrus master every exit, even a failed start, says UNAVAILABLE first (a silent exit while "ready" counts against the service). */
 const masterStatus =
-  model === 'cyrus-master' ? new (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).MasterStatus() : null; // eslint-disable-line @typescript-eslint/no-require-imports
+  model === 'cyrus-master' ? new (require('../server/cyrus-master') as typeof import('../server/cyrus-master')).MasterStatus() : null;
 if (masterStatus !== null) shell.onExit(() => masterStatus.leave());
 
 function parsedArgs(): DaemonArgs {

@@ -135,7 +135,6 @@ export function canonicalIdentifier(identifier: string): string {
   const neg = identifier.startsWith('-');
   const bare = neg ? identifier.slice(1) : identifier;
   if (bare === '') throw new AclError('empty ACL identifier');
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(bare)) throw new AclError('ACL identifier holds a control character');
   const lower = bare.toLowerCase();
   const id = lower === 'anyone' || lower === 'anonymous' ? lower : bare;

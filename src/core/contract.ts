@@ -52,7 +52,6 @@ export class StoreError extends Error {
 
 /** The words before the first colon, one line, printable ASCII, no path: safe to send. */
 function replyText(text: string): string {
-  // eslint-disable-next-line no-control-regex
   const head = text.split(/[:\r\n]/, 1)[0]!.replace(/[^\x20-\x7e]/g, ' ').trim().slice(0, 80);
   return head === '' || head.includes('/') ? 'store unavailable' : head;
 }

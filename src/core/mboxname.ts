@@ -22,9 +22,7 @@ export interface NameOptions {
 
 export class NameError extends Error {}
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
-// eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
 
 function checkDomain(domain: string, external: string): void {

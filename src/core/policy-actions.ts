@@ -43,6 +43,5 @@ export function policyAction(kind: ActionKind, text: string, a: PolicyActions): 
   const tpl = kind === 'toolarge' && a.toolarge === '' ? a.overquota : a[kind];
   if (tpl.indexOf('%s') < 0) return tpl;
   // split/join: the text is put in literally (replaceAll would expand `$&`, `$$`, ... in it)
-  // eslint-disable-next-line no-control-regex
   return tpl.split('%s').join(text.replace(/[\x00-\x1f\x7f]/g, ' '));
 }

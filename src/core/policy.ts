@@ -26,7 +26,6 @@ function isPromise<T>(v: Maybe<T>): v is Promise<T> {
 
 /** Control characters become spaces (Cyrus does this to deny messages). */
 function deniedReply(entry: DenyEntry): Reply {
-  // eslint-disable-next-line no-control-regex
   const text = (entry.message || MSG_DENIED_DEFAULT).replace(/[\x00-\x1f\x7f]/g, ' ');
   return { status: 'NOTFOUND', text, outcome: 'denied' };
 }

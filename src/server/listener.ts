@@ -258,12 +258,11 @@ export function guardMetrics(endpoint: MetricsEndpoint | null, cfg: () => Config
 
 /** Which role this process has: a cluster worker (set by node:cluster), the primary, or alone. */
 export async function runListener(specs: ListenSpec[], deps: ListenerDeps, limits: LifecycleLimits): Promise<void> {
-  /* eslint-disable @typescript-eslint/no-require-imports -- node:cluster only where it is used */
+  // node:cluster only where it is used
   // (node:cluster removes NODE_UNIQUE_ID from a worker's environment before our code runs)
   if ((require('node:cluster') as import('node:cluster').Cluster).isWorker) return (require('./worker') as typeof import('./worker')).runWorker(specs, deps.service(), deps.shell);
   let live = deps.cfg; // the primary's configuration, as its reloads leave it
   if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null), () => live, deps.log);
   if (deps.cfg.workers > 1) return (require('./primary') as typeof import('./primary')).runPrimary(specs, deps.cfg, deps.log, limits, deps.shell, { reloaded: (c) => (live = c) });
-  /* eslint-enable @typescript-eslint/no-require-imports */
   return runSingle(specs, deps.service(), limits, deps.shell);
 }

@@ -57,12 +57,7 @@ export class RestartBudget {
   }
 }
 
-/** A handler for a kind of worker message (the channel is open to further kinds). */
-export type WorkerMessageHandler = (worker: Worker, msg: WorkerMsg & Record<string, unknown>) => void;
-
 export interface PrimaryOptions {
-  /** Extra kinds of worker messages and what to do with them. */
-  readonly handlers?: Readonly<Record<string, WorkerMessageHandler>>;
   /** The configuration a SIGHUP loaded (the metrics listener's smmapd_allow_from follows it). */
   readonly reloaded?: (cfg: Config) => void;
 }
@@ -188,10 +183,6 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
           // One line, then the end: every worker would fail the same way.
           if (!stopping) log.error(String(m.message));
           return exitAll('a listen address cannot be bound', EX_TEMPFAIL);
-        default: {
-          const k = kindOf(m);
-          if (k !== null) opts.handlers?.[k]?.(w, m);
-        }
       }
     });
     w.on('exit', (code, signal) => {

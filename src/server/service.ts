@@ -46,7 +46,7 @@ const RELOAD_CLOSE_GRACE_MS = 1000;
 
 export class Service {
   private store: MailboxStore;
-  /** smmapd_map_NAME tables (issue 9), null when none is configured. */
+  /** smmapd_map_NAME tables, null when none is configured. */
   private maps: Map<string, MapAnswerer> | null;
   /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
   private readonly protocolErrors: LogRateLimiter;

@@ -19,7 +19,6 @@ export interface TableDriver {
   openTable(file: string, cfg: Config, log: Log): LookupTable;
 }
 
-/* eslint-disable @typescript-eslint/no-require-imports */
 const STORES: Record<Config['backend'], () => StoreDriver> = {
   sqlite: () => sqlite,
   imap: () => require('./imap') as StoreDriver,
@@ -31,7 +30,6 @@ const TABLES: Record<string, () => TableDriver> = {
   sqlite: () => require('../table/sqlite') as TableDriver,
   ldap: () => require('../table/ldap') as TableDriver,
 };
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 export function openStore(cfg: Config, log: Log): MailboxStore {
   return STORES[cfg.backend]().openStore(cfg, log);

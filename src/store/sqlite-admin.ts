@@ -281,7 +281,6 @@ export class SqliteAdmin implements StoreAdmin {
   /** Add or replace a user's entry; services default to `*`, '' message = the default text. */
   setDeny(userid: string, services = '*', message = ''): void {
     if (userid === '') throw new AdminError('empty userid');
-    // eslint-disable-next-line no-control-regex
     if (services === '' || /[\x00-\x1f\x7f]/.test(services)) throw new AdminError(`bad service list ${JSON.stringify(services)}`);
     this.run(() => this.s.setDeny.run(userid, services, message));
   }

@@ -214,7 +214,6 @@ export function seedMysql(port: number): void {
 
 /** The same aliases in an SQLite file (written with better-sqlite3, which the daemon ships). */
 export function seedSqlite(path: string): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Database = require('better-sqlite3') as typeof import('better-sqlite3');
   const db = new Database(path);
   db.exec('CREATE TABLE aliases (alias text NOT NULL, goto text NOT NULL, active integer NOT NULL DEFAULT 1)');
