@@ -4,7 +4,7 @@
 import { encodeNetstring } from '../core/netstring';
 import { isPromise, verify, type PolicyOptions } from '../core/policy';
 import { decodeKey } from '../core/recipient';
-import { replyPayload, type Outcome, type Reply } from '../core/reply';
+import { replyPayload, storeFailure, type Outcome, type Reply } from '../core/reply';
 import type { MailboxStore, Maybe } from '../store/store';
 import type { CacheStats } from './metrics';
 
@@ -43,7 +43,8 @@ function cacheable(r: Reply): boolean {
 }
 
 /** The answer to a map name that is neither configured nor listed in smmapd_verify_maps. */
-const UNCONFIGURED_WIRE = encodeNetstring('TEMP Map not configured');
+const UNCONFIGURED = storeFailure('Map not configured');
+const UNCONFIGURED_WIRE = encodeNetstring(replyPayload(UNCONFIGURED));
 
 export class Answerer {
   private readonly cache = new Map<string, Entry>();
@@ -104,7 +105,7 @@ export class Answerer {
       if (m !== undefined) return m.answer(keyBytes);
       if (this.verifyMaps !== null && !this.verifyMaps.has(name)) {
         this.onUnconfigured(name);
-        return { wire: UNCONFIGURED_WIRE, outcome: 'failed', status: 'TEMP', key: keyBytes.toString('latin1') };
+        return { wire: UNCONFIGURED_WIRE, outcome: UNCONFIGURED.outcome, status: UNCONFIGURED.status, key: keyBytes.toString('latin1') };
       }
     }
     // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.

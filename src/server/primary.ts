@@ -20,6 +20,7 @@ import { logRestartOnly, socketSettingsChanged } from './listener';
 import { isRoot } from './privileges';
 import type { ProcessShell } from './shell';
 import { clearStaleSocket, UnixSocketFile } from './unix-socket';
+import { backoffDelay } from '../backoff';
 
 /** Restart delay after a worker died: doubles per recent crash, from the first to the last. */
 const RESTART_DELAY_MIN_MS = 200;
@@ -48,7 +49,7 @@ export class RestartBudget {
     this.deaths.push(now);
     while (this.deaths.length > 0 && this.deaths[0]! <= now - this.windowMs) this.deaths.shift();
     if (this.deaths.length >= this.limit) return null;
-    return Math.min(RESTART_DELAY_MIN_MS * 2 ** (this.deaths.length - 1), RESTART_DELAY_MAX_MS);
+    return backoffDelay(this.deaths.length, RESTART_DELAY_MIN_MS, RESTART_DELAY_MAX_MS);
   }
 
   /** Deaths within the window. */
@@ -131,7 +132,7 @@ export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, 
   /** A fork that did not start a process: say so at warning, and try again later. */
   const forkFailed = (e: Error): void => {
     failedForks++;
-    const delay = Math.min(RESTART_DELAY_MIN_MS * 2 ** (failedForks - 1), RESTART_DELAY_MAX_MS);
+    const delay = backoffDelay(failedForks, RESTART_DELAY_MIN_MS, RESTART_DELAY_MAX_MS);
     log.warning(`cannot start a worker (${(e as NodeJS.ErrnoException).code ?? e.message}): running with ${workers.size} of ${want} workers; trying again in ${delay} ms`);
     topUp(delay);
   };

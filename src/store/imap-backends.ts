@@ -7,6 +7,7 @@
 // Other backends go on.
 import { StoreError } from './store';
 import type { StoreLog } from '../core/contract';
+import { backoffDelay } from '../backoff';
 
 /**
  * A job for a backend that is down (or went down), or whose slots stayed taken past the
@@ -106,8 +107,6 @@ export class BackendGates {
 
   private schedule(b: string, g: Gate, probe: Probe): void {
     if (g.timer || g.probing || !g.down || this.closed) return;
-    const min = this.o.backoffMinMs ?? 250;
-    const max = this.o.backoffMaxMs ?? 5000;
     g.timer = setTimeout(() => {
       g.timer = null;
       g.probing = true;
@@ -126,7 +125,7 @@ export class BackendGates {
           this.schedule(b, g, probe);
         },
       );
-    }, Math.min(max, min * 2 ** Math.max(0, g.down.failures - 1)));
+    }, backoffDelay(g.down.failures, this.o.backoffMinMs ?? 250, this.o.backoffMaxMs ?? 5000));
     g.timer.unref();
   }
 

@@ -13,6 +13,7 @@ import { StoreError } from './store';
 import type { StoreLog } from '../core/contract';
 import { BackendGates, BackendUnavailable } from './imap-backends';
 import { ImapCommandError, isBackendUnavailable, openSession, type ImapSession } from './imap-client';
+import { backoffDelay } from '../backoff';
 
 export interface PoolOptions {
   readonly imap: ImapConfig;
@@ -274,9 +275,7 @@ export class ImapPool {
   }
 
   private backoff(failures: number): number {
-    const min = this.o.backoffMinMs ?? 250;
-    const max = this.o.backoffMaxMs ?? 5000;
-    return Math.min(max, min * 2 ** Math.max(0, failures - 1));
+    return backoffDelay(failures, this.o.backoffMinMs ?? 250, this.o.backoffMaxMs ?? 5000);
   }
 
   private markDown(reason: string): void {

@@ -7,6 +7,7 @@
 // pgsql/mysql tables pick among live hosts at random and stay away 60 s; we keep the
 // admin's order (a primary and its replicas) and a shorter backoff.
 import { StoreError, type StoreLog } from '../core/contract';
+import { backoffDelay } from '../backoff';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 2000;
@@ -131,7 +132,7 @@ export class HostList<H> {
     if (st.downUntil > now) return;
     st.failures++;
     st.lastError = reason;
-    st.downUntil = now + Math.min(BACKOFF_START_MS * 2 ** (st.failures - 1), BACKOFF_MAX_MS);
+    st.downUntil = now + backoffDelay(st.failures, BACKOFF_START_MS, BACKOFF_MAX_MS);
     if (st.failures === 1) this.log(`${this.type}: ${st.name} failed: ${directoryReason(e)}`, 'error', `${this.type}: ${st.name}: up and down`);
     // its idle connections are likely dead too, and lookups queued for it would only wait
     const h = this.hosts[i];
