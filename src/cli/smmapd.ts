@@ -9,7 +9,7 @@ import { chooseDestination, openLogger, stderrIsClient, type FileOwner, type Log
 import { EX_CONFIG, EX_OK, EX_TEMPFAIL, EX_USAGE } from '../server/exit-codes';
 import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
-import { closeMaps, openMaps } from '../table/maps';
+import { closeMaps, openMaps } from '../server/map-answers';
 import { ProcessShell } from '../server/shell';
 import { parseListenSpec, type ListenSpec } from '../server/listen-spec';
 import { startLine } from '../server/start-line';

@@ -1,12 +1,14 @@
-// From request key bytes to the reply netstring, through the policy and an answer cache.
-// The cache is exact for stores that report changes (SQLite's PRAGMA data_version: any
-// commit by smmapctl or sync empties it) and TTL-bounded for stores that cannot (IMAP).
+// The Cyrus verification: from request key bytes to the reply netstring, through the checks
+// (core/policy.ts verify) and an answer cache. The cache is exact for stores that report
+// changes (SQLite's PRAGMA data_version: any commit by smmapctl or sync empties it) and
+// TTL-bounded for stores that cannot (IMAP). Which requests come here is the router's
+// business (router.ts).
 import { encodeNetstring } from '../core/netstring';
 import { isPromise, verify, type PolicyOptions } from '../core/policy';
 import { decodeKey } from '../core/recipient';
-import { replyPayload, storeFailure, type Outcome, type Reply } from '../core/reply';
+import { replyPayload, type Outcome, type Reply } from '../core/reply';
 import type { MailboxStore, Maybe } from '../store/store';
-import type { CacheStats } from './metrics';
+import { AnswerCache, type CacheStats } from './answer-cache';
 
 export interface Answer {
   /** The whole reply netstring, ready to write. */
@@ -25,38 +27,13 @@ export interface CacheOptions {
   readonly negativeTtlMs: number;
 }
 
-interface Entry {
-  readonly answer: Answer;
-  readonly expires: number;
-}
-
-/**
- * Keys longer than this are answered but not cached: an entry holds its key three times
- * (cache key, audit key, the echo in `OK <key>`), and real addresses are short (Sendmail
- * cuts keys at 256 bytes), so long keys only serve to fill memory.
- */
-const MAX_CACHED_KEY = 512;
-
 /** Store failures are never cached: the next request must ask the store again. */
 function cacheable(r: Reply): boolean {
   return !(r.status === 'TEMP' && r.outcome === 'failed');
 }
 
-/** The answer to a map name that is neither configured nor listed in smmapd_verify_maps. */
-const UNCONFIGURED = storeFailure('Map not configured');
-const UNCONFIGURED_WIRE = encodeNetstring(replyPayload(UNCONFIGURED));
-
-export class Answerer {
-  private readonly cache = new Map<string, Entry>();
-  /** Named directory maps (smmapd_map_NAME, src/table/maps.ts); null when none is configured. */
-  maps: ReadonlyMap<string, { answer(keyBytes: Buffer): Maybe<Answer> }> | null = null;
-  /**
-   * smmapd_verify_maps: the map names that get the Cyrus verification; null (unset): every
-   * name that is not a configured map. Any other name answers TEMP and is reported.
-   */
-  verifyMaps: ReadonlySet<string> | null = null;
-  /** Told each map name answered TEMP for not being configured (the caller rate-limits the log). */
-  onUnconfigured: (name: string) => void = () => undefined;
+export class CyrusAnswers {
+  private readonly cache: AnswerCache<Answer>;
   private counter = NaN;
   private checkedAt = 0;
   private readonly exact: boolean;
@@ -66,9 +43,10 @@ export class Answerer {
     private readonly policy: PolicyOptions,
     private readonly cacheOpts: CacheOptions,
     /** Hit and miss counts for the metrics; the service passes one object that outlives reloads. */
-    private readonly stats: CacheStats = { hits: 0, misses: 0 },
+    stats: CacheStats = { hits: 0, misses: 0 },
   ) {
     this.exact = typeof store.changeCounter === 'function';
+    this.cache = new AnswerCache(cacheOpts.size, stats);
   }
 
   /**
@@ -95,30 +73,11 @@ export class Answerer {
   }
 
   /** Answer the key bytes of one request (everything after the first space). */
-  answer(keyBytes: Buffer, frame?: Buffer): Maybe<Answer> {
-    if ((this.maps !== null || this.verifyMaps !== null) && frame !== undefined) {
-      // A configured map name (the request's first word) selects its table; any other name
-      // gets the Cyrus verification, or with smmapd_verify_maps only the names it lists.
-      // Without smmapd_map_* and smmapd_verify_maps this is two null checks.
-      const name = frame.toString('latin1', 0, frame.length - keyBytes.length - 1).toLowerCase();
-      const m = this.maps?.get(name);
-      if (m !== undefined) return m.answer(keyBytes);
-      if (this.verifyMaps !== null && !this.verifyMaps.has(name)) {
-        this.onUnconfigured(name);
-        return { wire: UNCONFIGURED_WIRE, outcome: UNCONFIGURED.outcome, status: UNCONFIGURED.status, key: keyBytes.toString('latin1') };
-      }
-    }
+  answer(keyBytes: Buffer): Maybe<Answer> {
     // latin1 maps bytes 1:1 to a string: an exact cache key that is cheap to make.
     const cacheKey = keyBytes.toString('latin1');
     const hit = this.cache.get(cacheKey);
-    if (hit !== undefined) {
-      if (hit.expires === 0 || hit.expires > Date.now()) {
-        this.stats.hits++;
-        return hit.answer;
-      }
-      this.cache.delete(cacheKey);
-    }
-    this.stats.misses++;
+    if (hit !== undefined) return hit;
     const key = decodeKey(keyBytes);
     const r = verify(key, this.store, this.policy);
     const text = key ?? cacheKey;
@@ -127,19 +86,12 @@ export class Answerer {
 
   private remember(cacheKey: string, key: string, r: Reply): Answer {
     const answer: Answer = { wire: encodeNetstring(replyPayload(r)), outcome: r.outcome, status: r.status, key };
-    const { size, positiveTtlMs, negativeTtlMs } = this.cacheOpts;
-    if (size === 0 || !cacheable(r) || cacheKey.length > MAX_CACHED_KEY) return answer;
-    let expires = 0;
-    if (!this.exact) {
-      const ttl = r.status === 'OK' ? positiveTtlMs : negativeTtlMs;
-      if (ttl === 0) return answer;
-      expires = Date.now() + ttl;
+    if (!cacheable(r)) return answer;
+    if (this.exact) this.cache.set(cacheKey, answer, 0);
+    else {
+      const ttl = r.status === 'OK' ? this.cacheOpts.positiveTtlMs : this.cacheOpts.negativeTtlMs;
+      if (ttl !== 0) this.cache.set(cacheKey, answer, ttl);
     }
-    if (this.cache.size >= size) {
-      // Oldest first: Map keeps insertion order.
-      this.cache.delete(this.cache.keys().next().value as string);
-    }
-    this.cache.set(cacheKey, { answer, expires });
     return answer;
   }
 }

@@ -7,11 +7,30 @@
 // (refusal, drain, the client's own close) or destroy() (idle, I/O error, linger over):
 // once our side is done the input is read and dropped, never left paused, so a client that
 // closes is always seen. A protocol supplies its framing (decode), its answers (answer) and
-// what an answer is logged and counted as (answered).
+// what an answer is logged and counted as (answered); a malformed request goes through
+// protocolError() whatever the protocol.
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { isPromise } from '../core/policy';
+import { auditField, type Logger, type LogRateLimiter } from '../log';
 import { Metrics } from './metrics';
-import type { SessionContext } from './session';
+import { formatPeer, type Peer } from './peer';
+
+/**
+ * What every connection needs, whatever its protocol; a protocol's session adds its own
+ * answerer (session.ts, policy-session.ts). Shared by all sessions of a process: the service
+ * swaps its fields on reload (SIGHUP).
+ */
+export interface ConnectionContext {
+  maxRequest: number;
+  /** Idle ms before the connection is closed; 0 = never. */
+  idleTimeoutMs: number;
+  log: Logger;
+  audit: boolean;
+  /** Bounds protocol-error lines per peer address (whoever can connect could flood the log). */
+  protocolErrors?: LogRateLimiter;
+  /** smmapd_metrics_listen set: answers are counted and timed. */
+  metrics?: Metrics | null;
+}
 
 /** After our last byte went out, how long the client may keep the connection open before it is dropped. */
 export const CLOSE_LINGER_MS = 1000;
@@ -46,10 +65,11 @@ interface Pending {
 }
 
 /**
- * R is a request as decoded (valid only during answer()), T what answered() needs of it
- * later, A an answer (its wire bytes and whatever the log and metrics need).
+ * R is a request as decoded (valid only during answer()), T what answer() and answered()
+ * need of it besides (kept until the answer is settled), A an answer (its wire bytes and
+ * whatever the log and metrics need).
  */
-export abstract class Connection<R, T, A extends { readonly wire: string }> {
+export abstract class Connection<C extends ConnectionContext, R, T, A extends { readonly wire: string }> {
   readonly done: Promise<void>;
   private readonly pending: Pending[] = [];
   private out = '';
@@ -63,18 +83,21 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
   private readonly timer: NodeJS.Timeout | null;
   /** A socket is input and output at once; stdin/stdout are two streams. */
   private readonly duplex: boolean;
+  /** The peer as log and audit lines print it. */
+  protected readonly client: string;
 
   constructor(
     private readonly input: Readable,
     private readonly output: Writable,
-    readonly peer: string,
-    protected readonly ctx: SessionContext,
+    readonly peer: Peer,
+    protected readonly ctx: C,
     /** Replies not yet written past which we stop reading (pipelining bound). */
     private readonly maxPending: number,
     /** What a bug on the answer path gets: a temporary failure, never an accept. */
     private readonly internalFailure: A,
   ) {
     this.duplex = (input as unknown) === output;
+    this.client = formatPeer(peer);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.timer = ctx.idleTimeoutMs > 0 ? setTimeout(() => this.onIdle(), ctx.idleTimeoutMs) : null;
     input.on('data', this.onData);
@@ -89,7 +112,7 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
   /** Feed the framing; it calls handle() per request and refuse() for a bad one. */
   protected abstract decode(chunk: Buffer): void;
   /** The answer to one request (may throw or reject: that is a bug, answered internalFailure). */
-  protected abstract answer(req: R): A | Promise<A>;
+  protected abstract answer(req: R, tag: T): A | Promise<A>;
   /** An answer is settled: audit line, metrics. */
   protected abstract answered(a: A, tag: T, since: bigint): void;
   /** The client closed its side (a request cut short may be refused here). */
@@ -110,7 +133,7 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
     const since = this.ctx.metrics ? Metrics.now() : 0n;
     let a;
     try {
-      a = this.answer(req);
+      a = this.answer(req, tag);
     } catch (e) {
       a = this.internalError(e);
     }
@@ -134,12 +157,34 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
 
   /** answer() never throws: reaching this is a bug, not the client's fault. */
   private internalError(e: unknown): A {
-    this.ctx.log.error(`internal error answering ${this.peer}: ${(e as Error)?.stack ?? String(e)}`);
+    this.ctx.log.error(`internal error answering ${this.client}: ${(e as Error)?.stack ?? String(e)}`);
     return this.internalFailure;
   }
 
+  /** A notice about this peer's requests, bounded per peer address (whoever can connect could flood the log). */
+  protected noticeLimited(line: string): void {
+    if (this.ctx.protocolErrors?.allow(this.peer.address) ?? true) this.ctx.log.notice(line);
+  }
+
+  /**
+   * A malformed request, in either protocol: the notice (`<what> from <peer>: <reason>;
+   * closing`), a failed audit line, the count; then `wire` (may be empty) after the replies
+   * before it, and the close.
+   */
+  protected protocolError(what: string, reason: string, wire: string): void {
+    this.noticeLimited(`${what} from ${this.client}: ${reason}; closing`);
+    this.audit('failed', '');
+    if (this.ctx.metrics) this.ctx.metrics.protocolErrors++;
+    this.refuse(wire);
+  }
+
+  /** Cyrus's auditlog_client() line: `auditlog: <outcome> userid=<key> client=<peer>`, then a protocol's own fields. */
+  protected audit(outcome: string, key: string, client = this.client, more = ''): void {
+    if (this.ctx.audit) this.ctx.log.audit(`auditlog: ${outcome} userid=<${auditField(key)}> client=<${client}>${more}`);
+  }
+
   /** A bad request: read no more, write `wire` (may be empty) after the replies before it, close. */
-  protected refuse(wire: string): void {
+  private refuse(wire: string): void {
     this.stopReading();
     if (this.pending.length === 0) {
       this.out += wire;
@@ -207,7 +252,7 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
    * being refreshed, so a client that went away while we waited on it is dropped too.
    */
   private onIdle(): void {
-    this.ctx.log.info(`idle timeout (${this.ctx.idleTimeoutMs / 1000} s) for ${this.peer}; closing`);
+    this.ctx.log.info(`idle timeout (${this.ctx.idleTimeoutMs / 1000} s) for ${this.client}; closing`);
     this.destroy();
   }
 
@@ -240,7 +285,7 @@ export abstract class Connection<R, T, A extends { readonly wire: string }> {
   }
 
   private readonly onStreamError = (e: Error): void => {
-    this.ctx.log.debug(`connection ${this.peer}: ${e.message}`);
+    this.ctx.log.debug(`connection ${this.client}: ${e.message}`);
     this.destroy();
   };
 

@@ -19,7 +19,8 @@ import { endianness } from 'node:os';
 import { AcceptGate } from './accept-gate';
 import { EX_OK, EX_OSERR } from './exit-codes';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { peerOf, type Service } from './service';
+import { formatPeer, peerOf } from './peer';
+import type { Service } from './service';
 import type { ProcessShell, Signal } from './shell';
 
 const STATUS_FD = 3;
@@ -113,9 +114,10 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
     if (status.ready) status.notify(MASTER_SERVICE_UNAVAILABLE);
     status.notify(MASTER_SERVICE_CONNECTION);
     life.opened();
-    log.debug(`accepted connection from ${peerOf(sock)}`);
+    const peer = peerOf(sock);
+    log.debug(`accepted connection from ${formatPeer(peer)}`);
     sock.on('error', () => undefined);
-    void service.serve(sock, sock, peerOf(sock)).done.then(() => {
+    void service.serve(sock, sock, peer).done.then(() => {
       sock.destroy();
       life.closed(); // may exit: -U reached
       if (!shell.running || life.connections > 0) return;

@@ -10,7 +10,8 @@ import { Lifecycle, type LifecycleLimits } from './lifecycle';
 import { describeSpec, describeSpecs, type ListenSpec } from './listen-spec';
 import { endGently } from './connection';
 import { dropPrivileges } from './privileges';
-import { peerOf, reloadService, type Service } from './service';
+import { formatPeer, peerOf, type Peer } from './peer';
+import { reloadService, type Service } from './service';
 import type { MetricsEndpoint } from './metrics-http';
 import type { ProcessShell } from './shell';
 import { clearStaleSocket, UnixSocketFile } from './unix-socket';
@@ -115,7 +116,7 @@ function openFileLimit(): number | null {
  * knows to retry) instead of running out of descriptors, where libuv can only close
  * connections unanswered. The refusals are logged a few per window, then counted.
  */
-function admission(service: Service): (sock: net.Socket, peer: string, spec: ListenSpec) => boolean {
+function admission(service: Service): (sock: net.Socket, peer: Peer, spec: ListenSpec) => boolean {
   const fds = openFileLimit();
   const refusals = new LogRateLimiter(REFUSAL_LOG_BURST, LISTENER_LOG_WINDOW_MS, (what, n) =>
     service.log.warning(`${what}: ${n} more client(s) refused in the last ${LISTENER_LOG_WINDOW_MS / 1000} s`),
@@ -134,7 +135,7 @@ function admission(service: Service): (sock: net.Socket, peer: string, spec: Lis
     const limit = byFds ?? configured;
     if (service.sessions.size < limit) return true;
     const what = byFds !== null ? `connection limit (${limit}) reached (file descriptor limit (${fds}))` : `connection limit (${limit}) reached`;
-    if (refusals.allow(what)) service.log.warning(`${what}: refusing ${peer}`);
+    if (refusals.allow(what)) service.log.warning(`${what}: refusing ${formatPeer(peer)}`);
     refuse(sock, service.refusal(spec.proto)); // in the connection's protocol (socketmap or policy)
     return false;
   };

@@ -7,7 +7,9 @@
 // The `map` label is never the client's word: a configured map name (smmapd_map_NAME), `smmapd`
 // for the Cyrus verification asked under that name, `other` for the verification asked under
 // any other name (Cyrus ignores the name; a mistyped map name in main.cf shows here), and
-// `policy` for the policy service. So the series are bounded by the configuration.
+// `policy` for the policy service. So the series are bounded by the configuration. Which
+// label a request counts under is the router's decision (router.ts).
+import type { CacheStats } from './answer-cache';
 
 /** Latency bucket bounds in seconds: a cache hit is µs, a live IMAP lookup up to seconds. */
 export const BUCKETS: readonly number[] = [
@@ -50,11 +52,6 @@ export interface MetricJSON {
   aggregator: Aggregator;
 }
 
-/** Cache counters the Answerer bumps; one object per process, kept across reloads. */
-export interface CacheStats {
-  hits: number;
-  misses: number;
-}
 
 /** What a scrape reads from the service: the directories' hosts and the replica's age. */
 export interface MetricsProbes {
@@ -117,7 +114,7 @@ export class Metrics {
     this.byName = byName;
   }
 
-  /** The label index for a socketmap request's map name (matched as the answer path matches it). */
+  /** The label index for a map name (matched as the router matches it, whatever its case). */
   labelOf(name: string): number {
     return this.byName.get(name) ?? this.byName.get(name.toLowerCase()) ?? OTHER;
   }

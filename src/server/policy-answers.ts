@@ -45,7 +45,7 @@ const NO_RECIPIENT: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'norecipien
  */
 const BAD_SIZE: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'badsize', status: '', outcome: 'failed', key: '' };
 
-export class PolicyAnswerer {
+export class PolicyAnswers {
   constructor(
     private readonly store: MailboxStore,
     private readonly policy: PolicyOptions,

@@ -8,11 +8,16 @@
 // Order, bounds, backpressure, idle timeout and drain are Connection's (connection.ts).
 import type { Readable, Writable } from 'node:stream';
 import { parsePolicySize } from '../core/quota-policy';
-import { auditField, peerAddress } from '../log';
-import { Connection } from './connection';
+import { auditField } from '../log';
+import { Connection, type ConnectionContext } from './connection';
 import { POLICY } from './metrics';
-import type { PolicyAnswer, PolicyRequest } from './policy-answers';
-import type { SessionContext } from './session';
+import type { Peer } from './peer';
+import type { PolicyAnswer, PolicyAnswers, PolicyRequest } from './policy-answers';
+
+/** A policy connection's context: the common one and the policy answers (any listener may speak it). */
+export interface PolicyContext extends ConnectionContext {
+  policy: PolicyAnswers;
+}
 
 /** Postfix 3.7 sends about 35 attributes; a request with far more is not Postfix. */
 export const MAX_ATTRIBUTES = 256;
@@ -23,7 +28,7 @@ const MAX_QUEUED = 64;
 /** What a bug on the answer path gets: defer, never accept. */
 const INTERNAL_ERROR: PolicyAnswer = { wire: 'action=DEFER_IF_PERMIT internal error\n\n', kind: 'failure', status: 'TEMP', outcome: 'failed', key: '' };
 
-export class PolicySession extends Connection<PolicyRequest, PolicyRequest, PolicyAnswer> {
+export class PolicySession extends Connection<PolicyContext, PolicyRequest, PolicyRequest, PolicyAnswer> {
   private carry: Buffer | null = null;
   // the request being read
   private attrs = 0;
@@ -36,7 +41,7 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
   private clientAddress = '';
   private clientPort = '';
 
-  constructor(input: Readable, output: Writable, peer: string, ctx: SessionContext) {
+  constructor(input: Readable, output: Writable, peer: Peer, ctx: PolicyContext) {
     super(input, output, peer, ctx, MAX_QUEUED, INTERNAL_ERROR);
   }
 
@@ -107,25 +112,16 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
 
   /** A size that is not a byte count: answered DUNNO (policy-answers.ts), said once per peer and window. */
   private badSize(text: string): void {
-    if (this.ctx.protocolErrors?.allow(peerAddress(this.peer)) ?? true) {
-      this.ctx.log.notice(`policy request from ${this.peer}: size=${auditField(text, 64)} is not a byte count; answered DUNNO`);
-    }
+    this.noticeLimited(`policy request from ${this.client}: size=${auditField(text, 64)} is not a byte count; answered DUNNO`);
   }
 
   /** Logged and closed without a reply: Postfix answers its client with its own temporary error. */
   private malformed(reason: string): void {
-    if (this.ctx.protocolErrors?.allow(peerAddress(this.peer)) ?? true) {
-      this.ctx.log.notice(`policy protocol error from ${this.peer}: ${reason}; closing`);
-    }
-    if (this.ctx.metrics) this.ctx.metrics.protocolErrors++;
-    if (this.ctx.audit) this.ctx.log.audit(`auditlog: failed userid=<> client=<${this.peer}>`);
-    this.refuse('');
+    this.protocolError('policy protocol error', reason, '');
   }
 
   protected answer(req: PolicyRequest): PolicyAnswer | Promise<PolicyAnswer> {
-    const p = this.ctx.policy;
-    if (p === undefined) throw new Error('policy session without a policy answerer');
-    return p.answer(req);
+    return this.ctx.policy.answer(req);
   }
 
   protected answered(a: PolicyAnswer, req: PolicyRequest, since: bigint): void {
@@ -136,7 +132,8 @@ export class PolicySession extends Connection<PolicyRequest, PolicyRequest, Poli
     }
     if (this.ctx.audit) {
       const size = req.size !== null && Number.isFinite(req.size) ? String(req.size) : auditField(req.sizeText, 64);
-      this.ctx.log.audit(`auditlog: ${a.kind === 'norecipient' || a.kind === 'badsize' ? a.kind : a.outcome} userid=<${auditField(a.key)}> client=<${req.client !== '' ? auditField(req.client) : this.peer}> state=<${auditField(req.state)}> size=<${size}> action=<${a.kind}>`);
+      const outcome = a.kind === 'norecipient' || a.kind === 'badsize' ? a.kind : a.outcome;
+      this.audit(outcome, a.key, req.client !== '' ? auditField(req.client) : this.client, ` state=<${auditField(req.state)}> size=<${size}> action=<${a.kind}>`);
     }
   }
 }

@@ -8,23 +8,15 @@ import { auditField, LogRateLimiter, type Logger } from '../log';
 import { policyOptions } from '../policy-options';
 import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
-import { Answerer } from './answers';
+import { CyrusAnswers } from './answers';
+import { closeMaps, openMaps, type MapAnswers } from './map-answers';
 import { Metrics, type MetricsProbes } from './metrics';
-import { PolicyAnswerer } from './policy-answers';
-import { PolicySession } from './policy-session';
+import type { Peer } from './peer';
+import { PolicyAnswers } from './policy-answers';
+import { PolicySession, type PolicyContext } from './policy-session';
 import type { Protocol } from './listen-spec';
-import { Session, type SessionContext } from './session';
-import { closeMaps, openMaps, type MapAnswerer } from '../table/maps';
-
-/**
- * The client as Cyrus's auditlog names it: address:port, or `[local]` for a unix socket.
- * Asked once, at accept: a TCP client that reset before we accepted has no address left
- * (getpeername fails), but its socket still has a local one: `[unknown]`, never `[local]`.
- */
-export function peerOf(sock: { remoteAddress?: string | undefined; remotePort?: number | undefined; localAddress?: string | undefined }): string {
-  if (sock.remoteAddress !== undefined) return `${sock.remoteAddress}:${sock.remotePort}`;
-  return sock.localAddress !== undefined ? '[unknown]' : '[local]';
-}
+import { MapRouter } from './router';
+import { SocketmapSession, type SocketmapContext } from './session';
 
 export interface ServiceOptions {
   readonly configPath: string | undefined;
@@ -47,7 +39,7 @@ const RELOAD_CLOSE_GRACE_MS = 1000;
 export class Service {
   private store: MailboxStore;
   /** smmapd_map_NAME tables, null when none is configured. */
-  private maps: Map<string, MapAnswerer> | null;
+  private maps: Map<string, MapAnswers> | null;
   /** Outlives reloads: the count of lines left out belongs to the window, not the configuration. */
   private readonly protocolErrors: LogRateLimiter;
   /** The same bound for what the directories say at request rate (per map and host). */
@@ -55,8 +47,8 @@ export class Service {
   /** Requests for a map name neither configured nor in smmapd_verify_maps: a few lines per name per minute. */
   private readonly unconfigured: LogRateLimiter;
   /** One object shared by every session; reload() replaces its fields in place. */
-  private readonly ctx: SessionContext;
-  readonly sessions = new Set<Session | PolicySession>();
+  private readonly ctx: SocketmapContext & PolicyContext;
+  readonly sessions = new Set<SocketmapSession | PolicySession>();
   /**
    * Counters for /metrics: only the listener models turn them on (enableMetrics); a process
    * that lives one connection (master, inetd) has nothing to serve them from.
@@ -90,29 +82,33 @@ export class Service {
     if (limit === undefined || this.directoryErrors.allow(limit)) this.log[level](msg);
   };
 
-  private makeContext(): SessionContext {
+  private makeContext(): SocketmapContext & PolicyContext {
     const cfg = this.cfg;
-    const answerer = new Answerer(this.store, policyOptions(cfg, this.opts.skipPlus), {
+    const cyrus = new CyrusAnswers(this.store, policyOptions(cfg, this.opts.skipPlus), {
       size: cfg.cacheSize,
       positiveTtlMs: cfg.cacheTtlMs,
       negativeTtlMs: cfg.negativeCacheTtlMs,
     }, this.metrics?.cache);
-    answerer.maps = this.maps;
-    answerer.verifyMaps = cfg.verifyMaps === null ? null : new Set(cfg.verifyMaps);
-    answerer.onUnconfigured = (name) => {
-      if (this.unconfigured.allow(name)) {
-        this.log.warning(`map ${auditField(name, 64)} is neither configured (smmapd_map_*) nor listed in smmapd_verify_maps: answered TEMP`);
-      }
-    };
+    const router = new MapRouter({
+      cyrus,
+      maps: this.maps,
+      verifyMaps: cfg.verifyMaps === null ? null : new Set(cfg.verifyMaps),
+      onUnconfigured: (name) => {
+        if (this.unconfigured.allow(name)) {
+          this.log.warning(`map ${auditField(name, 64)} is neither configured (smmapd_map_*) nor listed in smmapd_verify_maps: answered TEMP`);
+        }
+      },
+      metrics: this.metrics,
+    });
     return {
-      answerer,
+      router,
       maxRequest: cfg.maxRequest,
       idleTimeoutMs: cfg.timeout * 1000,
       log: this.log,
       audit: cfg.audit,
       protocolErrors: this.protocolErrors,
       // any listener may speak the policy protocol (smmapd_policy_listen, a systemd `policy` socket)
-      policy: new PolicyAnswerer(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy),
+      policy: new PolicyAnswers(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy),
       metrics: this.metrics,
     };
   }
@@ -130,8 +126,8 @@ export class Service {
   }
 
   /** Serve one connection; resolves when it is over. */
-  serve(input: Readable, output: Writable, peer: string, proto: Protocol = this.defaultProtocol): Session | PolicySession {
-    const s = proto === 'policy' ? new PolicySession(input, output, peer, this.ctx) : new Session(input, output, peer, this.ctx);
+  serve(input: Readable, output: Writable, peer: Peer, proto: Protocol = this.defaultProtocol): SocketmapSession | PolicySession {
+    const s = proto === 'policy' ? new PolicySession(input, output, peer, this.ctx) : new SocketmapSession(input, output, peer, this.ctx);
     this.sessions.add(s);
     const m = this.metrics;
     if (m) m.connectionsOpened++;

@@ -3,16 +3,17 @@
 // stderr is the same socket, which is why the log never goes there (src/log.ts).
 import type { Socket } from 'node:net';
 import { EX_OK } from './exit-codes';
-import { peerOf, reloadService, type Service } from './service';
+import { LOCAL_PEER, peerOf, type Peer } from './peer';
+import { reloadService, type Service } from './service';
 import type { ProcessShell } from './shell';
 
 /** The client, as the socket on stdin shows it, or as tcpserver/xinetd tell it. */
-function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): string {
+function stdinPeer(stdin: NodeJS.ReadStream & Partial<Socket>): Peer {
   if (stdin.remoteAddress !== undefined) return peerOf(stdin);
   const env = process.env;
-  if (env.TCPREMOTEIP !== undefined) return `${env.TCPREMOTEIP}:${env.TCPREMOTEPORT ?? ''}`;
-  if (env.REMOTE_HOST !== undefined) return env.REMOTE_HOST;
-  return '[local]';
+  if (env.TCPREMOTEIP !== undefined) return env.TCPREMOTEPORT ? { address: env.TCPREMOTEIP, port: Number(env.TCPREMOTEPORT) } : { address: env.TCPREMOTEIP };
+  if (env.REMOTE_HOST !== undefined) return { address: env.REMOTE_HOST };
+  return LOCAL_PEER;
 }
 
 export async function runStdio(service: Service, shell: ProcessShell): Promise<void> {

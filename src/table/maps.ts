@@ -1,26 +1,15 @@
 // Named maps (`smmapd_map_NAME: TYPE:FILE`): a request whose map name is configured is
 // answered from that table, as Postfix's own table would answer it: `OK <value>`,
 // `NOTFOUND ` when there is none, `TEMP <reason>` when the directory cannot answer (never
-// OK because something failed). Answers may be cached for smmapd_maps_cache_ttl seconds:
-// these stores cannot say when they change.
+// OK because something failed). The answer path and its cache: server/map-answers.ts.
 import { isUtf8 } from 'node:buffer';
 import type { Config, MapSpec } from '../config';
 import { ConfigError, MAX_REPLY } from '../config';
 import { StoreError, type LookupTable, type Maybe } from '../core/contract';
-import { encodeNetstring } from '../core/netstring';
 import { isPromise } from '../core/policy';
-import type { Outcome, Status } from '../core/reply';
 import { openTable, type Log } from '../store/registry';
 import { CfError } from './cf';
 import { deadline } from './hosts';
-
-/** What the answer path needs of a reply (the server's Answer has this shape). */
-export interface MapAnswer {
-  readonly wire: string;
-  readonly outcome: Outcome;
-  readonly status: Status;
-  readonly key: string;
-}
 
 export interface MapReply {
   readonly status: 'OK' | 'NOTFOUND' | 'TEMP';
@@ -72,71 +61,4 @@ function found(v: string | null): MapReply {
 function failed(e: unknown): MapReply {
   // StoreError texts are short by construction; anything else is a bug: say little
   return { status: 'TEMP', text: e instanceof StoreError ? e.message : 'internal error' };
-}
-
-interface Entry {
-  readonly answer: MapAnswer;
-  readonly expires: number;
-}
-
-const OUTCOME: Record<MapReply['status'], Outcome> = { OK: 'ok', NOTFOUND: 'nonexistent', TEMP: 'failed' };
-
-/** One named map on the answer path, with its TTL cache; lookups of a key under way are shared. */
-export class MapAnswerer {
-  private readonly cache = new Map<string, Entry>();
-  /** Lookups under way by key: a request for the same key waits for the same query (single-flight). */
-  private readonly inFlight = new Map<string, Promise<MapAnswer>>();
-
-  constructor(
-    readonly name: string,
-    readonly table: LookupTable,
-    private readonly cfg: Config,
-  ) {}
-
-  answer(keyBytes: Buffer): Maybe<MapAnswer> {
-    const cacheKey = keyBytes.toString('latin1');
-    const hit = this.cache.get(cacheKey);
-    if (hit !== undefined) {
-      if (hit.expires > Date.now()) return hit.answer;
-      this.cache.delete(cacheKey);
-    }
-    const shared = this.inFlight.get(cacheKey);
-    if (shared !== undefined) return shared;
-    const r = lookupReply(this.table, keyBytes, this.cfg.mapTimeoutMs, `map ${this.name}`);
-    if (!isPromise(r)) return this.remember(cacheKey, r);
-    const p = r.then((x) => {
-      this.inFlight.delete(cacheKey);
-      return this.remember(cacheKey, x);
-    });
-    this.inFlight.set(cacheKey, p);
-    return p;
-  }
-
-  private remember(cacheKey: string, r: MapReply): MapAnswer {
-    const payload = `${r.status} ${r.text}`;
-    const answer: MapAnswer = { wire: encodeNetstring(payload), outcome: OUTCOME[r.status], status: r.status, key: cacheKey };
-    const ttl = r.status === 'OK' ? this.cfg.mapCacheTtlMs : r.status === 'NOTFOUND' ? this.cfg.mapNegativeCacheTtlMs : 0;
-    if (ttl === 0 || this.cfg.cacheSize === 0 || cacheKey.length > 512) return answer;
-    if (this.cache.size >= this.cfg.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(cacheKey, { answer, expires: Date.now() + ttl });
-    return answer;
-  }
-}
-
-/** Every configured map by name; null when none is configured (the Cyrus path then pays nothing). */
-export function openMaps(cfg: Config, log: Log): Map<string, MapAnswerer> | null {
-  if (cfg.maps.length === 0) return null;
-  const out = new Map<string, MapAnswerer>();
-  try {
-    for (const spec of cfg.maps) out.set(spec.name, new MapAnswerer(spec.name, openMap(spec, cfg, log), cfg));
-  } catch (e) {
-    closeMaps(out);
-    throw e;
-  }
-  return out;
-}
-
-export function closeMaps(maps: Map<string, MapAnswerer> | null): void {
-  if (maps === null) return;
-  for (const m of maps.values()) void Promise.resolve(m.table.close()).catch(() => undefined);
 }

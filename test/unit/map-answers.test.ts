@@ -1,10 +1,10 @@
-// A named map on the answer path (src/table/maps.ts), with a table in memory: the replies,
+// A named map on the answer path (src/server/map-answers.ts), with a table in memory: the replies,
 // the TTL cache, the deadline, and the keys that are never looked up.
 import { describe, expect, it } from 'vitest';
 import { configFromText } from '../../src/config';
 import { StoreError, type LookupTable } from '../../src/core/contract';
 import * as hosts from '../../src/table/hosts';
-import { MapAnswerer } from '../../src/table/maps';
+import { MapAnswers } from '../../src/server/map-answers';
 
 function table(answers: Record<string, string | null | Error | 'hang'>): LookupTable & { asked: string[] } {
   const asked: string[] = [];
@@ -21,7 +21,7 @@ function table(answers: Record<string, string | null | Error | 'hang'>): LookupT
   };
 }
 
-const payload = async (m: MapAnswerer, key: string | Buffer): Promise<string> => {
+const payload = async (m: MapAnswers, key: string | Buffer): Promise<string> => {
   const w = (await m.answer(typeof key === 'string' ? Buffer.from(key) : key)).wire;
   return w.slice(w.indexOf(':') + 1, -1);
 };
@@ -29,21 +29,21 @@ const payload = async (m: MapAnswerer, key: string | Buffer): Promise<string> =>
 describe('named map answers', () => {
   it('OK value, NOTFOUND with one space, TEMP with the reason; never OK on failure', async () => {
     const t = table({ a: 'x@example.com,y@example.com', down: new StoreError('pgsql unavailable: ECONNREFUSED'), bug: new Error('boom') });
-    const m = new MapAnswerer('m', t, configFromText(''));
+    const m = new MapAnswers('m', t, configFromText(''));
     expect(await payload(m, 'a')).toBe('OK x@example.com,y@example.com');
     expect(await payload(m, 'none')).toBe('NOTFOUND ');
     expect(await payload(m, 'down')).toBe('TEMP pgsql unavailable: ECONNREFUSED');
     expect(await payload(m, 'bug')).toBe('TEMP internal error');
   });
   it('answers TEMP at the deadline (smmapd_maps_timeout)', async () => {
-    const m = new MapAnswerer('m', table({ slow: 'hang' }), configFromText('smmapd_maps_timeout: 1'));
+    const m = new MapAnswers('m', table({ slow: 'hang' }), configFromText('smmapd_maps_timeout: 1'));
     const t0 = Date.now();
     expect(await payload(m, 'slow')).toBe('TEMP map m lookup timed out');
     expect(Date.now() - t0).toBeLessThan(1500);
   });
   it('keys a C client cannot send (NUL, invalid UTF-8) are not looked up', async () => {
     const t = table({});
-    const m = new MapAnswerer('m', t, configFromText(''));
+    const m = new MapAnswers('m', t, configFromText(''));
     expect(await payload(m, Buffer.from('a\0b'))).toBe('NOTFOUND ');
     expect(await payload(m, Buffer.from([0x61, 0xff]))).toBe('NOTFOUND ');
     expect(t.asked).toEqual([]);
@@ -51,19 +51,19 @@ describe('named map answers', () => {
   it('caches OK and NOTFOUND for their TTLs, never TEMP; off by default', async () => {
     const answers: Record<string, string | null | Error> = { a: 'v', down: new StoreError('x') };
     const t = table(answers);
-    const off = new MapAnswerer('m', t, configFromText(''));
+    const off = new MapAnswers('m', t, configFromText(''));
     await payload(off, 'a');
     await payload(off, 'a');
     expect(t.asked).toEqual(['a', 'a']);
     t.asked.length = 0;
-    const on = new MapAnswerer('m', t, configFromText('smmapd_maps_cache_ttl: 60\nsmmapd_maps_negative_cache_ttl: 60'));
+    const on = new MapAnswers('m', t, configFromText('smmapd_maps_cache_ttl: 60\nsmmapd_maps_negative_cache_ttl: 60'));
     for (const k of ['a', 'a', 'none', 'none', 'down', 'down']) await payload(on, k);
     expect(t.asked).toEqual(['a', 'none', 'down', 'down']);
     answers.a = 'changed';
     expect(await payload(on, 'a')).toBe('OK v'); // until the TTL runs out: these stores cannot say when they change
   });
   it('a value too long for a socketmap reply is TEMP, not cut', async () => {
-    const m = new MapAnswerer('m', table({ big: 'x'.repeat(100_000) }), configFromText(''));
+    const m = new MapAnswers('m', table({ big: 'x'.repeat(100_000) }), configFromText(''));
     expect(await payload(m, 'big')).toBe('TEMP Result too long');
   });
 });
@@ -208,7 +208,7 @@ describe('single-flight', () => {
       },
       close() {},
     };
-    const m = new MapAnswerer('m', t, configFromText(''));
+    const m = new MapAnswers('m', t, configFromText(''));
     const answers = [payload(m, 'slow'), payload(m, 'slow'), payload(m, 'other'), payload(m, 'slow')];
     release('shared');
     expect(await Promise.all(answers)).toEqual(['OK shared', 'OK shared', 'OK v-other', 'OK shared']);

@@ -6,32 +6,35 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeNetstring } from '../../src/core/netstring';
 import { makeLogger } from '../../src/log';
-import { Answerer, type Answer } from '../../src/server/answers';
+import { CyrusAnswers, type Answer } from '../../src/server/answers';
 import { CLOSE_LINGER_MS } from '../../src/server/connection';
-import { PolicyAnswerer, type PolicyAnswer } from '../../src/server/policy-answers';
-import { PolicySession } from '../../src/server/policy-session';
-import { Session, type SessionContext } from '../../src/server/session';
+import type { Peer } from '../../src/server/peer';
+import { PolicyAnswers, type PolicyAnswer } from '../../src/server/policy-answers';
+import { PolicySession, type PolicyContext } from '../../src/server/policy-session';
+import { MapRouter } from '../../src/server/router';
+import { SocketmapSession, type SocketmapContext } from '../../src/server/session';
 import { memoryStore } from '../../src/store/memory';
 import { netstring } from '../helpers/socketmap';
 
 const answerOf = (key: string): Answer => ({ wire: encodeNetstring(`OK ${key}`), outcome: 'ok', status: 'OK', key });
 
-/** An Answerer whose answers are scripted per key: a value now, a promise, or a throw. */
-function scripted(fn: (key: string) => Answer | Promise<Answer>): Answerer {
-  const a = Object.create(Answerer.prototype) as Answerer;
-  Object.assign(a, { refresh: () => undefined, answer: (k: Buffer) => fn(k.toString()) });
-  return a;
+/** A router whose Cyrus answers are scripted per key: a value now, a promise, or a throw. */
+function scripted(fn: (key: string) => Answer | Promise<Answer>): MapRouter {
+  return new MapRouter({ cyrus: { refresh: () => undefined, answer: (k: Buffer) => fn(k.toString()) } });
 }
 
-function session(answerer: Answerer): { s: Session; input: PassThrough; output: PassThrough; got: () => string; errors: string[] } {
+/** The peer the log lines name `test`. */
+const PEER: Peer = { address: 'test' };
+
+function session(router: MapRouter): { s: SocketmapSession; input: PassThrough; output: PassThrough; got: () => string; errors: string[] } {
   const input = new PassThrough();
   const output = new PassThrough();
   let text = '';
   output.on('data', (d: Buffer) => (text += d.toString()));
   const errors: string[] = [];
   const log = makeLogger('error', { write: (_level, line) => void errors.push(line) });
-  const ctx: SessionContext = { answerer, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
-  return { s: new Session(input, output, 'test', ctx), input, output, got: () => text, errors };
+  const ctx: SocketmapContext = { router, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
+  return { s: new SocketmapSession(input, output, PEER, ctx), input, output, got: () => text, errors };
 }
 
 /** A scripted answer's delay, on the fake clock. */
@@ -39,7 +42,7 @@ const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Let the fake clock run `ms`, with the streams' and promises' work in between. */
 const tick = async (ms = 10): Promise<void> => void (await vi.advanceTimersByTimeAsync(ms));
 
-describe('Session', () => {
+describe('SocketmapSession', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
   });
@@ -117,11 +120,11 @@ describe('PolicySession (the same Connection under the policy framing)', () => {
     const output = new PassThrough();
     let text = '';
     output.on('data', (d: Buffer) => (text += d.toString()));
-    const policy = Object.create(PolicyAnswerer.prototype) as PolicyAnswerer;
+    const policy = Object.create(PolicyAnswers.prototype) as PolicyAnswers;
     Object.assign(policy, { answer: (q: { recipient: Buffer | null }) => fn(q.recipient?.toString() ?? '') });
     const log = makeLogger('error', { write: () => undefined });
-    const ctx: SessionContext = { answerer: scripted(answerOf), policy, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
-    return { s: new PolicySession(input, output, 'test', ctx), input, got: () => text };
+    const ctx: PolicyContext = { policy, maxRequest: 10_000, idleTimeoutMs: 0, log, audit: false };
+    return { s: new PolicySession(input, output, PEER, ctx), input, got: () => text };
   }
 
   it('keeps request order when a slow answer comes before fast ones', async () => {
@@ -140,13 +143,13 @@ describe('PolicySession (the same Connection under the policy framing)', () => {
   });
 });
 
-describe('Answerer cache', () => {
+describe('CyrusAnswers cache', () => {
   it('does not keep keys longer than 512 bytes', () => {
     // Both keys name user.fred (virtdomains off drops the domain).
     const store = memoryStore({ mailboxes: [{ name: 'user.fred', acl: '' }], quotas: [] });
     const lookups = (): number => store.calls.filter((c) => c.startsWith('mailbox ')).length;
     const policy = { resolve: { virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false }, serviceName: 'smmapd', overQuotaPerm: false } as const;
-    const a = new Answerer(store, policy, { size: 100, positiveTtlMs: 0, negativeTtlMs: 0 });
+    const a = new CyrusAnswers(store, policy, { size: 100, positiveTtlMs: 0, negativeTtlMs: 0 });
     const long = Buffer.from(`fred@${'a'.repeat(600)}`);
     a.answer(long);
     a.answer(long);
@@ -170,8 +173,9 @@ describe('the end of a connection on a real socket (issue 13: refused connection
     return { server, client, close: () => (client.destroy(), server.destroy(), srv.close()) };
   }
 
-  const ctxOf = (extra: Partial<SessionContext> = {}): SessionContext => ({
-    answerer: scripted(answerOf),
+  const ctxOf = (extra: Partial<SocketmapContext & PolicyContext> = {}): SocketmapContext & PolicyContext => ({
+    router: scripted(answerOf),
+    policy: Object.create(PolicyAnswers.prototype) as PolicyAnswers,
     maxRequest: 10_000,
     idleTimeoutMs: 0,
     log: makeLogger('error', { write: () => undefined }),
@@ -192,7 +196,7 @@ describe('the end of a connection on a real socket (issue 13: refused connection
   it('socketmap: a refused client that sends one more byte and closes is noticed at once', async () => {
     const p = await pair();
     try {
-      const s = new Session(p.server, p.server, 'test', ctxOf());
+      const s = new SocketmapSession(p.server, p.server, PEER, ctxOf());
       const got = readAll(p.client);
       p.client.write('abc');
       expect(await got).toBe('34:PERM Bad protocol (missing length),');
@@ -207,7 +211,7 @@ describe('the end of a connection on a real socket (issue 13: refused connection
   it('policy: a refused client that sends more and closes is noticed at once', async () => {
     const p = await pair();
     try {
-      const s = new PolicySession(p.server, p.server, 'test', ctxOf());
+      const s = new PolicySession(p.server, p.server, PEER, ctxOf());
       const got = readAll(p.client);
       p.client.write('request=smtpd_access_policy\nhello\n');
       expect(await got).toBe('');
@@ -222,7 +226,7 @@ describe('the end of a connection on a real socket (issue 13: refused connection
   it('a refused client that keeps its end open is dropped after the linger, not kept', async () => {
     const p = await pair();
     try {
-      const s = new Session(p.server, p.server, 'test', ctxOf());
+      const s = new SocketmapSession(p.server, p.server, PEER, ctxOf());
       const got = readAll(p.client);
       p.client.write('abc');
       await got;
@@ -239,7 +243,7 @@ describe('the end of a connection on a real socket (issue 13: refused connection
   it('a client that stopped reading (input paused for backpressure) and then resets is noticed', async () => {
     const p = await pair();
     try {
-      const s = new Session(p.server, p.server, 'test', ctxOf());
+      const s = new SocketmapSession(p.server, p.server, PEER, ctxOf());
       p.client.pause();
       const frame = netstring('any fred');
       // pipeline until the server has stopped reading (its replies fill both socket buffers)
