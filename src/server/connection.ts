@@ -109,7 +109,7 @@ export abstract class Connection<C extends ConnectionContext, R, T, A extends { 
     else output.on('finish', this.onClosed);
   }
 
-  /** Feed the framing; it calls handle() per request and refuse() for a bad one. */
+  /** Feed the framing; it calls handle() per request and protocolError() for a bad one. */
   protected abstract decode(chunk: Buffer): void;
   /** The answer to one request (may throw or reject: that is a bug, answered internalFailure). */
   protected abstract answer(req: R, tag: T): A | Promise<A>;
