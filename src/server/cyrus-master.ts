@@ -151,7 +151,7 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
     // Shutdown: the master waits for us, so answer what has arrived, close, and go.
     shell.drain(sig, () => gate.pause(), service.cfg.shutdownTimeoutMs, false);
   };
-  shell.on(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'], onSignal);
+  shell.control({ stop: onSignal, quit: true, reload: () => onSignal('SIGHUP') });
 
   // A master that died without signalling us (SIGKILL) leaves idle children waiting for ever:
   // when we are re-parented, go.

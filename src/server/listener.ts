@@ -226,9 +226,8 @@ export async function runSingle(specs: ListenSpec[], service: Service, limits: L
   const listening = await serveOn(specs, service, { opened: () => life.opened(), closed: () => life.closed() }, true);
   servers = listening.servers;
   dropPrivileges(service.cfg, service.log, true);
-  shell.on(['SIGTERM', 'SIGINT'], stop);
   const started = service.cfg;
-  shell.on(['SIGHUP'], () => reload(service, listening.files, started));
+  shell.control({ stop, reload: () => reload(service, listening.files, started) });
   service.log.notice(`listening on ${describeSpecs(specs)}`);
   if (service.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics()), () => service.cfg, service.log);
 }

@@ -57,6 +57,8 @@ export class Service {
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SessionContext;
   readonly sessions = new Set<Session | PolicySession>();
+  /** Who waits for the last open session to end (a drain: idle()). */
+  private readonly idleWaiters: Array<() => void> = [];
   /**
    * Counters for /metrics: only the listener models turn them on (enableMetrics); a process
    * that lives one connection (master, inetd) has nothing to serve them from.
@@ -138,8 +140,15 @@ export class Service {
     void s.done.then(() => {
       this.sessions.delete(s);
       if (m) m.connectionsClosed++;
+      if (this.sessions.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     });
     return s;
+  }
+
+  /** Resolves once no session is open (at once when none is): what a drain waits for. */
+  idle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   get metrics(): Metrics | null {
