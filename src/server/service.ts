@@ -1,5 +1,6 @@
-// What every process model shares: the configuration, the store, the answer cache, the
-// logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
+// What every process model serves with: the configuration, the store and the directory maps,
+// the answer caches, the logger, the metrics counters, and the set of open sessions (a drain
+// waits for them to end: idle(); a reload swaps what they answer from: reload()).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';

@@ -1,6 +1,7 @@
 // The inetd model (inetd, xinetd `wait = no`, systemd Accept=yes with StandardInput=socket,
 // tcpserver): the one connection is stdin/stdout; exit when it ends. Under inetd and xinetd
-// stderr is the same socket, which is why the log never goes there (src/log.ts).
+// stderr is the same socket, which is why the log never goes there (src/log.ts). How a
+// process lives for one connection (serveOneConnection) is shared with systemd Accept=yes.
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { EX_OK } from './exit-codes';
