@@ -136,7 +136,7 @@ async function main(args: DaemonArgs, startedAs: ProcessModel, shell: ProcessShe
 
   switch (model) {
     case 'listener': {
-      const { runListener } = await import('../server/listener');
+      const { runListener } = await import('../server/roles');
       const specs = listenSpecs(args, cfg);
       if (!isClusterWorker(model)) {
         lg.notice(startLine(cfg, model, specs));

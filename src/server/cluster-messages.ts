@@ -1,6 +1,8 @@
-// The channel between the listener's primary and its workers (node:cluster IPC). Every
-// message carries `smmapd: <kind>`; a kind nobody handles is ignored, so a feature can add
-// its own kinds (e.g. metrics a worker reports) with a handler on each side.
+// The messages between the listener's primary and its workers (node:cluster IPC). Every
+// message carries `smmapd: <kind>`, and each side ignores the kinds it does not handle, so
+// two features share the channel: a worker's life (the kinds below: worker.ts sends and
+// obeys, primary.ts counts and commands) and the figures a scrape gathers from the workers
+// (`metrics-request` and `metrics`, both sides in metrics-http.ts).
 
 /** From a worker to the primary. */
 export type WorkerMsg =

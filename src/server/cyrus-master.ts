@@ -90,77 +90,98 @@ export async function runCyrusMaster(makeService: () => Service, limits: Lifecyc
   const log = service.log;
   const name = process.env.CYRUS_SERVICE ?? 'smmapd';
   const server = net.createServer({ allowHalfOpen: true, noDelay: true });
-  const gate = new AcceptGate(server);
-  let signalled: Signal | null = null;
-  // However we exit: take no further client from the shared queue (the shell tells the master).
-  shell.onExit(() => void gate.pause());
+  const child = new MasterChild(service, shell, status, new AcceptGate(server), limits);
+  server.on('connection', (sock: net.Socket) => child.accepted(sock));
+  server.on('error', (e) => {
+    log.error(`accept on fd ${LISTEN_FD} failed: ${e.message}`);
+    child.exit('accept failed', EX_OSERR);
+  });
+  try {
+    await listenOnFd(server, LISTEN_FD);
+  } catch (e) {
+    log.error(`cannot listen on fd ${LISTEN_FD} (is this a Cyrus master(8) service?): ${(e as Error).message}`);
+    child.exit('no listening socket', EX_OSERR);
+    return;
+  }
+  shell.control({ stop: (sig) => child.signalled(sig), quit: true, reload: () => child.signalled('SIGHUP') });
+  child.watchParent();
+  log.debug(`${name}: serving on fd ${LISTEN_FD} (-U ${limits.uses}, -T ${limits.timeoutSec})`);
+}
 
-  const exit = (why: string, code = EX_OK): void => shell.exit(code, { why });
+/** One child of the master: takes a client at a time, tells the master, leaves when told or done. */
+class MasterChild {
+  private readonly life: Lifecycle;
+  /** The signal that ends us once the connection in progress is over. */
+  private signal: Signal | null = null;
 
-  const life = new Lifecycle(
-    { uses: limits.uses, timeoutSec: randomisedTimeout(limits.timeoutSec) },
-    () => gate.pause(),
-    (why) => exit(why),
-  );
+  constructor(
+    private readonly service: Service,
+    private readonly shell: ProcessShell,
+    private readonly status: MasterStatus,
+    private readonly gate: AcceptGate,
+    limits: LifecycleLimits,
+  ) {
+    // However we exit: take no further client from the shared queue (the shell tells the master).
+    shell.onExit(() => void gate.pause());
+    this.life = new Lifecycle({ uses: limits.uses, timeoutSec: randomisedTimeout(limits.timeoutSec) }, () => gate.pause(), (why) => this.exit(why));
+  }
 
-  server.on('connection', (sock: net.Socket) => {
-    if (!shell.running) {
+  exit(why: string, code = EX_OK): void {
+    this.shell.exit(code, { why });
+  }
+
+  accepted(sock: net.Socket): void {
+    if (!this.shell.running) {
       // Only when libuv accepted in the same poll event as our exit: hand it back cleanly.
       sock.destroy();
       return;
     }
     // Busy: leave further clients in the listen queue for an idle sibling (or a fresh child).
-    if (!gate.pause() && life.connections === 0) log.debug('cannot pause accepting; serving concurrent clients');
-    if (status.ready) status.notify(MASTER_SERVICE_UNAVAILABLE);
-    status.notify(MASTER_SERVICE_CONNECTION);
-    life.opened();
+    if (!this.gate.pause() && this.life.connections === 0) this.service.log.debug('cannot pause accepting; serving concurrent clients');
+    if (this.status.ready) this.status.notify(MASTER_SERVICE_UNAVAILABLE);
+    this.status.notify(MASTER_SERVICE_CONNECTION);
+    this.life.opened();
     const peer = peerOf(sock);
-    log.debug(`accepted connection from ${formatPeer(peer)}`);
+    this.service.log.debug(`accepted connection from ${formatPeer(peer)}`);
     sock.on('error', () => undefined);
-    void service.serve(sock, sock, peer).done.then(() => {
+    void this.service.serve(sock, sock, peer).done.then(() => {
       sock.destroy();
-      life.closed(); // may exit: -U reached
-      if (!shell.running || life.connections > 0) return;
-      if (signalled !== null) return exit(`${signalled} after the connection in progress`);
-      status.notify(MASTER_SERVICE_AVAILABLE);
-      if (life.accepting) gate.resume();
+      this.served();
     });
-  });
-  server.on('error', (e) => {
-    log.error(`accept on fd ${LISTEN_FD} failed: ${e.message}`);
-    exit('accept failed', EX_OSERR);
-  });
-
-  try {
-    await listenOnFd(server, LISTEN_FD);
-  } catch (e) {
-    log.error(`cannot listen on fd ${LISTEN_FD} (is this a Cyrus master(8) service?): ${(e as Error).message}`);
-    exit('no listening socket', EX_OSERR);
-    return;
   }
 
-  const onSignal = (sig: Signal): void => {
-    if (life.connections === 0) return exit(sig);
-    signalled ??= sig;
-    gate.pause();
+  /** A connection is over: exit (-U reached, or signalled meanwhile), or be ready for the next. */
+  private served(): void {
+    this.life.closed(); // may exit: -U reached
+    if (!this.shell.running || this.life.connections > 0) return;
+    if (this.signal !== null) return this.exit(`${this.signal} after the connection in progress`);
+    this.status.notify(MASTER_SERVICE_AVAILABLE);
+    if (this.life.accepting) this.gate.resume();
+  }
+
+  signalled(sig: Signal): void {
+    if (this.life.connections === 0) return this.exit(sig);
+    this.signal ??= sig;
+    this.gate.pause();
     if (sig === 'SIGHUP') {
       // The master reloads: a fresh worker will replace us. Closing on the client now would
       // race with a request it may be sending, so the connection ends as it would have
       // (the client closes it, or smmapd_timeout does), and we exit then.
-      log.info('SIGHUP: exiting after the connection in progress');
+      this.service.log.info('SIGHUP: exiting after the connection in progress');
       return;
     }
     // Shutdown: the master waits for us, so answer what has arrived, close, and go.
-    shell.drain(sig, () => gate.pause(), service.cfg.shutdownTimeoutMs, false);
-  };
-  shell.on(['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'], onSignal);
+    this.shell.drain(sig, () => this.gate.pause(), this.service.cfg.shutdownTimeoutMs, false);
+  }
 
-  // A master that died without signalling us (SIGKILL) leaves idle children waiting for ever:
-  // when we are re-parented, go.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent && life.connections === 0) exit('the master is gone');
-  }, PARENT_CHECK_MS).unref();
-
-  log.debug(`${name}: serving on fd ${LISTEN_FD} (-U ${limits.uses}, -T ${limits.timeoutSec})`);
+  /**
+   * A master that died without signalling us (SIGKILL) leaves idle children waiting for ever:
+   * when we are re-parented, go.
+   */
+  watchParent(): void {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent && this.life.connections === 0) this.exit('the master is gone');
+    }, PARENT_CHECK_MS).unref();
+  }
 }

@@ -1,7 +1,8 @@
-// The --listen model: smmapd is its own listener on TCP and unix sockets, many connections
-// at once. With `smmapd_workers` > 1 (default: one per CPU) a primary process (primary.ts)
-// forks workers (worker.ts) that share the listening sockets; with one, this process listens
-// and serves itself (runSingle). What both serve with is here: serveOn().
+// Serving on listening sockets, for every model that listens (roles.ts picks which): bind,
+// admit or refuse each connection (smmapd_allow_from, smmapd_max_connections, descriptors),
+// serve it, and secure our unix socket files (serveOn). runSingle is the one-process
+// listener (smmapd_workers = 1, systemd Accept=no); a cluster worker (worker.ts) serves with
+// serveOn too, and the primary (primary.ts) reuses the reload helpers here.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { restartOnlyChanges, type Config } from '../config';
@@ -226,19 +227,10 @@ export async function runSingle(specs: ListenSpec[], service: Service, limits: L
   const listening = await serveOn(specs, service, { opened: () => life.opened(), closed: () => life.closed() }, true);
   servers = listening.servers;
   dropPrivileges(service.cfg, service.log, true);
-  shell.on(['SIGTERM', 'SIGINT'], stop);
   const started = service.cfg;
-  shell.on(['SIGHUP'], () => reload(service, listening.files, started));
+  shell.control({ stop, reload: () => reload(service, listening.files, started) });
   service.log.notice(`listening on ${describeSpecs(specs)}`);
   if (service.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('single', service.cfg, service.log, service.enableMetrics()), () => service.cfg, service.log);
-}
-
-export interface ListenerDeps {
-  readonly cfg: Config;
-  readonly log: Logger;
-  readonly shell: ProcessShell;
-  /** Built only where connections are served (not in the primary). */
-  readonly service: () => Service;
 }
 
 /**
@@ -255,15 +247,4 @@ export function guardMetrics(endpoint: MetricsEndpoint | null, cfg: () => Config
     endpoint.refused('not allowed');
     sock.destroy();
   });
-}
-
-/** Which role this process has: a cluster worker (set by node:cluster), the primary, or alone. */
-export async function runListener(specs: ListenSpec[], deps: ListenerDeps, limits: LifecycleLimits): Promise<void> {
-  // node:cluster only where it is used
-  // (node:cluster removes NODE_UNIQUE_ID from a worker's environment before our code runs)
-  if ((require('node:cluster') as import('node:cluster').Cluster).isWorker) return (require('./worker') as typeof import('./worker')).runWorker(specs, deps.service(), deps.shell);
-  let live = deps.cfg; // the primary's configuration, as its reloads leave it
-  if (deps.cfg.workers > 1 && deps.cfg.metricsListen !== '') guardMetrics((require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('primary', deps.cfg, deps.log, null), () => live, deps.log);
-  if (deps.cfg.workers > 1) return (require('./primary') as typeof import('./primary')).runPrimary(specs, deps.cfg, deps.log, limits, deps.shell, { reloaded: (c) => (live = c) });
-  return runSingle(specs, deps.service(), limits, deps.shell);
 }

@@ -64,172 +64,222 @@ export interface PrimaryOptions {
 }
 
 export async function runPrimary(specs: ListenSpec[], cfg: Config, log: Logger, limits: LifecycleLimits, shell: ProcessShell, opts: PrimaryOptions = {}): Promise<void> {
-  // What the daemon started with: a reload cannot change these (restartOnlyChanges). The
-  // configured count of workers is what the primary keeps trying to reach.
-  const started = cfg;
-  const want = cfg.workers;
   for (const s of specs) if (s.kind === 'unix') await clearStaleSocket(s.path);
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ silent: false });
-  const socketFiles = (): UnixSocketFile[] => specs.flatMap((s) => (s.kind === 'unix' ? [new UnixSocketFile(s.path)] : []));
-  let files = socketFiles();
   if (isRoot() && cfg.runUser === '') log.warning('running as root: set smmapd_user (and smmapd_group) to run the workers as an unprivileged user');
+  new Primary(specs, cfg, log, limits, shell, opts).start();
+}
 
-  let stopping = false;
-  let exitCode = EX_OK;
-  const workers = new Set<Worker>();
-  const tell = (m: PrimaryMsg): void => {
-    for (const w of workers) if (w.isConnected()) w.send(m);
-  };
-  const exitAll = (why: string, code = EX_OK): void => {
-    if (stopping) return;
-    stopping = true;
-    exitCode = code;
-    if (code === EX_OK) log.notice(`shutting down: ${why}`);
-    tell({ smmapd: 'shutdown' });
-    setTimeout(() => shell.exit(exitCode), cfg.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
-    if (workers.size === 0) shell.exit(exitCode);
-  };
-  const life = new Lifecycle(limits, () => tell({ smmapd: 'stop-accepting' }), (why) => exitAll(why));
-  let secured = false;
-  let announced = false;
+/** The primary's state: its workers, what they were told, and when to replace them. */
+class Primary {
+  /** What the daemon started with: a reload cannot change these (restartOnlyChanges). */
+  private readonly started: Config;
+  /** The configured count of workers: what the primary keeps trying to reach. */
+  private readonly want: number;
+  private readonly workers = new Set<Worker>();
   // A worker takes SIGHUP only once it says it is ready: before its handler is installed the
   // signal would kill it. One that is still starting gets the reload when it is ready.
-  const ready = new Set<Worker>();
-  const reloadWhenReady = new Set<Worker>();
-  const budget = new RestartBudget();
-
-  const onReady = (w: Worker): void => {
-    ready.add(w);
-    if (failedForks > 0 && workers.size >= want) log.notice(`running with ${want} workers again`);
-    if (workers.size >= want) failedForks = 0;
-    // Told to stop while it was starting (its message handler was not there yet): tell it again.
-    if (stopping) return void w.send({ smmapd: 'shutdown' } satisfies PrimaryMsg);
-    if (reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
-    // a replacement forked after -U was reached must not take new connections
-    if (!life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
-    if (!secured) {
-      secured = true; // the socket files exist once one worker listens
-      for (const f of files) if (!f.secure(cfg, log)) return exitAll(`cannot set the mode and owner of ${f.path}`, EX_TEMPFAIL);
-    }
-    if (!announced && ready.size >= want) {
-      announced = true;
-      log.notice(`listening on ${describeSpecs(specs)} with ${want} workers`);
-    }
-  };
-
+  private readonly ready = new Set<Worker>();
+  private readonly reloadWhenReady = new Set<Worker>();
+  private readonly budget = new RestartBudget();
+  private readonly life: Lifecycle;
+  private files: UnixSocketFile[];
+  private stopping = false;
+  private exitCode = EX_OK;
+  /** The socket files have their mode and owner (they exist once one worker listens). */
+  private secured = false;
+  private announced = false;
   /** Forks that failed in a row (out of descriptors or processes): the retry delay doubles with each. */
-  let failedForks = 0;
-  let topUpTimer: NodeJS.Timeout | null = null;
-  /** In `delay` ms, fork as many workers as are missing (one timer at a time). */
-  const topUp = (delay: number): void => {
-    if (topUpTimer !== null || stopping) return;
-    topUpTimer = setTimeout(() => {
-      topUpTimer = null;
-      for (let n = workers.size; n < want && !stopping; n++) fork();
-    }, delay);
-  };
-  /** A fork that did not start a process: say so at warning, and try again later. */
-  const forkFailed = (e: Error): void => {
-    failedForks++;
-    const delay = backoffDelay(failedForks, RESTART_DELAY_MIN_MS, RESTART_DELAY_MAX_MS);
-    log.warning(`cannot start a worker (${(e as NodeJS.ErrnoException).code ?? e.message}): running with ${workers.size} of ${want} workers; trying again in ${delay} ms`);
-    topUp(delay);
-  };
+  private failedForks = 0;
+  private topUpTimer: NodeJS.Timeout | null = null;
 
-  /** A worker died unasked: start another after a delay that grows with recent deaths; give up past the limit. */
-  const restart = (w: Worker, code: number | null, signal: string | null): void => {
-    const delay = budget.died(Date.now());
-    if (delay === null) {
-      log.error(`workers keep dying (${budget.recent} in ${CRASH_WINDOW_MS / 1000} s, the last ${signal ?? code}): giving up`);
-      return exitAll('workers keep dying', EX_TEMPFAIL);
-    }
-    log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another in ${delay} ms`);
-    topUp(delay);
-  };
+  constructor(
+    private readonly specs: ListenSpec[],
+    private cfg: Config,
+    private readonly log: Logger,
+    limits: LifecycleLimits,
+    private readonly shell: ProcessShell,
+    private readonly opts: PrimaryOptions,
+  ) {
+    this.started = cfg;
+    this.want = cfg.workers;
+    this.files = this.socketFiles();
+    this.life = new Lifecycle(limits, () => this.tell({ smmapd: 'stop-accepting' }), (why) => this.stop(why));
+  }
 
-  const fork = (): void => {
+  start(): void {
+    for (let i = 0; i < this.want; i++) this.fork();
+    this.shell.control({
+      stop: (sig) => this.stop(sig),
+      reload: () => this.reload(),
+      // the primary has reopened its log file; each ready worker reopens its own (one still
+      // starting opens the file anew anyway, and must not get a signal before its handler exists)
+      reopenLog: () => this.signalReady('SIGUSR2'),
+    });
+  }
+
+  private socketFiles(): UnixSocketFile[] {
+    return this.specs.flatMap((s) => (s.kind === 'unix' ? [new UnixSocketFile(s.path)] : []));
+  }
+
+  private tell(m: PrimaryMsg): void {
+    for (const w of this.workers) if (w.isConnected()) w.send(m);
+  }
+
+  private signalReady(sig: 'SIGHUP' | 'SIGUSR2'): void {
+    for (const w of this.workers) if (this.ready.has(w)) w.process.kill(sig);
+  }
+
+  /** Shutdown: the workers drain; the primary exits when the last is gone, or after their bound. */
+  private stop(why: string, code = EX_OK): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.exitCode = code;
+    if (code === EX_OK) this.log.notice(`shutting down: ${why}`);
+    this.tell({ smmapd: 'shutdown' });
+    setTimeout(() => this.shell.exit(this.exitCode), this.cfg.shutdownTimeoutMs + SHUTDOWN_GRACE_MS).unref();
+    this.exitIfNoneLeft();
+  }
+
+  private exitIfNoneLeft(): void {
+    if (this.workers.size === 0) this.shell.exit(this.exitCode);
+  }
+
+  private fork(): void {
     let w: Worker;
     try {
       // the addresses this daemon serves, not what the file may say by the time a worker is replaced
-      w = cluster.fork({ SMMAPD_WORKER_LISTEN: JSON.stringify(specs) });
+      w = cluster.fork({ SMMAPD_WORKER_LISTEN: JSON.stringify(this.specs) });
     } catch (e) {
-      return forkFailed(e as Error);
+      return this.forkFailed(e as Error);
     }
-    workers.add(w);
+    this.workers.add(w);
+    this.watch(w);
+  }
+
+  /** Listen to one worker: its messages, a spawn that failed, its exit. */
+  private watch(w: Worker): void {
     let gone = false;
     // A message to a worker that just died fails on its channel: not a reason to die too.
     // A spawn that failed (EMFILE, EAGAIN) reports here, and no 'exit' follows.
     w.on('error', (e: Error) => {
-      if (w.process.pid !== undefined || gone) return log.debug(`worker ${w.process.pid}: ${e.message}`);
+      if (w.process.pid !== undefined || gone) return this.log.debug(`worker ${w.process.pid}: ${e.message}`);
       gone = true;
-      workers.delete(w);
+      this.workers.delete(w);
       if (cluster.workers !== undefined) delete cluster.workers[w.id];
-      if (!stopping) forkFailed(e);
-      else if (workers.size === 0) shell.exit(exitCode);
+      if (!this.stopping) this.forkFailed(e);
+      else this.exitIfNoneLeft();
     });
     // Connections this worker reported open: if it dies they are gone, and -U/-T must know.
     let open = 0;
     w.on('message', (m: WorkerMsg & Record<string, unknown>) => {
-      switch (kindOf(m)) {
-        case 'opened':
-          open++;
-          return life.opened();
-        case 'closed':
-          open--;
-          return life.closed();
-        case 'ready':
-          return onReady(w);
-        case 'bind-failed':
-          // One line, then the end: every worker would fail the same way.
-          if (!stopping) log.error(String(m.message));
-          return exitAll('a listen address cannot be bound', EX_TEMPFAIL);
-      }
+      const kind = kindOf(m);
+      if (kind === 'opened') open++;
+      else if (kind === 'closed') open--;
+      this.heard(w, kind, m);
     });
     w.on('exit', (code, signal) => {
       if (gone) return;
       gone = true;
-      workers.delete(w);
-      // node:cluster closes a listening socket when its last worker is gone (a unix socket
-      // file with it); the next worker binds anew, and that socket needs its mode and owner.
-      if (workers.size === 0) {
-        secured = false;
-        files = socketFiles();
-      }
-      ready.delete(w);
-      reloadWhenReady.delete(w);
-      for (; open > 0; open--) life.closed();
-      if (stopping) {
-        if (workers.size === 0) shell.exit(exitCode);
-        return;
-      }
-      restart(w, code, signal);
+      this.exited(w, open, code, signal);
     });
-  };
-  for (let i = 0; i < want; i++) fork();
-  shell.on(['SIGTERM', 'SIGINT'], (sig) => exitAll(sig));
-  // SIGUSR2: the primary has reopened its log file; each worker reopens its own (one still
-  // starting opens the file anew anyway, and must not get a signal before its handler exists).
-  shell.onReopenLog(() => {
-    for (const w of workers) if (ready.has(w)) w.process.kill('SIGUSR2');
-  });
-  shell.on(['SIGHUP'], () => {
-    for (const w of workers) {
-      if (ready.has(w)) w.process.kill('SIGHUP');
-      else reloadWhenReady.add(w);
+  }
+
+  /** A message from a worker (other kinds belong to other features: metrics-http.ts). */
+  private heard(w: Worker, kind: string | null, m: Record<string, unknown>): void {
+    switch (kind) {
+      case 'opened':
+        return this.life.opened();
+      case 'closed':
+        return this.life.closed();
+      case 'ready':
+        return this.onReady(w);
+      case 'bind-failed':
+        // One line, then the end: every worker would fail the same way.
+        if (!this.stopping) this.log.error(String(m.message));
+        return this.stop('a listen address cannot be bound', EX_TEMPFAIL);
     }
-    // The workers reload for themselves; the primary owns the unix sockets' mode and owner.
+  }
+
+  private onReady(w: Worker): void {
+    this.ready.add(w);
+    if (this.failedForks > 0 && this.workers.size >= this.want) this.log.notice(`running with ${this.want} workers again`);
+    if (this.workers.size >= this.want) this.failedForks = 0;
+    // Told to stop while it was starting (its message handler was not there yet): tell it again.
+    if (this.stopping) return void w.send({ smmapd: 'shutdown' } satisfies PrimaryMsg);
+    if (this.reloadWhenReady.delete(w)) w.process.kill('SIGHUP');
+    // a replacement forked after -U was reached must not take new connections
+    if (!this.life.accepting) w.send({ smmapd: 'stop-accepting' } satisfies PrimaryMsg);
+    if (!this.secured) {
+      this.secured = true; // the socket files exist once one worker listens
+      for (const f of this.files) if (!f.secure(this.cfg, this.log)) return this.stop(`cannot set the mode and owner of ${f.path}`, EX_TEMPFAIL);
+    }
+    if (!this.announced && this.ready.size >= this.want) {
+      this.announced = true;
+      this.log.notice(`listening on ${describeSpecs(this.specs)} with ${this.want} workers`);
+    }
+  }
+
+  /** A worker's process ended, with `open` connections it had reported. */
+  private exited(w: Worker, open: number, code: number | null, signal: string | null): void {
+    this.workers.delete(w);
+    // node:cluster closes a listening socket when its last worker is gone (a unix socket
+    // file with it); the next worker binds anew, and that socket needs its mode and owner.
+    if (this.workers.size === 0) {
+      this.secured = false;
+      this.files = this.socketFiles();
+    }
+    this.ready.delete(w);
+    this.reloadWhenReady.delete(w);
+    for (; open > 0; open--) this.life.closed();
+    if (this.stopping) return this.exitIfNoneLeft();
+    this.restart(w, code, signal);
+  }
+
+  /** A worker died unasked: start another after a delay that grows with recent deaths; give up past the limit. */
+  private restart(w: Worker, code: number | null, signal: string | null): void {
+    const delay = this.budget.died(Date.now());
+    if (delay === null) {
+      this.log.error(`workers keep dying (${this.budget.recent} in ${CRASH_WINDOW_MS / 1000} s, the last ${signal ?? code}): giving up`);
+      return this.stop('workers keep dying', EX_TEMPFAIL);
+    }
+    this.log.error(`worker ${w.process.pid} exited (${signal ?? code}); starting another in ${delay} ms`);
+    this.topUp(delay);
+  }
+
+  /** A fork that did not start a process: say so at warning, and try again later. */
+  private forkFailed(e: Error): void {
+    this.failedForks++;
+    const delay = backoffDelay(this.failedForks, RESTART_DELAY_MIN_MS, RESTART_DELAY_MAX_MS);
+    this.log.warning(`cannot start a worker (${(e as NodeJS.ErrnoException).code ?? e.message}): running with ${this.workers.size} of ${this.want} workers; trying again in ${delay} ms`);
+    this.topUp(delay);
+  }
+
+  /** In `delay` ms, fork as many workers as are missing (one timer at a time). */
+  private topUp(delay: number): void {
+    if (this.topUpTimer !== null || this.stopping) return;
+    this.topUpTimer = setTimeout(() => {
+      this.topUpTimer = null;
+      for (let n = this.workers.size; n < this.want && !this.stopping; n++) this.fork();
+    }, delay);
+  }
+
+  /** SIGHUP: the workers reload for themselves; the primary owns the log and the unix sockets' mode and owner. */
+  private reload(): void {
+    for (const w of this.workers) if (!this.ready.has(w)) this.reloadWhenReady.add(w);
+    this.signalReady('SIGHUP');
     try {
-      const next = loadConfig(cfg.path === '' ? undefined : cfg.path);
-      log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
-      log.reopen();
-      if (socketSettingsChanged(cfg, next)) for (const f of files) f.secure(next, log);
+      const next = loadConfig(this.cfg.path === '' ? undefined : this.cfg.path);
+      this.log.configure({ threshold: next.logLevel, audit: next.audit, auditLevel: next.auditLevel });
+      this.log.reopen();
+      if (socketSettingsChanged(this.cfg, next)) for (const f of this.files) f.secure(next, this.log);
       // said once, here: the workers reload the rest for themselves
-      logRestartOnly(started, next, log);
-      cfg = next;
-      opts.reloaded?.(next);
+      logRestartOnly(this.started, next, this.log);
+      this.cfg = next;
+      this.opts.reloaded?.(next);
     } catch (e) {
-      log.error(`reload failed in the primary: ${(e as Error).message}`);
+      this.log.error(`reload failed in the primary: ${(e as Error).message}`);
     }
-  });
+  }
 }

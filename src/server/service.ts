@@ -1,5 +1,6 @@
-// What every process model shares: the configuration, the store, the answer cache, the
-// logger, and the set of open sessions (for drain on SIGTERM and reload on SIGHUP).
+// What every process model serves with: the configuration, the store and the directory maps,
+// the answer caches, the logger, the metrics counters, and the set of open sessions (a drain
+// waits for them to end: idle(); a reload swaps what they answer from: reload()).
 import type { Readable, Writable } from 'node:stream';
 import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';
@@ -49,6 +50,8 @@ export class Service {
   /** One object shared by every session; reload() replaces its fields in place. */
   private readonly ctx: SocketmapContext & PolicyContext;
   readonly sessions = new Set<SocketmapSession | PolicySession>();
+  /** Who waits for the last open session to end (a drain: idle()). */
+  private readonly idleWaiters: Array<() => void> = [];
   /**
    * Counters for /metrics: only the listener models turn them on (enableMetrics); a process
    * that lives one connection (master, inetd) has nothing to serve them from.
@@ -134,8 +137,15 @@ export class Service {
     void s.done.then(() => {
       this.sessions.delete(s);
       if (m) m.connectionsClosed++;
+      if (this.sessions.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     });
     return s;
+  }
+
+  /** Resolves once no session is open (at once when none is): what a drain waits for. */
+  idle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   get metrics(): Metrics | null {

@@ -1,58 +1,81 @@
-// The process shell: the one place where a smmapd process ends, whatever its model (listener
-// primary and workers, Cyrus master, systemd, inetd/stdio). It owns the signal handlers, the
-// drain bound, closing the store and the log, and the exit code. Models tell it what to do
-// (drain, exit, fail); only this file calls process.exit(). Kept free of imports so that the
-// stdio model, which pays start-up on every connection, loads nothing more for it.
+// The process shell: the one place where a smmapd process's life is wired, whatever its model
+// (listener, cluster primary and workers, Cyrus master, systemd, inetd/stdio). It owns the
+// signal handlers (each model hands it what stopping and reloading mean, once: control()),
+// the drain bound, closing the store and the log, and the exit code; only this file calls
+// process.exit(). It imports only types and exit codes, so that the stdio model, which pays
+// start-up on every connection, loads nothing more for it.
 import type { Logger } from '../log';
 import { EX_OK } from './exit-codes';
 
 /** How long closing the store and the log may take before the process exits anyway. */
 export const CLOSE_BOUND_MS = 2000;
-/** How often a drain looks whether the last connection is over. */
-const DRAIN_POLL_MS = 20;
 
 /** What the shell closes and drains: a Service, seen from outside. */
 export interface ShellService {
   readonly sessions: { readonly size: number };
   drainAll(): void;
+  /** Resolves once no session is open (at once when none is). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
 export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP';
+
+/** What a process model tells the shell; the shell wires the signals to it. */
+export interface ProcessControls {
+  /**
+   * SIGTERM and SIGINT (and SIGQUIT with `quit`): end the process. 'ignore': survive them
+   * (a cluster worker: the primary owns them for the group and tells it when to go).
+   */
+  readonly stop: ((sig: Signal) => void) | 'ignore';
+  /** SIGQUIT stops as well (Cyrus master's shutdown signal); elsewhere it keeps Node's default. */
+  readonly quit?: boolean;
+  /** SIGHUP, and SIGUSR1 (sockmapd reloads on SIGUSR1). */
+  readonly reload: () => void;
+  /** SIGUSR2, once this process's log file is reopened (the primary tells its workers). */
+  readonly reopenLog?: () => void;
+}
 
 export class ProcessShell {
   private log: Logger | null = null;
   private service: ShellService | null = null;
   private state: 'running' | 'draining' | 'exiting' = 'running';
   private readonly exitHooks: Array<() => void> = [];
-  /** What SIGUSR1 runs: whatever SIGHUP runs (sockmapd reloads on SIGUSR1). */
-  private readonly reloadHandlers: Array<() => void> = [];
-  /** What SIGUSR2 runs after the log has reopened its file (the primary tells its workers). */
-  private readonly reopenHandlers: Array<() => void> = [];
+  /** What the process model said (control()); null until then. */
+  private controls: ProcessControls | null = null;
 
   /**
    * `fallback` says a fatal message when no logger exists yet (bad configuration).
    * SIGUSR1 and SIGUSR2 get handlers at once, in every process: without one, SIGUSR1 opens
    * Node's inspector on 127.0.0.1:9229 (a debugger for any local user, in a root process)
    * and SIGUSR2 ends the process. SIGUSR1: reload, as SIGHUP; SIGUSR2: reopen the log file.
+   * The others wait for control(): until a model can reload, SIGHUP ends the process.
    */
   constructor(private readonly fallback: (msg: string) => void) {
     process.on('SIGUSR1', () => {
       this.log?.debug('SIGUSR1: reloading, as for SIGHUP');
-      for (const h of this.reloadHandlers) h();
+      this.controls?.reload();
     });
     process.on('SIGUSR2', () => this.reopenLog());
   }
 
-  /** SIGUSR2 (logrotate's postrotate): the log file is opened anew, then the handlers run. */
+  /** SIGUSR2 (logrotate's postrotate): the log file is opened anew, then the model hears of it. */
   reopenLog(): void {
     this.log?.reopen();
-    for (const h of this.reopenHandlers) h();
+    this.controls?.reopenLog?.();
   }
 
-  /** Run on SIGUSR2 once this process's log file is reopened. */
-  onReopenLog(handler: () => void): void {
-    this.reopenHandlers.push(handler);
+  /**
+   * The process model is ready to be stopped and reloaded: the signals reach it from now on.
+   * Once per process (a second model in one process would be a bug).
+   */
+  control(controls: ProcessControls): void {
+    if (this.controls !== null) throw new Error('the process shell is already controlled by a model');
+    this.controls = controls;
+    const { stop } = controls;
+    const stops: Signal[] = controls.quit === true ? ['SIGTERM', 'SIGINT', 'SIGQUIT'] : ['SIGTERM', 'SIGINT'];
+    for (const sig of stops) process.on(sig, stop === 'ignore' ? () => undefined : () => stop(sig));
+    process.on('SIGHUP', () => controls.reload());
   }
 
   /** Lines from now on go to this logger; it is closed (flushed) before exit. */
@@ -73,17 +96,6 @@ export class ProcessShell {
   /** Run before the process exits, however it exits (Cyrus master: say UNAVAILABLE first). */
   onExit(hook: () => void): void {
     this.exitHooks.push(hook);
-  }
-
-  /** A SIGHUP handler serves SIGUSR1 as well. */
-  on(signals: readonly Signal[], handler: (sig: Signal) => void): void {
-    for (const sig of signals) process.on(sig, () => handler(sig));
-    if (signals.includes('SIGHUP')) this.reloadHandlers.push(() => handler('SIGHUP'));
-  }
-
-  /** Survive these signals (a cluster worker: the primary owns SIGTERM/SIGINT for the group). */
-  ignore(signals: readonly Signal[]): void {
-    for (const sig of signals) process.on(sig, () => undefined);
   }
 
   /** Close the store (unless told not to) and the log, bounded, then exit with `code`. */
@@ -130,11 +142,11 @@ export class ProcessShell {
       this.exit(EX_OK, { closeService: false });
     }, boundMs);
     force.unref();
-    const check = (): void => {
-      if ((service?.sessions.size ?? 0) === 0) this.exit(EX_OK);
-      else setTimeout(check, DRAIN_POLL_MS).unref();
-    };
-    check();
+    // the last session to end resolves this; the bound above comes first otherwise
+    void (service?.idle() ?? Promise.resolve()).then(() => {
+      clearTimeout(force);
+      this.exit(EX_OK);
+    });
   }
 
   private runExitHooks(): void {

@@ -17,10 +17,11 @@ import type { ListenSpec } from './listen-spec';
 import { runSingle } from './listener';
 import { dropPrivileges } from './privileges';
 import { peerOf } from './peer';
-import { reloadService, type Service } from './service';
+import type { Service } from './service';
 import type { ProcessShell } from './shell';
 import { probeFd, type FdKind } from './socket-probe';
 import { startLine } from './start-line';
+import { serveOneConnection } from './stdio';
 
 const SD_LISTEN_FDS_START = 3;
 
@@ -51,16 +52,12 @@ export function activatedFds(env: NodeJS.ProcessEnv = process.env): ActivatedFd[
 
 /** Accept=yes: the one connection on fd 3. */
 async function serveConnection(service: Service, fd: number, shell: ProcessShell): Promise<void> {
-  shell.useService(service);
   // Normally started as User= already; as root with smmapd_user set, switch before reading the client.
   dropPrivileges(service.cfg, service.log, false);
   const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   sock.setNoDelay(true);
   sock.on('error', () => undefined);
-  const session = service.serve(sock, sock, peerOf(sock));
-  shell.on(['SIGTERM', 'SIGINT'], (sig) => shell.drain(sig, () => undefined, service.cfg.shutdownTimeoutMs, false));
-  shell.on(['SIGHUP'], () => reloadService(service));
-  await session.done;
+  await serveOneConnection(service, shell, sock, sock, peerOf(sock));
   sock.destroy();
   shell.exit(EX_OK);
 }

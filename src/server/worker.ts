@@ -35,8 +35,7 @@ export async function runWorker(specs: ListenSpec[], service: Service, shell: Pr
     else if (kind === 'shutdown') stop('primary asked');
   });
   // The primary owns the signals: SIGTERM/SIGINT to the process group must not kill us mid-reply.
-  shell.ignore(['SIGTERM', 'SIGINT']);
-  shell.on(['SIGHUP'], () => reloadService(service));
+  shell.control({ stop: 'ignore', reload: () => reloadService(service) });
   if (service.cfg.metricsListen !== '') (require('./metrics-http') as typeof import('./metrics-http')).setupMetrics('worker', service.cfg, service.log, service.enableMetrics());
   await send({ smmapd: 'ready' });
 }

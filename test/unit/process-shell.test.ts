@@ -27,8 +27,11 @@ afterEach(() => {
 /** A service whose sessions end when told; counts drains and closes. */
 function fakeService(open: number): ShellService & { end(): void; drained: number; closed: number } {
   const sessions = { size: open };
+  let wake = (): void => undefined;
+  const idle = new Promise<void>((resolve) => (wake = resolve));
   return {
     sessions,
+    idle: () => (sessions.size === 0 ? Promise.resolve() : idle),
     drained: 0,
     closed: 0,
     drainAll() {
@@ -39,6 +42,7 @@ function fakeService(open: number): ShellService & { end(): void; drained: numbe
     },
     end() {
       sessions.size = 0;
+      wake();
     },
   };
 }
@@ -64,6 +68,35 @@ describe('ProcessShell', () => {
     expect(svc.closed).toBe(1);
   });
 
+  it('drain waits on the sessions, not on a timer: the last one ending lets the process exit', async () => {
+    const shell = new ProcessShell(() => undefined);
+    shell.useLogger(log);
+    const svc = fakeService(1);
+    shell.useService(svc);
+    shell.drain('SIGTERM', () => undefined, 10_000);
+    svc.end();
+    for (let i = 0; i < 20 && exits.length === 0; i++) await Promise.resolve(); // no timer advanced
+    expect(exits).toEqual([EX_OK]);
+    expect(vi.getTimerCount()).toBeLessThanOrEqual(1); // the drain bound is cleared; at most the close bound is left
+  });
+
+  it('control: the signals reach the model, once wired; SIGQUIT only where the model asks', () => {
+    const signals = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+    const before = new Map(signals.map((s) => [s, process.listeners(s)]));
+    try {
+      const shell = new ProcessShell(() => undefined);
+      shell.useLogger(log);
+      const seen: string[] = [];
+      shell.control({ stop: (sig) => void seen.push(`stop ${sig}`), reload: () => void seen.push('reload'), reopenLog: () => void seen.push('reopen') });
+      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.emit(s, s);
+      expect(seen).toEqual(['stop SIGTERM', 'stop SIGINT', 'reload', 'reload', 'reopen']);
+      expect(process.listeners('SIGQUIT')).toEqual(before.get('SIGQUIT'));
+      expect(() => shell.control({ stop: 'ignore', reload: () => undefined })).toThrow(/already/);
+    } finally {
+      for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.includes(l)) process.off(s, l as () => void);
+    }
+  });
+
   it('drain bound: connections still open are left, the process exits 0 and says how many', async () => {
     const shell = new ProcessShell(() => undefined);
     shell.useLogger(log);
@@ -80,7 +113,7 @@ describe('ProcessShell', () => {
     const shell = new ProcessShell(() => undefined);
     const order: string[] = [];
     shell.onExit(() => void order.push('hook'));
-    shell.useService({ sessions: { size: 0 }, drainAll: () => undefined, close: () => new Promise<void>(() => undefined) });
+    shell.useService({ sessions: { size: 0 }, drainAll: () => undefined, idle: async () => undefined, close: () => new Promise<void>(() => undefined) });
     shell.exit(EX_TEMPFAIL, { why: 'test' });
     shell.exit(EX_OK);
     expect(order).toEqual(['hook']);
