@@ -10,9 +10,8 @@ import { FilterParser, NoSuchObjectError, type Entry, type Filter } from 'ldapts
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import type { Config } from '../config';
-import { nestedOpener, type Log } from '../store/registry';
 import { StoreError, type LookupTable, type StoreLog } from '../core/contract';
+import type { OpenNested, TableSettings } from './driver';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
 import { checkDomain, closeDomainTables, expand, parseTemplate, Results, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList } from './hosts';
@@ -108,7 +107,7 @@ export class LdapTable implements LookupTable {
   private readonly hosts: HostList<ConnPool<LdapConn>>;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, private readonly log: Log) {
+  constructor(cf: CfFile, cfg: TableSettings, private readonly log: StoreLog, open: OpenNested) {
     this.timeoutMs = cfg.mapTimeoutMs;
     const bindText = cf.str('bind', 'yes', 1).toLowerCase();
     const BINDS: Record<string, LdapConnSpec['bind']> = { yes: 'simple', simple: 'simple', no: 'none', none: 'none', sasl: 'sasl' };
@@ -116,7 +115,7 @@ export class LdapTable implements LookupTable {
     let query = cf.str('query_filter', '(mailacceptinggeneralid=%s)', 1);
     const resultFormat = cf.has('result_format') ? cf.str('result_format', '%s', 1) : cf.str('result_filter', '%s', 1);
     this.base = cf.str('search_base', '');
-    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query_filter', query, resultFormat, cf.has('result_format') ? 'result_format' : 'result_filter', log, open);
     // the base is a template too, in the same context (db_common_parse() of search_base)
     this.dynamicBase = parseTemplate(this.t.ctx, this.base, true, cf.where('search_base'));
     if (!query.startsWith('(')) query = `(${query})`;
@@ -407,6 +406,6 @@ export class LdapTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'ldap', log, (cf) => new LdapTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'ldap', log, (cf) => new LdapTable(cf, cfg, log, open));
 }

@@ -6,11 +6,11 @@
 import { isUtf8 } from 'node:buffer';
 import type { Config, MapSpec } from '../config';
 import { ConfigError, MAX_REPLY } from '../config';
-import { StoreError, type LookupTable, type Maybe } from '../core/contract';
+import { StoreError, type LookupTable, type Maybe, type StoreLog as Log } from '../core/contract';
 import { encodeNetstring } from '../core/netstring';
 import { isPromise } from '../core/policy';
 import type { Outcome, Status } from '../core/reply';
-import { openTable, type Log } from '../store/registry';
+import { openTable } from './registry';
 import { CfError } from './cf';
 import { deadline } from './hosts';
 

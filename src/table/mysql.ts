@@ -4,8 +4,7 @@
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
 import { closeDomainTables, templates, type Templates } from './expand';
@@ -47,9 +46,9 @@ export class MysqlTable implements LookupTable {
   private readonly requireResultSet: boolean;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
+  constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
     this.requireResultSet = cf.bool('require_result_set', true);
     this.timeoutMs = cfg.mapTimeoutMs;
     // the option files Postfix has libmariadb read: option_file, else the default ones, for option_group
@@ -170,6 +169,6 @@ export class MysqlTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log, open));
 }

@@ -3,8 +3,7 @@
 // server has standard_conforming_strings off) and the query goes out as one simple-protocol
 // statement, so the server sees the very text postmap sends.
 import { Client, type ClientConfig } from 'pg';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { readFileSync } from 'node:fs';
 import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
@@ -122,10 +121,10 @@ export class PgsqlTable implements LookupTable {
   private readonly hosts: HostList<ConnPool<PgConn>>;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
+  constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
     this.timeoutMs = cfg.mapTimeoutMs;
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, true);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
     const base: ClientConfig = {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
@@ -196,6 +195,6 @@ export class PgsqlTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log, open));
 }

@@ -2,8 +2,7 @@
 // quoted as sqlite3_mprintf("%q") quotes it for Postfix (single quotes doubled) and only the
 // first column of each row counts, as in dict_sqlite.c.
 import Database from 'better-sqlite3';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import { StoreError, type LookupTable, type Maybe, type StoreLog } from '../core/contract';
 import { openCfTable, type CfFile } from './cf';
 import { checkDomain, closeDomainTables, Results, templates, type Templates } from './expand';
@@ -64,10 +63,10 @@ export class SqliteTable implements LookupTable {
   private readonly dbpath: string;
   private db: Database.Database | null = null;
 
-  constructor(cf: CfFile, private readonly cfg: Config, log: StoreLog = () => undefined) {
+  constructor(cf: CfFile, private readonly cfg: TableSettings, log: StoreLog, open: OpenNested) {
     this.dbpath = cf.required('dbpath');
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
   }
 
   private open(): Database.Database {
@@ -119,6 +118,6 @@ export class SqliteTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg, log, open));
 }
