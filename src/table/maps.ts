@@ -12,7 +12,7 @@ import { isPromise } from '../core/policy';
 import type { Outcome, Status } from '../core/reply';
 import { openTable } from './registry';
 import { CfError } from './cf';
-import { deadline } from './hosts';
+import { within } from '../deadline';
 
 /** What the answer path needs of a reply (the server's Answer has this shape). */
 export interface MapAnswer {
@@ -59,7 +59,7 @@ export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: num
     return failed(e);
   }
   if (!isPromise(r)) return found(r);
-  return deadline(r, timeoutMs + BACKSTOP_MS, `${what} lookup`).then(found, failed);
+  return within(r, Date.now() + timeoutMs + BACKSTOP_MS, () => new StoreError(`${what} lookup timed out`)).then(found, failed);
 }
 
 function found(v: string | null): MapReply {
