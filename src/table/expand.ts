@@ -228,47 +228,29 @@ export function expandOnce(ctx: TemplateCtx, format: string, value: string | nul
     parts = labels((key !== null ? k!.domain : vdomain) ?? '');
     if (parts.length < ctx.nparts) return null;
   }
+  // what each %x stands for (%1 .. %9 checked by parseTemplate)
+  const piece = (c: string): string => {
+    switch (c) {
+      case 's': return value;
+      case 'u': return vdomain !== null ? value.slice(0, v.at) : value;
+      case 'd': return vdomain ?? '';
+      case 'S': return key ?? value;
+      case 'U': return key === null ? piece('u') : k!.domain !== null ? key.slice(0, k!.at) : key;
+      case 'D': return (key !== null ? k!.domain : vdomain) ?? '';
+      default: return parts![parts!.length - Number(c)]!;
+    }
+  };
   const text: string[] = [];
   const subs: string[] = [];
   let s = '';
-  const sub = (x: string): void => {
-    text.push(s);
-    subs.push(x);
-    s = '';
-  };
   for (let i = 0; i < format.length; i++) {
     const ch = format[i]!;
-    if (ch !== '%') {
-      s += ch;
-      continue;
-    }
-    const c = format[++i];
-    switch (c) {
-      case '%':
-        s += '%';
-        break;
-      case 's':
-        sub(value);
-        break;
-      case 'u':
-        sub(vdomain !== null ? value.slice(0, v.at) : value);
-        break;
-      case 'd':
-        sub(vdomain ?? '');
-        break;
-      case 'S':
-        sub(key ?? value);
-        break;
-      case 'U':
-        if (key !== null) sub(k!.domain !== null ? key.slice(0, k!.at) : key);
-        else sub(vdomain !== null ? value.slice(0, v.at) : value);
-        break;
-      case 'D':
-        sub((key !== null ? k!.domain : vdomain) ?? '');
-        break;
-      default:
-        // %1 .. %9, checked by parseTemplate
-        sub(parts![parts!.length - Number(c)]!);
+    if (ch !== '%') s += ch;
+    else if (format[++i] === '%') s += '%';
+    else {
+      text.push(s);
+      subs.push(piece(format[i]!));
+      s = '';
     }
   }
   text.push(s);
