@@ -1,10 +1,13 @@
-// A small pool of connections to one server, for every directory table's hosts
-// (table/hosts.ts): idle connections reused, a bound on those open and on the lookups
-// waiting, every use held to its deadline (deadline.ts): a use still running at it is
-// abandoned with its connection. The errors say whose fault a failure is: the server's
-// answer (QueryError: the connection is sound), the deadline (HungError: the connection
-// was dropped), or the pool's own queue (BusyError: not the server's fault).
-import { within } from './deadline';
+// Pools of connections to a server. WaitQueue, the takers waiting for a connection of a
+// full pool until their deadline, is shared by both pools: ConnPool, every directory table's
+// pool for one host (table/hosts.ts), and the IMAP pool (store/imap-pool.ts, which keeps
+// the IMAP parts around it: login, the server's down state and probe, Murder backends).
+// ConnPool reuses idle connections, bounds those open and the lookups waiting, and holds
+// every use to its deadline (deadline.ts): a use still running at it is abandoned with its
+// connection. Its errors say whose fault a failure is: the server's answer (QueryError: the
+// connection is sound), the deadline (HungError: the connection was dropped), or the
+// pool's own queue (BusyError: not the server's fault).
+import { within, type Deadline } from './deadline';
 
 /** The server answered that the query itself is wrong: no other host would do better, and the connection is sound. */
 export class QueryError extends Error {}
@@ -24,10 +27,66 @@ export class BusyError extends Error {}
 /** Lookups that may wait for a connection, per pool connection: past it the answer is TEMP at once. */
 export const QUEUE_PER_CONNECTION = 64;
 
-interface Waiter<C> {
-  /** A connection handed over, or null: a slot is free, open one. */
-  give(c: C | null): void;
+/** One taker waiting for a connection; it leaves the queue when it is served, fails or reaches its deadline. */
+export interface Waiter<C> {
+  /** Hand over `c`; false when the waiter has already left (then the caller keeps it). */
+  give(c: C): boolean;
   fail(e: Error): void;
+}
+
+/**
+ * The takers waiting for a connection of a full pool, first come first served, each until
+ * its deadline (then `late()` is its error). Shared by the directory pools (ConnPool) and the
+ * IMAP pool.
+ */
+export class WaitQueue<C> {
+  private readonly waiters = new Set<Waiter<C>>();
+
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  /** Wait until given a connection, failed, or `until` (a Date.now() time or a Deadline) passes. */
+  wait(until: number | Deadline, late: () => Error): Promise<C> {
+    return new Promise<C>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const settle = (): boolean => {
+        if (done) return false;
+        done = true;
+        clearTimeout(timer);
+        this.waiters.delete(w);
+        return true;
+      };
+      const w: Waiter<C> = {
+        give: (c) => settle() && (resolve(c), true),
+        fail: (e) => void (settle() && reject(e)),
+      };
+      this.waiters.add(w);
+      const left = typeof until === 'number' ? until - Date.now() : until.left;
+      if (left !== Infinity) timer = setTimeout(() => w.fail(late()), Math.max(0, left));
+    });
+  }
+
+  /** The first waiter, out of the queue; its deadline still runs (give() may then say it left). */
+  take(): Waiter<C> | undefined {
+    for (const w of this.waiters) {
+      this.waiters.delete(w);
+      return w;
+    }
+    return undefined;
+  }
+
+  /** Give `c` to the first waiter still waiting; false when none is. */
+  give(c: C): boolean {
+    for (let w = this.take(); w; w = this.take()) if (w.give(c)) return true;
+    return false;
+  }
+
+  /** Every waiter fails, each with its own error. */
+  failAll(e: () => Error): void {
+    for (const w of [...this.waiters]) w.fail(e());
+  }
 }
 
 /**
@@ -39,7 +98,8 @@ interface Waiter<C> {
 export class ConnPool<C> {
   private readonly idle: C[] = [];
   private open = 0;
-  private readonly waiters = new Set<Waiter<C>>();
+  /** null handed over: a slot is free, open a connection in it. */
+  private readonly waiters = new WaitQueue<C | null>();
   private readonly maxWaiting: number;
 
   constructor(
@@ -114,26 +174,7 @@ export class ConnPool<C> {
     }
     if (this.open < this.size) return this.fresh(until);
     if (this.waiters.size >= this.maxWaiting) throw new BusyError(`${this.waiters.size} lookups queued`);
-    const got = await new Promise<C | null>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const w: Waiter<C> = {
-        give: (x) => {
-          clearTimeout(timer);
-          resolve(x);
-        },
-        fail: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.add(w);
-      if (until !== Infinity) {
-        timer = setTimeout(() => {
-          this.waiters.delete(w);
-          reject(new BusyError('timed out (queued)'));
-        }, Math.max(0, until - Date.now()));
-      }
-    });
+    const got = await this.waiters.wait(until, () => new BusyError('timed out (queued)'));
     return got ?? this.fresh(until);
   }
 
@@ -171,30 +212,18 @@ export class ConnPool<C> {
       this.wakeOne();
       return;
     }
-    const w = this.next();
-    if (w) w.give(c);
-    else this.idle.push(c);
-  }
-
-  private next(): Waiter<C> | undefined {
-    for (const w of this.waiters) {
-      this.waiters.delete(w);
-      return w;
-    }
-    return undefined;
+    if (!this.waiters.give(c)) this.idle.push(c);
   }
 
   /** A slot freed: let a waiter open its own connection. */
   private wakeOne(): void {
-    this.next()?.give(null);
+    this.waiters.give(null);
   }
 
   /** The host was marked down: its idle connections go, and lookups waiting here try elsewhere. */
   hostDown(reason: string): void {
     this.drain();
-    const ws = [...this.waiters];
-    this.waiters.clear();
-    for (const w of ws) w.fail(new BusyError(reason));
+    this.waiters.failAll(() => new BusyError(reason));
   }
 
   /** Drop idle connections (after a failure, they are likely dead too). */

@@ -15,6 +15,7 @@ import { BackendGates, BackendUnavailable } from './imap-backends';
 import { ImapCommandError, isBackendUnavailable, openSession, type ImapSession } from './imap-client';
 import { backoffDelay } from '../backoff';
 import { Deadline, within } from '../deadline';
+import { WaitQueue } from '../pool';
 
 export interface PoolOptions {
   readonly imap: ImapConfig;
@@ -36,12 +37,6 @@ export function defaultBackendLimit(size: number): number {
   return Math.max(1, Math.floor(size / 2));
 }
 
-interface Waiter {
-  /** Hand over a session; false when the waiter already gave up (then the caller keeps it). */
-  give(s: ImapSession): boolean;
-  fail(e: Error): void;
-}
-
 /** Past the deadline: the job fails, its session is dropped (a late answer would arrive out of turn). */
 function late(what: string): () => StoreError {
   return () => new StoreError(`IMAP server did not answer within the deadline (${what})`, { reply: 'IMAP server timed out' });
@@ -56,7 +51,7 @@ function describe(e: unknown): string {
 
 export class ImapPool {
   private readonly idle: ImapSession[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaitQueue<ImapSession>();
   private total = 0;
   private down: { reason: string; failures: number } | null = null;
   private probe: NodeJS.Timeout | null = null;
@@ -177,24 +172,8 @@ export class ImapPool {
       s.destroy();
     }
     if (this.total < this.o.size) return this.connect(d);
-    return new Promise<ImapSession>((resolve, reject) => {
-      let settled = false;
-      const settle = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        return true;
-      };
-      const w: Waiter = {
-        give: (s) => settle() && (resolve(s), true),
-        fail: (e) => { if (settle()) reject(e); },
-      };
-      // Waiting for a busy pool is not the server's fault: no markDown here.
-      const timer = setTimeout(() => w.fail(new StoreError('IMAP pool busy: no session free within the deadline', { reply: 'IMAP server busy' })), Math.max(0, d.left));
-      this.waiters.push(w);
-    });
+    // Waiting for a busy pool is not the server's fault: no markDown here.
+    return this.waiters.wait(d, () => new StoreError('IMAP pool busy: no session free within the deadline', { reply: 'IMAP server busy' }));
   }
 
   /** Open a counted session; a failure marks the server down. A login never gets more than the lookup deadline. */
@@ -226,7 +205,7 @@ export class ImapPool {
     const i = this.idle.indexOf(s);
     if (i >= 0) this.idle.splice(i, 1);
     // A slot opened up: a waiter may connect now.
-    const w = this.down || this.closed ? undefined : this.waiters.shift();
+    const w = this.down || this.closed ? undefined : this.waiters.take();
     if (w) {
       this.connect(Deadline.in(this.o.timeoutMs)).then((s) => { if (!w.give(s)) this.release(s); }, (e: Error) => w.fail(e));
     }
@@ -243,8 +222,7 @@ export class ImapPool {
       s.destroy();
       return;
     }
-    for (let w = this.waiters.shift(); w; w = this.waiters.shift()) if (w.give(s)) return;
-    this.idle.push(s);
+    if (!this.waiters.give(s)) this.idle.push(s);
   }
 
   private backoff(failures: number): number {
@@ -256,7 +234,7 @@ export class ImapPool {
     if (this.down) return; // one outage, one backoff schedule: only probes count failures
     this.down = { reason, failures: 1 };
     this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} unavailable: ${reason}`);
-    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    this.waiters.failAll(() => this.unavailable());
     this.scheduleProbe();
   }
 
@@ -300,7 +278,7 @@ export class ImapPool {
     this.backends.close();
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;
-    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    this.waiters.failAll(() => this.unavailable());
     await Promise.all(this.idle.splice(0).map((s) => s.logout(1000)));
   }
 }
