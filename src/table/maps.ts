@@ -46,7 +46,7 @@ const BACKSTOP_MS = 100;
 
 /**
  * One lookup to a reply. Keys a C client could not have sent (NUL, invalid UTF-8) are not
- * looked up. The deadline goes to the table, which abandons its query there (hosts.ts);
+ * looked up. The deadline goes to the table, which abandons its query there (src/pool.ts);
  * the race here only backs up a table that does not.
  */
 export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: number, what: string): Maybe<MapReply> {
