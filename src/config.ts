@@ -8,6 +8,7 @@ import { AllowList, AllowListError } from './core/allow';
 import type { VirtDomains } from './core/contract';
 import { defaultActions, type PolicyActions } from './core/policy-actions';
 import { ListenSpecError, parseListenSpec } from './server/listen-spec';
+import { TABLE_TYPES } from './table/registry';
 
 export type { VirtDomains };
 export type ImapTls = 'none' | 'starttls' | 'tls';
@@ -110,9 +111,6 @@ export interface MapSpec {
   /** `config:line` of the option, for errors about the table. */
   readonly where: string;
 }
-
-/** The table types `smmapd_map_*` may name (drivers in src/table, registered in store/registry.ts). */
-export const TABLE_TYPES = ['pgsql', 'mysql', 'sqlite', 'ldap'];
 
 /** Every `smmapd_map_NAME` option; the files are read when the tables open. */
 function mapsOf(opts: Map<string, { value: string; line: number }>, path: string): MapSpec[] {

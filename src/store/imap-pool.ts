@@ -14,6 +14,8 @@ import type { StoreLog } from '../core/contract';
 import { BackendGates, BackendUnavailable } from './imap-backends';
 import { ImapCommandError, isBackendUnavailable, openSession, type ImapSession } from './imap-client';
 import { backoffDelay } from '../backoff';
+import { Deadline, within } from '../deadline';
+import { WaitQueue } from '../pool';
 
 export interface PoolOptions {
   readonly imap: ImapConfig;
@@ -35,43 +37,9 @@ export function defaultBackendLimit(size: number): number {
   return Math.max(1, Math.floor(size / 2));
 }
 
-interface Waiter {
-  /** Hand over a session; false when the waiter already gave up (then the caller keeps it). */
-  give(s: ImapSession): boolean;
-  fail(e: Error): void;
-}
-
-class Deadline {
-  private at: number;
-  constructor(ms: number) {
-    this.at = Date.now() + ms;
-  }
-  get left(): number {
-    return this.at - Date.now();
-  }
-  /** Push the deadline to `ms` from now (a long answer that keeps coming is not a wedged server). */
-  extend(ms: number): void {
-    this.at = Math.max(this.at, Date.now() + ms);
-  }
-}
-
-/** Race `p` against the deadline (which may move); on expiry run `onExpire` and reject with StoreError. */
-function within<T>(p: Promise<T>, d: Deadline, what: string, onExpire: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout;
-    const arm = (): void => {
-      timer = setTimeout(() => {
-        if (d.left > 0) return arm();
-        onExpire();
-        reject(new StoreError(`IMAP server did not answer within the deadline (${what})`, { reply: 'IMAP server timed out' }));
-      }, Math.max(0, d.left));
-    };
-    arm();
-    p.then(
-      (v) => { clearTimeout(timer); resolve(v); },
-      (e: unknown) => { clearTimeout(timer); reject(e); },
-    );
-  });
+/** Past the deadline: the job fails, its session is dropped (a late answer would arrive out of turn). */
+function late(what: string): () => StoreError {
+  return () => new StoreError(`IMAP server did not answer within the deadline (${what})`, { reply: 'IMAP server timed out' });
 }
 
 /** Lets a long job say it is still receiving: the deadline then counts from now again. */
@@ -83,7 +51,7 @@ function describe(e: unknown): string {
 
 export class ImapPool {
   private readonly idle: ImapSession[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaitQueue<ImapSession>();
   private total = 0;
   private down: { reason: string; failures: number } | null = null;
   private probe: NodeJS.Timeout | null = null;
@@ -113,7 +81,7 @@ export class ImapPool {
    * and its failures mark the backend down instead of the server.
    */
   async run<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs = this.o.timeoutMs, backend = ''): Promise<T> {
-    const d = new Deadline(timeoutMs);
+    const d = Deadline.in(timeoutMs);
     if (backend === '') return this.attempt(job, d, timeoutMs, '');
     let leave: () => void;
     try {
@@ -142,7 +110,7 @@ export class ImapPool {
       const s = await this.acquire(d);
       let expired = false;
       try {
-        const v = await within(job(s, touch), d, 'command', () => {
+        const v = await within(job(s, touch), d, late('command'), () => {
           expired = true;
           // A frontend session whose command waits on a hung backend is stuck with it: drop it,
           // and open its successor now, so that other backends' lookups find it logged in.
@@ -181,10 +149,10 @@ export class ImapPool {
    */
   private async probeBackend<T>(job: (s: ImapSession, touch: Touch) => Promise<T>, timeoutMs: number, backend: string): Promise<void> {
     if (this.closed) throw new BackendUnavailable(backend, 'closed');
-    const d = new Deadline(timeoutMs);
+    const d = Deadline.in(timeoutMs);
     const s = await this.open(d);
     try {
-      await within(job(s, () => d.extend(timeoutMs)), d, 'probe', () => s.destroy());
+      await within(job(s, () => d.extend(timeoutMs)), d, late('probe'), () => s.destroy());
     } catch (e) {
       if (e instanceof ImapCommandError && !isBackendUnavailable(e)) return;
       throw new BackendUnavailable(backend, e instanceof ImapCommandError ? e.message : 'no answer within the deadline');
@@ -204,24 +172,8 @@ export class ImapPool {
       s.destroy();
     }
     if (this.total < this.o.size) return this.connect(d);
-    return new Promise<ImapSession>((resolve, reject) => {
-      let settled = false;
-      const settle = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        return true;
-      };
-      const w: Waiter = {
-        give: (s) => settle() && (resolve(s), true),
-        fail: (e) => { if (settle()) reject(e); },
-      };
-      // Waiting for a busy pool is not the server's fault: no markDown here.
-      const timer = setTimeout(() => w.fail(new StoreError('IMAP pool busy: no session free within the deadline', { reply: 'IMAP server busy' })), Math.max(0, d.left));
-      this.waiters.push(w);
-    });
+    // Waiting for a busy pool is not the server's fault: no markDown here.
+    return this.waiters.wait(d, () => new StoreError('IMAP pool busy: no session free within the deadline', { reply: 'IMAP server busy' }));
   }
 
   /** Open a counted session; a failure marks the server down. A login never gets more than the lookup deadline. */
@@ -229,7 +181,7 @@ export class ImapPool {
     this.total++;
     let s: ImapSession;
     try {
-      s = await this.open(d.left > this.o.timeoutMs ? new Deadline(this.o.timeoutMs) : d);
+      s = await this.open(d.left > this.o.timeoutMs ? Deadline.in(this.o.timeoutMs) : d);
     } catch (e) {
       this.total--;
       this.markDown(describe(e));
@@ -245,7 +197,7 @@ export class ImapPool {
     const onError = (e: Error): void => { if (!this.down && !this.closed) this.o.log(`IMAP connection error: ${describe(e)}`); };
     const p = openSession(this.o.imap, this.ca, Math.max(1, d.left), onError, ac.signal);
     p.catch(() => undefined); // settled after an abort too; nobody else awaits it then
-    return within(p, d, 'login', () => ac.abort());
+    return within(p, d, late('login'), () => ac.abort());
   }
 
   private forget(s: ImapSession): void {
@@ -253,16 +205,16 @@ export class ImapPool {
     const i = this.idle.indexOf(s);
     if (i >= 0) this.idle.splice(i, 1);
     // A slot opened up: a waiter may connect now.
-    const w = this.down || this.closed ? undefined : this.waiters.shift();
+    const w = this.down || this.closed ? undefined : this.waiters.take();
     if (w) {
-      this.connect(new Deadline(this.o.timeoutMs)).then((s) => { if (!w.give(s)) this.release(s); }, (e: Error) => w.fail(e));
+      this.connect(Deadline.in(this.o.timeoutMs)).then((s) => { if (!w.give(s)) this.release(s); }, (e: Error) => w.fail(e));
     }
   }
 
   /** One more idle session in the background, while the pool has room and the server is up. */
   private refill(): void {
     if (this.closed || this.down || this.total >= this.o.size) return;
-    this.connect(new Deadline(this.o.timeoutMs)).then((s) => this.release(s), () => undefined);
+    this.connect(Deadline.in(this.o.timeoutMs)).then((s) => this.release(s), () => undefined);
   }
 
   private release(s: ImapSession): void {
@@ -270,8 +222,7 @@ export class ImapPool {
       s.destroy();
       return;
     }
-    for (let w = this.waiters.shift(); w; w = this.waiters.shift()) if (w.give(s)) return;
-    this.idle.push(s);
+    if (!this.waiters.give(s)) this.idle.push(s);
   }
 
   private backoff(failures: number): number {
@@ -283,7 +234,7 @@ export class ImapPool {
     if (this.down) return; // one outage, one backoff schedule: only probes count failures
     this.down = { reason, failures: 1 };
     this.o.log(`IMAP server ${this.o.imap.host}:${this.o.imap.port} unavailable: ${reason}`);
-    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    this.waiters.failAll(() => this.unavailable());
     this.scheduleProbe();
   }
 
@@ -300,7 +251,7 @@ export class ImapPool {
     this.probing = true;
     let s: ImapSession;
     try {
-      s = await this.open(new Deadline(this.o.timeoutMs));
+      s = await this.open(Deadline.in(this.o.timeoutMs));
     } catch (e) {
       this.total--;
       this.probing = false;
@@ -327,7 +278,7 @@ export class ImapPool {
     this.backends.close();
     if (this.probe) clearTimeout(this.probe);
     this.probe = null;
-    for (const w of this.waiters.splice(0)) w.fail(this.unavailable());
+    this.waiters.failAll(() => this.unavailable());
     await Promise.all(this.idle.splice(0).map((s) => s.logout(1000)));
   }
 }

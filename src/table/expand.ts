@@ -176,6 +176,20 @@ function labels(domain: string): string[] {
   return domain.split('.').filter((x) => x !== '');
 }
 
+/** A template expanded for one key, before quoting: text[0] sub[0] text[1] ... text[n]. */
+export interface Expanded {
+  readonly text: readonly string[];
+  /** What came from the key or value, to be quoted. */
+  readonly subs: readonly string[];
+}
+
+/** An expansion with `quote` applied to what came from the key or value. */
+export function render(e: Expanded, quote: Quote | null): string {
+  let s = e.text[0]!;
+  for (let i = 0; i < e.subs.length; i++) s += (quote ? quote(e.subs[i]!) : e.subs[i]!) + e.text[i + 1]!;
+  return s;
+}
+
 /**
  * db_common_expand(). `key` null: `format` is the query and `value` the lookup key; else
  * `format` is result_format, `value` one result and `key` the lookup key. Appends to `out`
@@ -183,75 +197,64 @@ function labels(domain: string): string[] {
  * skipped (the query must not run / the result adds nothing).
  */
 export function expand(ctx: TemplateCtx, format: string, value: string | null, key: string | null, out: string[], quote: Quote | null): boolean {
-  if (value === null || value === '') return false;
-  let vdomain: string | null = null;
-  let vat = -1;
-  let kdomain: string | null = null;
-  let kat = -1;
-  if (key !== null) {
-    if (ctx.flags & (VALUE_DOMAIN | VALUE_USER)) {
-      vat = value.lastIndexOf('@');
-      if (vat >= 0) vdomain = value.slice(vat + 1);
-    }
-    if (((vdomain === null || vdomain === '') && ctx.flags & VALUE_DOMAIN) || (vat === 0 && ctx.flags & VALUE_USER)) return false;
-    if (ctx.flags & (KEY_DOMAIN | KEY_USER)) {
-      kat = key.lastIndexOf('@');
-      if (kat >= 0) kdomain = key.slice(kat + 1);
-    }
-    if (((kdomain === null || kdomain === '') && ctx.flags & KEY_DOMAIN) || (kat === 0 && ctx.flags & KEY_USER)) return false;
-  } else {
-    if (ctx.flags & (KEY_DOMAIN | KEY_USER)) {
-      vat = value.lastIndexOf('@');
-      if (vat >= 0) vdomain = value.slice(vat + 1);
-    }
-    if (((vdomain === null || vdomain === '') && ctx.flags & KEY_DOMAIN) || (vat === 0 && ctx.flags & KEY_USER)) return false;
+  const e = expandOnce(ctx, format, value, key);
+  if (e === null) return false;
+  out.push((out.length > 0 ? ',' : '') + render(e, quote));
+  return true;
+}
+
+/** The user and domain parts of `s` a template needs (`at`: the last `@`, or -1); null: the string is skipped. */
+function split(s: string, flags: number, needDomain: number, needUser: number): { at: number; domain: string | null } | null {
+  let at = -1;
+  let domain: string | null = null;
+  if (flags & (needDomain | needUser)) {
+    at = s.lastIndexOf('@');
+    if (at >= 0) domain = s.slice(at + 1);
   }
+  if (((domain === null || domain === '') && flags & needDomain) || (at === 0 && flags & needUser)) return null;
+  return { at, domain };
+}
+
+/** db_common_expand() up to the quoting: null when the value is skipped (see expand()). */
+export function expandOnce(ctx: TemplateCtx, format: string, value: string | null, key: string | null): Expanded | null {
+  if (value === null || value === '') return null;
+  const v = split(value, ctx.flags, key !== null ? VALUE_DOMAIN : KEY_DOMAIN, key !== null ? VALUE_USER : KEY_USER);
+  if (v === null) return null;
+  const k = key !== null ? split(key, ctx.flags, KEY_DOMAIN, KEY_USER) : null;
+  if (key !== null && k === null) return null;
+  const vdomain = v.domain;
   let parts: string[] | null = null;
   if (ctx.nparts > 0) {
-    parts = labels((key !== null ? kdomain : vdomain) ?? '');
-    if (parts.length < ctx.nparts) return false;
+    parts = labels((key !== null ? k!.domain : vdomain) ?? '');
+    if (parts.length < ctx.nparts) return null;
   }
-  const q = (s: string): string => (quote ? quote(s) : s);
-  let s = out.length > 0 ? ',' : '';
+  // what each %x stands for (%1 .. %9 checked by parseTemplate)
+  const piece = (c: string): string => {
+    switch (c) {
+      case 's': return value;
+      case 'u': return vdomain !== null ? value.slice(0, v.at) : value;
+      case 'd': return vdomain ?? '';
+      case 'S': return key ?? value;
+      case 'U': return key === null ? piece('u') : k!.domain !== null ? key.slice(0, k!.at) : key;
+      case 'D': return (key !== null ? k!.domain : vdomain) ?? '';
+      default: return parts![parts!.length - Number(c)]!;
+    }
+  };
+  const text: string[] = [];
+  const subs: string[] = [];
+  let s = '';
   for (let i = 0; i < format.length; i++) {
     const ch = format[i]!;
-    if (ch !== '%') {
-      s += ch;
-      continue;
-    }
-    const c = format[++i];
-    switch (c) {
-      case '%':
-        s += '%';
-        break;
-      case 's':
-        s += q(value);
-        break;
-      case 'u':
-        s += q(vdomain !== null ? value.slice(0, vat) : value);
-        break;
-      case 'd':
-        s += q(vdomain ?? '');
-        break;
-      case 'S':
-        s += q(key ?? value);
-        break;
-      case 'U':
-        if (key !== null) s += q(kdomain !== null ? key.slice(0, kat) : key);
-        else s += q(vdomain !== null ? value.slice(0, vat) : value);
-        break;
-      case 'D':
-        s += q((key !== null ? kdomain : vdomain) ?? '');
-        break;
-      default: {
-        // %1 .. %9, checked by parseTemplate
-        const n = Number(c);
-        s += q(parts![parts!.length - n]!);
-      }
+    if (ch !== '%') s += ch;
+    else if (format[++i] === '%') s += '%';
+    else {
+      text.push(s);
+      subs.push(piece(format[i]!));
+      s = '';
     }
   }
-  out.push(s);
-  return true;
+  text.push(s);
+  return { text, subs };
 }
 
 /**

@@ -5,11 +5,11 @@
 import { isUtf8 } from 'node:buffer';
 import type { Config, MapSpec } from '../config';
 import { ConfigError, MAX_REPLY } from '../config';
-import { StoreError, type LookupTable, type Maybe } from '../core/contract';
+import { StoreError, type LookupTable, type Maybe, type StoreLog as Log } from '../core/contract';
 import { isPromise } from '../core/policy';
-import { openTable, type Log } from '../store/registry';
+import { openTable } from './registry';
 import { CfError } from './cf';
-import { deadline } from './hosts';
+import { within } from '../deadline';
 
 export interface MapReply {
   readonly status: 'OK' | 'NOTFOUND' | 'TEMP';
@@ -35,7 +35,7 @@ const BACKSTOP_MS = 100;
 
 /**
  * One lookup to a reply. Keys a C client could not have sent (NUL, invalid UTF-8) are not
- * looked up. The deadline goes to the table, which abandons its query there (hosts.ts);
+ * looked up. The deadline goes to the table, which abandons its query there (src/pool.ts);
  * the race here only backs up a table that does not.
  */
 export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: number, what: string): Maybe<MapReply> {
@@ -48,7 +48,7 @@ export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: num
     return failed(e);
   }
   if (!isPromise(r)) return found(r);
-  return deadline(r, timeoutMs + BACKSTOP_MS, `${what} lookup`).then(found, failed);
+  return within(r, Date.now() + timeoutMs + BACKSTOP_MS, () => new StoreError(`${what} lookup timed out`)).then(found, failed);
 }
 
 function found(v: string | null): MapReply {

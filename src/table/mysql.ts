@@ -4,14 +4,13 @@
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
-import { closeDomainTables, templates, type Templates } from './expand';
+import { closeDomainTables, templates, type Quote, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
 import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
-import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
+import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
 
 interface MyConn {
   conn: Connection;
@@ -41,15 +40,15 @@ export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?
 /** libmariadb's default socket on Debian (the option files usually say so too). */
 const DEFAULT_SOCKET = '/run/mysqld/mysqld.sock';
 
-export class MysqlTable implements LookupTable {
+export class MysqlTable implements LookupTable, SqlConnection<MyConn> {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<MyConn>>;
   private readonly requireResultSet: boolean;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
+  constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
     this.requireResultSet = cf.bool('require_result_set', true);
     this.timeoutMs = cfg.mapTimeoutMs;
     // the option files Postfix has libmariadb read: option_file, else the default ones, for option_group
@@ -129,35 +128,34 @@ export class MysqlTable implements LookupTable {
   }
 
   lookup(key: string, until = Date.now() + this.timeoutMs): Promise<string | null> {
-    return sqlLookup(this.t, key, (build) =>
-      this.hosts.run((pool, _i, hostUntil) =>
-        pool.use(
-          (c) =>
-            new Promise<Rows>((resolve, reject) => {
-              c.conn.query({ sql: build(mysqlQuote), rowsAsArray: true }, (err, result, fields) => {
-                if (err) {
-                  // an SQL error (it has an errno and the connection lives on): the query is wrong, not the host
-                  const fatal = (err as { fatal?: boolean }).fatal === true;
-                  return reject(fatal ? err : new QueryError(err.message));
-                }
-                // a CALL returns its result sets then an OK packet; more than one set is an error for Postfix
-                const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
-                if (multi && (fields as unknown[]).filter((f) => Array.isArray(f)).length > 1) {
-                  return reject(new QueryError('query returned more than one result set'));
-                }
-                const rows: unknown = multi ? (result as unknown[])[0] : result;
-                if (!Array.isArray(rows)) {
-                  if (this.requireResultSet) return reject(new QueryError('query returned no result set (require_result_set = yes)'));
-                  return resolve([]);
-                }
-                resolve((rows as unknown[][]).map((r) => r.map((v) => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)))));
-              });
-            }),
-          hostUntil,
-        ),
-      until,
-      ),
-    );
+    return sqlLookup(this.t, key, this.hosts, this, until);
+  }
+
+  quote(): Quote {
+    return mysqlQuote;
+  }
+
+  query(c: MyConn, sql: string): Promise<Rows> {
+    return new Promise<Rows>((resolve, reject) => {
+      c.conn.query({ sql, rowsAsArray: true }, (err, result, fields) => {
+        if (err) {
+          // an SQL error (it has an errno and the connection lives on): the query is wrong, not the host
+          const fatal = (err as { fatal?: boolean }).fatal === true;
+          return reject(fatal ? err : new QueryError(err.message));
+        }
+        // a CALL returns its result sets then an OK packet; more than one set is an error for Postfix
+        const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
+        if (multi && (fields as unknown[]).filter((f) => Array.isArray(f)).length > 1) {
+          return reject(new QueryError('query returned more than one result set'));
+        }
+        const rows: unknown = multi ? (result as unknown[])[0] : result;
+        if (!Array.isArray(rows)) {
+          if (this.requireResultSet) return reject(new QueryError('query returned no result set (require_result_set = yes)'));
+          return resolve([]);
+        }
+        resolve((rows as unknown[][]).map((r) => r.map((v) => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)))));
+      });
+    });
   }
 
   hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
@@ -170,6 +168,6 @@ export class MysqlTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'mysql', log, (cf) => new MysqlTable(cf, cfg, log, open));
 }

@@ -3,14 +3,13 @@
 // server has standard_conforming_strings off) and the query goes out as one simple-protocol
 // statement, so the server sees the very text postmap sends.
 import { Client, type ClientConfig } from 'pg';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { readFileSync } from 'node:fs';
 import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
-import { closeDomainTables, templates, type Templates } from './expand';
+import { closeDomainTables, templates, type Quote, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
-import { describeQuery, legacyQuery, sqlLookup, type Rows } from './sql';
+import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
 
 interface PgConn {
   client: Client;
@@ -117,15 +116,15 @@ async function pgConnect(cc: ClientConfig): Promise<PgConn> {
   return conn;
 }
 
-export class PgsqlTable implements LookupTable {
+export class PgsqlTable implements LookupTable, SqlConnection<PgConn> {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<PgConn>>;
   private readonly timeoutMs: number;
 
-  constructor(cf: CfFile, cfg: Config, log: StoreLog) {
+  constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
     this.timeoutMs = cfg.mapTimeoutMs;
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, true);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
     const base: ClientConfig = {
       user: cf.str('user', '') || undefined,
       password: secret(cf, 'password', 'password_file') || undefined,
@@ -166,24 +165,25 @@ export class PgsqlTable implements LookupTable {
   }
 
   lookup(key: string, until = Date.now() + this.timeoutMs): Promise<string | null> {
-    return sqlLookup(this.t, key, (build) =>
-      this.hosts.run((pool, _i, hostUntil) =>
-        pool.use(async (c) => {
-          let res;
-          try {
-            res = await c.client.query({ text: build((s) => pgQuote(s, c.std)), rowMode: 'array', types: RAW_TYPES });
-          } catch (e) {
-            // the server answered with an SQL error: the query is wrong, not the host
-            if ((e as { severity?: string }).severity === 'ERROR' && !c.dead) throw new QueryError((e as Error).message);
-            throw e;
-          }
-          // several statements: PQexec keeps the last result
-          const last = Array.isArray(res) ? res[res.length - 1] : res;
-          return ((last?.rows ?? []) as unknown[][]).map((r) => r.map((v) => (v === null ? null : String(v)))) as Rows;
-        }, hostUntil),
-      until,
-      ),
-    );
+    return sqlLookup(this.t, key, this.hosts, this, until);
+  }
+
+  quote(c: PgConn): Quote {
+    return (s) => pgQuote(s, c.std);
+  }
+
+  async query(c: PgConn, sql: string): Promise<Rows> {
+    let res;
+    try {
+      res = await c.client.query({ text: sql, rowMode: 'array', types: RAW_TYPES });
+    } catch (e) {
+      // the server answered with an SQL error: the query is wrong, not the host
+      if ((e as { severity?: string }).severity === 'ERROR' && !c.dead) throw new QueryError((e as Error).message);
+      throw e;
+    }
+    // several statements: PQexec keeps the last result
+    const last = Array.isArray(res) ? res[res.length - 1] : res;
+    return ((last?.rows ?? []) as unknown[][]).map((r) => r.map((v) => (v === null ? null : String(v)))) as Rows;
   }
 
   hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
@@ -196,6 +196,6 @@ export class PgsqlTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'pgsql', log, (cf) => new PgsqlTable(cf, cfg, log, open));
 }

@@ -1,38 +1,56 @@
 // What the pgsql, mysql and sqlite tables share (Postfix's dict_pgsql/mysql/sqlite lookup
 // functions are the same steps): skip keys the domain list or the query template rule out,
-// expand the query with the table's own quoting, run it on the first host that answers,
-// expand every value with result_format and join them with commas.
+// expand the query, run it with the table's own quoting on the first host that answers,
+// expand every value with result_format and join them with commas (sqlLookup).
 import { CfError, type CfFile } from './cf';
-import { checkDomain, expand, Results, type Quote, type Templates } from './expand';
+import { checkDomain, expandOnce, render, Results, type Expanded, type Quote, type Templates } from './expand';
+import type { ConnPool, HostList } from './hosts';
 
 /** Rows of text values (NULL = null), as libpq/libmysqlclient hand them to Postfix. */
 export type Rows = ReadonlyArray<ReadonlyArray<string | null>>;
 
-/** Run the query built by `build` (given the connection's quoting) somewhere; throw when the directory cannot answer. */
-export type Exec = (build: (quote: Quote) => string) => Promise<Rows>;
+/** What a SQL driver does with one of its connections; sqlLookup does the rest. */
+export interface SqlConnection<C> {
+  /** The connection's quoting (pgsql's depends on the server's standard_conforming_strings). */
+  quote(c: C): Quote;
+  /** Run `sql` on `c`: its rows; QueryError when the server says the query itself is wrong. */
+  query(c: C, sql: string): Promise<Rows>;
+}
 
-/** The query for `key` with `quote`, or null: Postfix does not run it (NOTFOUND). */
-export function buildQuery(t: Templates, key: string, quote: Quote | null): string | null {
-  const out: string[] = [];
-  return expand(t.ctx, t.query, key, null, out, quote) ? out.join('') : null;
+/** The query for `key` expanded (once, unquoted), or null: Postfix does not run it (NOTFOUND). */
+export function prepareQuery(t: Templates, key: string): Expanded | null {
+  return expandOnce(t.ctx, t.query, key, null);
 }
 
 /** What describe() shows: the query a lookup of `key` runs, or null when it is skipped. */
 export function describeQuery(t: Templates, key: string, quote: Quote): string | null {
-  if (!checkDomain(t.ctx, key) || buildQuery(t, key, null) === null) return null;
-  return buildQuery(t, key, quote);
+  if (!checkDomain(t.ctx, key)) return null;
+  const q = prepareQuery(t, key);
+  return q === null ? null : render(q, quote);
 }
 
-/** One lookup. `firstColumnOnly`: sqlite reads column 0 of each row, the others every column. */
-export async function sqlLookup(t: Templates, key: string, exec: Exec, firstColumnOnly = false): Promise<string | null> {
+/**
+ * One lookup on a SQL directory, top-down: skip the keys Postfix skips (the domain list, a
+ * key that cannot fill the query: these never reach a server), expand the query once; then
+ * on the first host that answers (hosts.ts) acquire a connection, quote the key as it
+ * quotes, run the query, release the connection; `until` is the lookup's one deadline, kept
+ * by the pool. Every value of every row (`firstColumnOnly`: sqlite's column 0) is expanded
+ * with result_format and joined.
+ */
+export async function sqlLookup<C>(t: Templates, key: string, hosts: HostList<ConnPool<C>>, conn: SqlConnection<C>, until: number): Promise<string | null> {
   if (!(await checkDomain(t.ctx, key, true))) return null;
-  // the check without quoting: a key that cannot fill the template never reaches a server
-  if (buildQuery(t, key, null) === null) return null;
-  const rows = await exec((quote) => buildQuery(t, key, quote)!);
+  const q = prepareQuery(t, key);
+  if (q === null) return null;
+  const rows = await hosts.run((pool, _i, hostUntil) => pool.use((c) => conn.query(c, render(q, conn.quote(c))), hostUntil), until);
+  return results(t, key, rows, false);
+}
+
+/** The rows' values expanded with result_format and joined; null when there is none. */
+export function results(t: Templates, key: string, rows: Iterable<ReadonlyArray<unknown>>, firstColumnOnly: boolean, text: (v: unknown) => string | null = (v) => v as string | null): string | null {
   const res = new Results(t, key);
   for (const row of rows) {
-    if (firstColumnOnly) res.add(row[0] ?? null);
-    else for (const v of row) res.add(v);
+    if (firstColumnOnly) res.add(text(row[0] ?? null));
+    else for (const v of row) res.add(text(v));
   }
   return res.value();
 }

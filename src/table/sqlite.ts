@@ -2,12 +2,11 @@
 // quoted as sqlite3_mprintf("%q") quotes it for Postfix (single quotes doubled) and only the
 // first column of each row counts, as in dict_sqlite.c.
 import Database from 'better-sqlite3';
-import type { Config } from '../config';
-import { nestedOpener } from '../store/registry';
+import type { OpenNested, TableSettings } from './driver';
 import { StoreError, type LookupTable, type Maybe, type StoreLog } from '../core/contract';
 import { openCfTable, type CfFile } from './cf';
-import { checkDomain, closeDomainTables, Results, templates, type Templates } from './expand';
-import { buildQuery, describeQuery, legacyQuery } from './sql';
+import { checkDomain, closeDomainTables, render, templates, type Templates } from './expand';
+import { describeQuery, legacyQuery, prepareQuery, results } from './sql';
 
 /**
  * The first statement of `sql`, as sqlite3_prepare_v2() compiles it for Postfix (the rest,
@@ -64,10 +63,10 @@ export class SqliteTable implements LookupTable {
   private readonly dbpath: string;
   private db: Database.Database | null = null;
 
-  constructor(cf: CfFile, private readonly cfg: Config, log: StoreLog = () => undefined) {
+  constructor(cf: CfFile, private readonly cfg: TableSettings, log: StoreLog, open: OpenNested) {
     this.dbpath = cf.required('dbpath');
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
-    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, nestedOpener(cfg, log));
+    this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
   }
 
   private open(): Database.Database {
@@ -91,21 +90,20 @@ export class SqliteTable implements LookupTable {
     return ok ? this.run(key) : null;
   }
 
+  /** The query expanded once and quoted, run on the file, its rows' first columns expanded and joined. */
   private run(key: string): string | null {
-    if (buildQuery(this.t, key, null) === null) return null;
-    const sql = buildQuery(this.t, key, sqliteQuote)!;
-    const res = new Results(this.t, key);
+    const q = prepareQuery(this.t, key);
+    if (q === null) return null;
     try {
-      const stmt = this.open().prepare(firstStatement(sql)).raw(true).safeIntegers(true);
+      const stmt = this.open().prepare(firstStatement(render(q, sqliteQuote))).raw(true).safeIntegers(true);
       if (!stmt.reader) return null;
-      for (const row of stmt.iterate() as Iterable<unknown[]>) res.add(text(row[0]));
+      return results(this.t, key, stmt.iterate() as Iterable<unknown[]>, true, text);
     } catch (e) {
       if (e instanceof StoreError) throw e;
       // a database replaced or corrupt: reopen next time
       this.closeDb();
       throw new StoreError(`sqlite: ${(e as { code?: string }).code ?? (e as Error).message}`, { cause: e });
     }
-    return res.value();
   }
 
   private closeDb(): void {
@@ -119,6 +117,6 @@ export class SqliteTable implements LookupTable {
   }
 }
 
-export function openTable(file: string, cfg: Config, log: StoreLog): LookupTable {
-  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg, log));
+export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
+  return openCfTable(file, 'sqlite', log, (cf) => new SqliteTable(cf, cfg, log, open));
 }
