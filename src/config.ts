@@ -6,8 +6,10 @@ import { availableParallelism } from 'node:os';
 
 import { AllowList, AllowListError } from './core/allow';
 import type { VirtDomains } from './core/contract';
+import { ConfigError } from './config-error';
+import { MAX_REPLY } from './core/netstring';
 import { defaultActions, type PolicyActions } from './core/policy-actions';
-import { ListenSpecError, parseListenSpec } from './server/listen-spec';
+import { ListenSpecError, parseListenSpec } from './listen-spec';
 import { TABLE_TYPES } from './table/registry';
 
 export type { VirtDomains };
@@ -100,7 +102,8 @@ export interface Config {
   readonly allowFrom: AllowList;
 }
 
-export class ConfigError extends Error {}
+// Defined below the tables, which report a bad table file as one.
+export { ConfigError };
 
 /** `smmapd_map_NAME: TYPE:FILE`: a request for map NAME is answered from that table. */
 export interface MapSpec {
@@ -132,8 +135,6 @@ function mapsOf(opts: Map<string, { value: string; line: number }>, path: string
 
 const DEFAULT_CONFIG_DIRECTORY = '/var/lib/smmapd';
 
-/** Postfix refuses socketmap replies over 100,000 bytes (behaviour §1). */
-export const MAX_REPLY = 100_000;
 
 /** syslog facilities an admin may name (Cyrus accepts the same names, in any case). */
 const SYSLOG_FACILITIES = ['mail', 'daemon', 'user', 'news', 'uucp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'];

@@ -11,7 +11,7 @@ import { SUPERVISED_DEFAULTS, type LifecycleLimits } from '../server/lifecycle';
 import { Service } from '../server/service';
 import { closeMaps, openMaps } from '../server/map-answers';
 import { ProcessShell } from '../server/shell';
-import { parseListenSpec, type ListenSpec } from '../server/listen-spec';
+import { parseListenSpec, type ListenSpec } from '../listen-spec';
 import { startLine } from '../server/start-line';
 import { VERSION } from '../version';
 import { parseDaemonArgs, UsageError, USAGE, type DaemonArgs } from './args';

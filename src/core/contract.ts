@@ -36,6 +36,11 @@ export interface DenyEntry {
 /** A value now, or later: the SQLite store answers synchronously, the IMAP store does not. */
 export type Maybe<T> = T | Promise<T>;
 
+/** Whether a Maybe is the promise: the synchronous path must not pay for one. */
+export function isPromise<T>(v: Maybe<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | null)?.then === 'function';
+}
+
 /**
  * The store could not answer (missing, locked, corrupt, unreachable): the reply is TEMP, never
  * OK. `message` is for the log (paths, causes); `reply` is what the client is told: a few

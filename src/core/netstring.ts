@@ -22,6 +22,9 @@ const NINE = 0x39;
  */
 export const MAX_LENGTH_DIGITS = 32;
 
+/** Postfix refuses socketmap replies over 100,000 bytes (behaviour §1). */
+export const MAX_REPLY = 100_000;
+
 const enum State { Length, Body, Terminator, Failed }
 
 /**

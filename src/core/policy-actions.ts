@@ -2,7 +2,7 @@
 // way Dovecot's quota-status service maps its own (quota_status_success, _nouser,
 // _overquota, _toolarge). Each action is admin-configured; `%s` in it stands for the
 // reply text of the checks (`Mailbox does not exist`, the deny message, `Over quota`).
-import type { Verdict } from './policy';
+import type { CheckResult } from './checks';
 
 export interface PolicyActions {
   /** Room for the message. Never `OK` by default: that would skip the admin's later restrictions. */
@@ -31,7 +31,7 @@ export function defaultActions(overQuotaPerm: boolean): PolicyActions {
   };
 }
 
-export function actionKind(v: Verdict): ActionKind {
+export function actionKind(v: CheckResult): ActionKind {
   if (v.status === 'OK') return 'success';
   if (v.outcome === 'overquota') return v.quota === 'toolarge' ? 'toolarge' : 'overquota';
   if (v.status === 'TEMP' || v.status === 'TIMEOUT') return 'failure';

@@ -1,7 +1,7 @@
 // smmapctl deny add|remove|list: the user deny list (Cyrus 3.12's cyr_deny).
 import { resolveRecipient } from '../core/recipient';
 import { MSG_DENIED_DEFAULT } from '../core/reply';
-import { policyOptions } from '../policy-options';
+import { checkOptions } from '../check-options';
 import type { CtlContext } from './context';
 import { UsageError } from './context';
 import { stringOpt, type CommandSpec } from './spec';
@@ -13,7 +13,7 @@ import { stringOpt, type CommandSpec } from './spec';
 function denyUserid(ctx: CtlContext, user: string): string {
   if (user === '') throw new UsageError('empty userid');
   if (user.includes('+')) throw new UsageError(`${user}: a userid has no +detail`);
-  const r = resolveRecipient(user, policyOptions(ctx.cfg, true).resolve);
+  const r = resolveRecipient(user, checkOptions(ctx.cfg, true).resolve);
   if (r === null || r.userid === null) throw new UsageError(`${user}: not a userid`);
   return r.userid;
 }

@@ -2,10 +2,10 @@
 // with its trace on), then the exact line `smmapctl query` prints for it. With --size, the
 // quota is judged as the policy service (smmapd --policy) does for a message of that size,
 // and the last line is the policy reply instead.
-import { check } from '../core/policy';
+import { check } from '../core/checks';
 import { actionKind, policyAction } from '../core/policy-actions';
 import { replyPayload } from '../core/reply';
-import { policyOptions } from '../policy-options';
+import { checkOptions } from '../check-options';
 import { openStore } from '../store/registry';
 import { lookupReply, openMap } from '../table/maps';
 import { UsageError, type CtlContext } from './context';
@@ -62,7 +62,7 @@ export const explainCommand: CommandSpec = {
     const size = sizeText === undefined ? null : parseCount('--size', sizeText);
     const store = openStore(ctx.cfg, () => undefined);
     try {
-      const o = policyOptions(ctx.cfg, opts['skipPlus'] === true);
+      const o = checkOptions(ctx.cfg, opts['skipPlus'] === true);
       for (const key of keys) {
         ctx.out(`key ${JSON.stringify(key)}`);
         const trace = (step: string, text: string): void => ctx.out(`  ${step}: ${text}`);

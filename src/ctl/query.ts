@@ -1,8 +1,8 @@
 // smmapctl query: answer keys exactly as the daemon would, through the same store driver,
 // policy and options.
-import { verify } from '../core/policy';
+import { verify } from '../core/checks';
 import { replyPayload } from '../core/reply';
-import { policyOptions } from '../policy-options';
+import { checkOptions } from '../check-options';
 import { openStore } from '../store/registry';
 import { queryMap } from './maps';
 import { KEYS_ARG, SKIP_PLUS_OPTION, type CommandSpec } from './spec';
@@ -22,7 +22,7 @@ export const queryCommand: CommandSpec = {
     // The replies are the daemon's (a few words); what the daemon would log goes to stderr.
     const store = openStore(ctx.cfg, (msg) => void process.stderr.write(`smmapctl: ${msg}\n`));
     try {
-      const o = policyOptions(ctx.cfg, opts['skipPlus'] === true);
+      const o = checkOptions(ctx.cfg, opts['skipPlus'] === true);
       for (const key of keys) ctx.out(replyPayload(await verify(key, store, o)));
     } finally {
       await store.close();

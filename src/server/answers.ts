@@ -1,10 +1,11 @@
 // The Cyrus verification: from request key bytes to the reply netstring, through the checks
-// (core/policy.ts verify) and an answer cache. The cache is exact for stores that report
+// (core/checks.ts verify) and an answer cache. The cache is exact for stores that report
 // changes (SQLite's PRAGMA data_version: any commit by smmapctl or sync empties it) and
 // TTL-bounded for stores that cannot (IMAP). Which requests come here is the router's
 // business (router.ts).
 import { encodeNetstring } from '../core/netstring';
-import { isPromise, verify, type PolicyOptions } from '../core/policy';
+import { verify, type CheckOptions } from '../core/checks';
+import { isPromise } from '../core/contract';
 import { decodeKey } from '../core/recipient';
 import { replyPayload, type Outcome, type Reply } from '../core/reply';
 import type { MailboxStore, Maybe } from '../store/store';
@@ -40,7 +41,7 @@ export class CyrusAnswers {
 
   constructor(
     private readonly store: MailboxStore,
-    private readonly policy: PolicyOptions,
+    private readonly checks: CheckOptions,
     private readonly cacheOpts: CacheOptions,
     /** Hit and miss counts for the metrics; the service passes one object that outlives reloads. */
     stats: CacheStats = { hits: 0, misses: 0 },
@@ -79,7 +80,7 @@ export class CyrusAnswers {
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) return hit;
     const key = decodeKey(keyBytes);
-    const r = verify(key, this.store, this.policy);
+    const r = verify(key, this.store, this.checks);
     const text = key ?? cacheKey;
     return isPromise(r) ? r.then((reply) => this.remember(cacheKey, text, reply)) : this.remember(cacheKey, text, r);
   }

@@ -10,7 +10,7 @@
 // what an answer is logged and counted as (answered); a malformed request goes through
 // protocolError() whatever the protocol.
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { isPromise } from '../core/policy';
+import { isPromise } from '../core/contract';
 import { auditField, type Logger, type LogRateLimiter } from '../log';
 import { Metrics } from './metrics';
 import { formatPeer, type Peer } from './peer';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { restartOnlyChanges, type Config } from '../config';
 import { LogRateLimiter, type Logger } from '../log';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { describeSpec, describeSpecs, type ListenSpec } from './listen-spec';
+import { describeSpec, describeSpecs, type ListenSpec } from '../listen-spec';
 import { endGently } from './connection';
 import { dropPrivileges } from './privileges';
 import { formatPeer, peerOf, type Peer } from './peer';
@@ -17,7 +17,7 @@ import type { MetricsEndpoint } from './metrics-http';
 import type { ProcessShell } from './shell';
 import { clearStaleSocket, UnixSocketFile } from './unix-socket';
 
-export { parseListenSpec, ListenSpecError, type ListenSpec } from './listen-spec';
+export { parseListenSpec, ListenSpecError, type ListenSpec } from '../listen-spec';
 
 /** The kernel's queue of connections not yet accepted (capped by net.core.somaxconn). */
 export const LISTEN_BACKLOG = 511;

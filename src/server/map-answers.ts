@@ -4,16 +4,13 @@
 // cannot answer (never OK because something failed). Answers may be cached for
 // smmapd_maps_cache_ttl seconds: these stores cannot say when they change.
 import type { Config } from '../config';
-import type { LookupTable, Maybe } from '../core/contract';
+import { isPromise, type LookupTable, type Maybe } from '../core/contract';
 import { encodeNetstring } from '../core/netstring';
-import { isPromise } from '../core/policy';
-import type { Outcome } from '../core/reply';
+import { replyPayload, type Reply } from '../core/reply';
 import type { Log } from '../store/registry';
-import { lookupReply, openMap, type MapReply } from '../table/maps';
+import { lookupReply, openMap } from '../table/maps';
 import { AnswerCache } from './answer-cache';
 import type { Answer } from './answers';
-
-const OUTCOME: Record<MapReply['status'], Outcome> = { OK: 'ok', NOTFOUND: 'nonexistent', TEMP: 'failed' };
 
 /** One named map, with its TTL cache; lookups of a key under way are shared. */
 export class MapAnswers {
@@ -45,8 +42,8 @@ export class MapAnswers {
     return p;
   }
 
-  private remember(cacheKey: string, r: MapReply): Answer {
-    const answer: Answer = { wire: encodeNetstring(`${r.status} ${r.text}`), outcome: OUTCOME[r.status], status: r.status, key: cacheKey };
+  private remember(cacheKey: string, r: Reply): Answer {
+    const answer: Answer = { wire: encodeNetstring(replyPayload(r)), outcome: r.outcome, status: r.status, key: cacheKey };
     const ttl = r.status === 'OK' ? this.cfg.mapCacheTtlMs : r.status === 'NOTFOUND' ? this.cfg.mapNegativeCacheTtlMs : 0;
     if (ttl !== 0) this.cache.set(cacheKey, answer, ttl);
     return answer;

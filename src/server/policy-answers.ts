@@ -1,8 +1,9 @@
 // `smmapd --policy`: from one policy delegation request (the attributes that matter) to the
-// `action=...` reply, through the same checks as the socketmap path (core/policy.ts check),
+// `action=...` reply, through the same checks as the socketmap path (core/checks.ts check),
 // with the quota judged for this message's size. No answer cache: the size differs per
 // request, and SQLite answers in microseconds.
-import { isPromise, check, type PolicyOptions, type Verdict } from '../core/policy';
+import { check, type CheckOptions, type CheckResult } from '../core/checks';
+import { isPromise } from '../core/contract';
 import { actionKind, policyAction, type ActionKind, type PolicyActions } from '../core/policy-actions';
 import { decodeKey } from '../core/recipient';
 import type { Outcome, Status } from '../core/reply';
@@ -26,7 +27,7 @@ export interface PolicyRequest {
   readonly client: string;
 }
 
-export interface PolicyAnswer {
+export interface PolicyResponse {
   /** `action=...\n\n`, ready to write. */
   readonly wire: string;
   readonly kind: ActionKind | 'norecipient' | 'badsize';
@@ -37,31 +38,31 @@ export interface PolicyAnswer {
 }
 
 /** Nothing to check (no single recipient): no opinion, so Postfix's other restrictions decide. */
-const NO_RECIPIENT: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'norecipient', status: '', outcome: 'ok', key: '' };
+const NO_RECIPIENT: PolicyResponse = { wire: 'action=DUNNO\n\n', kind: 'norecipient', status: '', outcome: 'ok', key: '' };
 
 /**
  * A size that is not a byte count (Postfix always sends one): the quota cannot be judged, and
  * refusing on a number we cannot read would be worse than no opinion. The session logs it.
  */
-const BAD_SIZE: PolicyAnswer = { wire: 'action=DUNNO\n\n', kind: 'badsize', status: '', outcome: 'failed', key: '' };
+const BAD_SIZE: PolicyResponse = { wire: 'action=DUNNO\n\n', kind: 'badsize', status: '', outcome: 'failed', key: '' };
 
 export class PolicyAnswers {
   constructor(
     private readonly store: MailboxStore,
-    private readonly policy: PolicyOptions,
+    private readonly checks: CheckOptions,
     private readonly actions: PolicyActions,
   ) {}
 
-  answer(req: PolicyRequest): Maybe<PolicyAnswer> {
+  answer(req: PolicyRequest): Maybe<PolicyResponse> {
     if (req.recipient === null || req.recipient.length === 0) return NO_RECIPIENT;
     const key = decodeKey(req.recipient);
     const text = key ?? req.recipient.toString('latin1');
     if (req.size === null) return { ...BAD_SIZE, key: text };
-    const v = check(key, this.store, this.policy, { size: req.size, gracePercent: this.actions.gracePercent });
+    const v = check(key, this.store, this.checks, { size: req.size, gracePercent: this.actions.gracePercent });
     return isPromise(v) ? v.then((r) => this.reply(text, r)) : this.reply(text, v);
   }
 
-  private reply(key: string, v: Verdict): PolicyAnswer {
+  private reply(key: string, v: CheckResult): PolicyResponse {
     const kind = actionKind(v);
     return { wire: `action=${policyAction(kind, v.text, this.actions)}\n\n`, kind, status: v.status, outcome: v.outcome, key };
   }

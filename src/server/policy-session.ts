@@ -7,12 +7,12 @@
 // answers the client with its own temporary error, never with an accept.
 // Order, bounds, backpressure, idle timeout and drain are Connection's (connection.ts).
 import type { Readable, Writable } from 'node:stream';
-import { parsePolicySize } from '../core/quota-policy';
+import { parsePolicySize } from '../core/quota-verdict';
 import { auditField } from '../log';
 import { Connection, type ConnectionContext } from './connection';
 import { POLICY } from './metrics';
 import type { Peer } from './peer';
-import type { PolicyAnswer, PolicyAnswers, PolicyRequest } from './policy-answers';
+import type { PolicyResponse, PolicyAnswers, PolicyRequest } from './policy-answers';
 
 /** A policy connection's context: the common one and the policy answers (any listener may speak it). */
 export interface PolicyContext extends ConnectionContext {
@@ -26,9 +26,9 @@ export const MAX_ATTRIBUTES = 256;
 const MAX_QUEUED = 64;
 
 /** What a bug on the answer path gets: defer, never accept. */
-const INTERNAL_ERROR: PolicyAnswer = { wire: 'action=DEFER_IF_PERMIT internal error\n\n', kind: 'failure', status: 'TEMP', outcome: 'failed', key: '' };
+const INTERNAL_ERROR: PolicyResponse = { wire: 'action=DEFER_IF_PERMIT internal error\n\n', kind: 'failure', status: 'TEMP', outcome: 'failed', key: '' };
 
-export class PolicySession extends Connection<PolicyContext, PolicyRequest, PolicyRequest, PolicyAnswer> {
+export class PolicySession extends Connection<PolicyContext, PolicyRequest, PolicyRequest, PolicyResponse> {
   private carry: Buffer | null = null;
   // the request being read
   private attrs = 0;
@@ -120,11 +120,11 @@ export class PolicySession extends Connection<PolicyContext, PolicyRequest, Poli
     this.protocolError('policy protocol error', reason, '');
   }
 
-  protected answer(req: PolicyRequest): PolicyAnswer | Promise<PolicyAnswer> {
+  protected answer(req: PolicyRequest): PolicyResponse | Promise<PolicyResponse> {
     return this.ctx.policy.answer(req);
   }
 
-  protected answered(a: PolicyAnswer, req: PolicyRequest, since: bigint): void {
+  protected answered(a: PolicyResponse, req: PolicyRequest, since: bigint): void {
     const m = this.ctx.metrics;
     if (m) {
       if (a.status !== '') m.answered(a.status, a.outcome, POLICY, since);

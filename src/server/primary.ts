@@ -15,7 +15,7 @@ import type { Logger } from '../log';
 import { kindOf, type PrimaryMsg, type WorkerMsg } from './cluster-messages';
 import { EX_OK, EX_TEMPFAIL } from './exit-codes';
 import { Lifecycle, type LifecycleLimits } from './lifecycle';
-import { describeSpecs, type ListenSpec } from './listen-spec';
+import { describeSpecs, type ListenSpec } from '../listen-spec';
 import { logRestartOnly, socketSettingsChanged } from './listener';
 import { isRoot } from './privileges';
 import type { ProcessShell } from './shell';

@@ -5,7 +5,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { LifecycleLimits } from './lifecycle';
-import type { ListenSpec } from './listen-spec';
+import type { ListenSpec } from '../listen-spec';
 import { guardMetrics, runSingle } from './listener';
 import type { Service } from './service';
 import type { ProcessShell } from './shell';

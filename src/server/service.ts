@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../config';
 import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { auditField, LogRateLimiter, type Logger } from '../log';
-import { policyOptions } from '../policy-options';
+import { checkOptions } from '../check-options';
 import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { CyrusAnswers } from './answers';
@@ -15,7 +15,7 @@ import { Metrics, type MetricsProbes } from './metrics';
 import type { Peer } from './peer';
 import { PolicyAnswers } from './policy-answers';
 import { PolicySession, type PolicyContext } from './policy-session';
-import type { Protocol } from './listen-spec';
+import type { Protocol } from '../listen-spec';
 import { MapRouter } from './router';
 import { SocketmapSession, type SocketmapContext } from './session';
 
@@ -87,7 +87,7 @@ export class Service {
 
   private makeContext(): SocketmapContext & PolicyContext {
     const cfg = this.cfg;
-    const cyrus = new CyrusAnswers(this.store, policyOptions(cfg, this.opts.skipPlus), {
+    const cyrus = new CyrusAnswers(this.store, checkOptions(cfg, this.opts.skipPlus), {
       size: cfg.cacheSize,
       positiveTtlMs: cfg.cacheTtlMs,
       negativeTtlMs: cfg.negativeCacheTtlMs,
@@ -111,7 +111,7 @@ export class Service {
       audit: cfg.audit,
       protocolErrors: this.protocolErrors,
       // any listener may speak the policy protocol (smmapd_policy_listen, a systemd `policy` socket)
-      policy: new PolicyAnswers(this.store, policyOptions(cfg, this.opts.skipPlus), cfg.policy),
+      policy: new PolicyAnswers(this.store, checkOptions(cfg, this.opts.skipPlus), cfg.policy),
       metrics: this.metrics,
     };
   }

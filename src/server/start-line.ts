@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import type { Config } from '../config';
 import type { ProcessModel } from '../log';
 import { VERSION } from '../version';
-import { describeSpec, type ListenSpec, type Protocol } from './listen-spec';
+import { describeSpec, type ListenSpec, type Protocol } from '../listen-spec';
 
 function whoAmI(): string {
   try {

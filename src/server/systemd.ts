@@ -13,7 +13,7 @@
 import net from 'node:net';
 import { EX_OK, EX_OSERR } from './exit-codes';
 import type { LifecycleLimits } from './lifecycle';
-import type { ListenSpec } from './listen-spec';
+import type { ListenSpec } from '../listen-spec';
 import { runSingle } from './listener';
 import { dropPrivileges } from './privileges';
 import { peerOf } from './peer';

@@ -11,7 +11,7 @@ import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, lsta
 import net from 'node:net';
 import type { Config } from '../config';
 import type { Logger } from '../log';
-import { ListenSpecError } from './listen-spec';
+import { ListenSpecError } from '../listen-spec';
 import { lookupGroup, lookupUser } from './users';
 
 /** open(2)'s O_PATH on Linux (not in fs.constants). */

@@ -5,7 +5,7 @@ import { dropPrivileges } from './privileges';
 import { kindOf, type PrimaryMsg, type WorkerMsg } from './cluster-messages';
 import { EX_TEMPFAIL } from './exit-codes';
 import { BindError, closeAll, serveOn } from './listener';
-import type { ListenSpec } from './listen-spec';
+import type { ListenSpec } from '../listen-spec';
 import { reloadService, type Service } from './service';
 import type { ProcessShell } from './shell';
 

@@ -4,17 +4,13 @@
 // OK because something failed). The answer path and its cache: server/map-answers.ts.
 import { isUtf8 } from 'node:buffer';
 import type { Config, MapSpec } from '../config';
-import { ConfigError, MAX_REPLY } from '../config';
-import { StoreError, type LookupTable, type Maybe, type StoreLog as Log } from '../core/contract';
-import { isPromise } from '../core/policy';
+import { ConfigError } from '../config-error';
+import { MAX_REPLY } from '../core/netstring';
+import { isPromise, StoreError, type LookupTable, type Maybe, type StoreLog as Log } from '../core/contract';
+import { storeFailure, type Reply } from '../core/reply';
 import { openTable } from './registry';
 import { CfError } from './cf';
 import { within } from '../deadline';
-
-export interface MapReply {
-  readonly status: 'OK' | 'NOTFOUND' | 'TEMP';
-  readonly text: string;
-}
 
 /** Open one configured table; a bad file is a configuration error naming the option's line and the file's. */
 export function openMap(spec: MapSpec, cfg: Config, log: Log): LookupTable {
@@ -38,8 +34,8 @@ const BACKSTOP_MS = 100;
  * looked up. The deadline goes to the table, which abandons its query there (src/pool.ts);
  * the race here only backs up a table that does not.
  */
-export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: number, what: string): Maybe<MapReply> {
-  if (keyBytes.includes(0) || !isUtf8(keyBytes)) return { status: 'NOTFOUND', text: '' };
+export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: number, what: string): Maybe<Reply> {
+  if (keyBytes.includes(0) || !isUtf8(keyBytes)) return NO_VALUE;
   const key = keyBytes.toString('utf8');
   let r: Maybe<string | null>;
   try {
@@ -51,14 +47,17 @@ export function lookupReply(table: LookupTable, keyBytes: Buffer, timeoutMs: num
   return within(r, Date.now() + timeoutMs + BACKSTOP_MS, () => new StoreError(`${what} lookup timed out`)).then(found, failed);
 }
 
-function found(v: string | null): MapReply {
-  if (v === null) return { status: 'NOTFOUND', text: '' };
+/** A table's NOTFOUND: an empty text, as Postfix's socketmap server says it. */
+const NO_VALUE: Reply = { status: 'NOTFOUND', text: '', outcome: 'nonexistent' };
+
+function found(v: string | null): Reply {
+  if (v === null) return NO_VALUE;
   // Postfix refuses replies over 100,000 bytes: a value that long cannot be passed on
-  if (Buffer.byteLength(v) > MAX_REPLY - 3) return { status: 'TEMP', text: 'Result too long' };
-  return { status: 'OK', text: v };
+  if (Buffer.byteLength(v) > MAX_REPLY - 3) return storeFailure('Result too long');
+  return { status: 'OK', text: v, outcome: 'ok' };
 }
 
-function failed(e: unknown): MapReply {
+function failed(e: unknown): Reply {
   // StoreError texts are short by construction; anything else is a bug: say little
-  return { status: 'TEMP', text: e instanceof StoreError ? e.message : 'internal error' };
+  return storeFailure(e instanceof StoreError ? e.message : 'internal error');
 }

@@ -4,7 +4,7 @@
 // recovery by itself. (Against a real Murder: test/integration/murder.test.ts.)
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configFromText } from '../../src/config';
-import { verify, type PolicyOptions } from '../../src/core/policy';
+import { verify, type CheckOptions } from '../../src/core/checks';
 import { createImapStore } from '../../src/store/imap';
 import { MemoryStore } from '../../src/store/memory';
 import type { MailboxState, MailboxStore } from '../../src/store/store';
@@ -26,7 +26,7 @@ function storeFor(fake: FakeImap, logs: string[], pool = 2): MailboxStore {
   return createImapStore(cfg, new MemoryStore(), (m) => logs.push(m));
 }
 
-const options: PolicyOptions = {
+const options: CheckOptions = {
   resolve: { virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false },
   serviceName: 'smmapd',
   overQuotaPerm: false,

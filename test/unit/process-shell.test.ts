@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeLogger, type Logger } from '../../src/log';
 import { EX_OK, EX_TEMPFAIL } from '../../src/server/exit-codes';
-import { describeSpec, ListenSpecError, parseListenSpec } from '../../src/server/listen-spec';
+import { describeSpec, ListenSpecError, parseListenSpec } from '../../src/listen-spec';
 import { RestartBudget } from '../../src/server/primary';
 import { CLOSE_BOUND_MS, ProcessShell, type ShellService } from '../../src/server/shell';
 

@@ -9,7 +9,7 @@ import { makeLogger } from '../../src/log';
 import { CyrusAnswers, type Answer } from '../../src/server/answers';
 import { CLOSE_LINGER_MS } from '../../src/server/connection';
 import type { Peer } from '../../src/server/peer';
-import { PolicyAnswers, type PolicyAnswer } from '../../src/server/policy-answers';
+import { PolicyAnswers, type PolicyResponse } from '../../src/server/policy-answers';
 import { PolicySession, type PolicyContext } from '../../src/server/policy-session';
 import { MapRouter } from '../../src/server/router';
 import { SocketmapSession, type SocketmapContext } from '../../src/server/session';
@@ -112,10 +112,10 @@ describe('PolicySession (the same Connection under the policy framing)', () => {
     vi.useRealTimers();
   });
 
-  const reply = (r: string): PolicyAnswer => ({ wire: `action=DUNNO ${r}\n\n`, kind: 'success', status: 'OK', outcome: 'ok', key: r });
+  const reply = (r: string): PolicyResponse => ({ wire: `action=DUNNO ${r}\n\n`, kind: 'success', status: 'OK', outcome: 'ok', key: r });
   const req = (r: string): string => `request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=${r}\n\n`;
 
-  function policySession(fn: (r: string) => PolicyAnswer | Promise<PolicyAnswer>): { s: PolicySession; input: PassThrough; got: () => string } {
+  function policySession(fn: (r: string) => PolicyResponse | Promise<PolicyResponse>): { s: PolicySession; input: PassThrough; got: () => string } {
     const input = new PassThrough();
     const output = new PassThrough();
     let text = '';

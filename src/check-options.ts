@@ -1,9 +1,9 @@
-// The one mapping from configuration (and -p) to the policy's options, shared by the daemon
+// The one mapping from configuration (and -p) to the checks' options, shared by the daemon
 // and `smmapctl query` so both answer alike.
 import { separatorOf, type Config } from './config';
-import type { PolicyOptions } from './core/policy';
+import type { CheckOptions } from './core/checks';
 
-export function policyOptions(cfg: Config, skipPlus: boolean): PolicyOptions {
+export function checkOptions(cfg: Config, skipPlus: boolean): CheckOptions {
   return {
     resolve: {
       virtdomains: cfg.virtdomains,

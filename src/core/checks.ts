@@ -1,11 +1,11 @@
-// The verification policy (behaviour §3): deny list, existence, anonymous post right on shared
+// The recipient checks (behaviour §3): deny list, existence, anonymous post right on shared
 // folders, quota — in that order — then `OK <key>`. Pure: the store is passed in, and the
 // result is synchronous whenever the store's answers are.
 import type { DenyEntry, MailboxState, MailboxStore, Maybe, QuotaState } from './contract';
-import { StoreError } from './contract';
+import { isPromise, StoreError } from './contract';
 import { anonymousMayLookup, anonymousMayPost, anonymousRights, maskToRights } from './acl';
 import { isMessageOver, isOverQuota, isStorageOver, KIB } from './quota';
-import { quotaVerdict, type QuotaVerdict, type SizedCheck } from './quota-policy';
+import { quotaVerdict, type QuotaVerdict, type SizedCheck } from './quota-verdict';
 import { resolveRecipient, type ResolveOptions } from './recipient';
 import {
   MSG_DENIED_DEFAULT, MSG_OVERQUOTA, MSG_PERMISSION, NONEXISTENT, storeFailure, type Reply,
@@ -13,15 +13,11 @@ import {
 import type { Trace } from './trace';
 import { servicesDeny } from './wildmat';
 
-export interface PolicyOptions {
+export interface CheckOptions {
   readonly resolve: ResolveOptions;
   /** Matched against deny-list service patterns; `smmapd` unless configured. */
   readonly serviceName: string;
   readonly overQuotaPerm: boolean;
-}
-
-function isPromise<T>(v: Maybe<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | null)?.then === 'function';
 }
 
 /** Control characters become spaces (Cyrus does this to deny messages). */
@@ -31,11 +27,11 @@ function deniedReply(entry: DenyEntry): Reply {
 }
 
 /** A reply with the size-aware quota verdict when one was asked for (the policy service). */
-export interface Verdict extends Reply {
+export interface CheckResult extends Reply {
   readonly quota?: QuotaVerdict;
 }
 
-function judgeMailbox(key: string, shared: boolean, box: MailboxState | null, o: PolicyOptions, sized: SizedCheck | null, t: Trace | undefined): Verdict {
+function judgeMailbox(key: string, shared: boolean, box: MailboxState | null, o: CheckOptions, sized: SizedCheck | null, t: Trace | undefined): CheckResult {
   if (t !== undefined) traceMailbox(t, shared, box);
   if (box === null) return NONEXISTENT;
   // A user's own folders are never ACL-checked; shared folders need anonymous `p`.
@@ -81,7 +77,7 @@ function failure(e: unknown): Reply {
   return storeFailure(e instanceof StoreError ? e.reply : 'store error');
 }
 
-function guard<T>(v: () => Maybe<T>, then: (x: T) => Maybe<Verdict>): Maybe<Verdict> {
+function guard<T>(v: () => Maybe<T>, then: (x: T) => Maybe<CheckResult>): Maybe<CheckResult> {
   let r: Maybe<T>;
   try {
     r = v();
@@ -95,7 +91,7 @@ function guard<T>(v: () => Maybe<T>, then: (x: T) => Maybe<Verdict>): Maybe<Verd
  * Answer one key. `key` is null when the request's key bytes were not valid UTF-8.
  * Never throws; a failing store gives TEMP.
  */
-export function verify(key: string | null, store: MailboxStore, o: PolicyOptions): Maybe<Reply> {
+export function verify(key: string | null, store: MailboxStore, o: CheckOptions): Maybe<Reply> {
   return check(key, store, o, null, undefined);
 }
 
@@ -104,7 +100,7 @@ export function verify(key: string | null, store: MailboxStore, o: PolicyOptions
  * service), so quota is judged as lmtpd with lmtp_strict_quota does and the verdict is
  * returned with the reply. `t`: record every step (smmapctl explain).
  */
-export function check(key: string | null, store: MailboxStore, o: PolicyOptions, sized: SizedCheck | null, t?: Trace): Maybe<Verdict> {
+export function check(key: string | null, store: MailboxStore, o: CheckOptions, sized: SizedCheck | null, t?: Trace): Maybe<CheckResult> {
   if (key === null) {
     t?.('key', 'not valid UTF-8: names no mailbox');
     return NONEXISTENT;
@@ -116,7 +112,7 @@ export function check(key: string | null, store: MailboxStore, o: PolicyOptions,
   }
   const shared = rcpt.userid === null;
   if (t !== undefined) t('mailbox', `${rcpt.mailbox} (${shared ? 'a shared folder' : `owned by ${rcpt.userid}`})`);
-  const checkMailbox = (): Maybe<Verdict> => guard(() => store.mailbox(rcpt.mailbox, shared), (box) => judgeMailbox(key, shared, box, o, sized, t));
+  const checkMailbox = (): Maybe<CheckResult> => guard(() => store.mailbox(rcpt.mailbox, shared), (box) => judgeMailbox(key, shared, box, o, sized, t));
   if (shared) return checkMailbox();
   return guard(() => store.denyEntry(rcpt.userid!), (entry) => {
     const denied = entry !== null && servicesDeny(entry.services, o.serviceName);
@@ -129,4 +125,3 @@ export function check(key: string | null, store: MailboxStore, o: PolicyOptions,
   });
 }
 
-export { isPromise };

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { isPromise, verify, type PolicyOptions } from '../../src/core/policy';
+import { verify, type CheckOptions } from '../../src/core/checks';
+import { isPromise } from '../../src/core/contract';
 import type { Reply } from '../../src/core/reply';
 import { memoryStore, type MemoryStore } from '../../src/store/memory';
 import { StoreError, type DenyEntry, type MailboxState, type MailboxStore, type QuotaState } from '../../src/store/store';
@@ -48,7 +49,7 @@ function section4Boxes(): Record<string, MailboxState> {
   };
 }
 
-function options(o: Partial<PolicyOptions> = {}, resolve: Partial<PolicyOptions['resolve']> = {}): PolicyOptions {
+function options(o: Partial<CheckOptions> = {}, resolve: Partial<CheckOptions['resolve']> = {}): CheckOptions {
   return {
     serviceName: 'smmapd',
     overQuotaPerm: false,
@@ -59,7 +60,7 @@ function options(o: Partial<PolicyOptions> = {}, resolve: Partial<PolicyOptions[
   };
 }
 
-async function answer(key: string | null, store: MailboxStore, o: PolicyOptions): Promise<string> {
+async function answer(key: string | null, store: MailboxStore, o: CheckOptions): Promise<string> {
   const r: Reply = await verify(key, store, o);
   return `${r.status} ${r.text}`;
 }

@@ -2,9 +2,9 @@
 // one implementation of the rules, so with size 0 and with a trace on, the answers are
 // verify's own.
 import { describe, expect, it } from 'vitest';
-import { check, verify, type PolicyOptions } from '../../src/core/policy';
+import { check, verify, type CheckOptions } from '../../src/core/checks';
 import { actionKind, defaultActions, policyAction } from '../../src/core/policy-actions';
-import { parsePolicySize, quotaVerdict } from '../../src/core/quota-policy';
+import { parsePolicySize, quotaVerdict } from '../../src/core/quota-verdict';
 import type { QuotaState } from '../../src/core/contract';
 import { memoryStore } from '../../src/store/memory';
 import { SPEC_TABLE } from '../fixtures/spec-table';
@@ -90,7 +90,7 @@ describe('check() is verify() with a size and a trace', () => {
       { root: 'user.quotamsg', storageLimitKiB: null, messageLimit: 1, storageUsed: 0, messageUsed: 1 },
     ],
   }, []);
-  const o: PolicyOptions = { serviceName: 'smmapd', overQuotaPerm: false, resolve: { virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false } };
+  const o: CheckOptions = { serviceName: 'smmapd', overQuotaPerm: false, resolve: { virtdomains: 'off', defaultdomain: '', postuser: '', downcase: true, separator: '.', skipPlus: false } };
   it.each(SPEC_TABLE)('%j: same reply with size 0 and a trace', async (key) => {
     const steps: string[] = [];
     const v = await verify(key, store, o);
