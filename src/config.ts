@@ -262,16 +262,31 @@ function policyActionsOf(r: Reader): PolicyActions {
   };
 }
 
+const LOG_LEVELS: Record<string, LogLevel> = { error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug' };
+
+/** The IMAP store's server and login (smmapd_imap_*). */
+function imapOf(r: Reader, where: string): ImapConfig {
+  const tls = r.oneOf<ImapTls>('smmapd_imap_tls', 'starttls', { none: 'none', starttls: 'starttls', tls: 'tls' });
+  const server = r.str('smmapd_imap_server', '');
+  return {
+    server, ...hostPort(server, tls, where), tls,
+    caFile: r.str('smmapd_imap_ca_file', ''),
+    user: r.str('smmapd_imap_user', ''),
+    password: r.str('smmapd_imap_password', ''),
+    passwordFile: r.str('smmapd_imap_password_file', ''),
+    timeoutMs: r.int('smmapd_imap_timeout', 10, 1, 3600) * 1000,
+    poolSize: r.int('smmapd_imap_pool_size', 4, 1, 64),
+  };
+}
+
 /** Build a Config from imapd.conf text. */
 export function configFromText(text: string, path = ''): Config {
   const opts = parseImapdConf(text, path || 'config');
   const r = new Reader(opts, path || 'config');
   const configdirectory = r.str('configdirectory', DEFAULT_CONFIG_DIRECTORY);
-  const tls = r.oneOf<ImapTls>('smmapd_imap_tls', 'starttls', { none: 'none', starttls: 'starttls', tls: 'tls' });
-  const server = r.str('smmapd_imap_server', '');
-  const { host, port } = hostPort(server, tls, path || 'config');
+  const imap = imapOf(r, path || 'config');
   const backend = r.oneOf<Backend>('smmapd_backend', 'sqlite', { sqlite: 'sqlite', imap: 'imap' });
-  if (backend === 'imap' && host === '') throw new ConfigError(`${path || 'config'}: smmapd_backend is imap but smmapd_imap_server is not set`);
+  if (backend === 'imap' && imap.host === '') throw new ConfigError(`${path || 'config'}: smmapd_backend is imap but smmapd_imap_server is not set`);
   const workersRaw = r.str('smmapd_workers', 'auto');
   const workers = workersRaw.toLowerCase() === 'auto' ? availableParallelism() : r.int('smmapd_workers', 1, 1, 256, 'or auto');
   const mode = r.str('smmapd_unix_socket_mode', '');
@@ -296,15 +311,7 @@ export function configFromText(text: string, path = ''): Config {
     debugCommand: r.str('debug_command', ''),
     store: r.str('smmapd_store', '{configdirectory}/smmapd.db').replace('{configdirectory}', () => configdirectory),
     backend,
-    imap: {
-      server, host, port, tls,
-      caFile: r.str('smmapd_imap_ca_file', ''),
-      user: r.str('smmapd_imap_user', ''),
-      password: r.str('smmapd_imap_password', ''),
-      passwordFile: r.str('smmapd_imap_password_file', ''),
-      timeoutMs: r.int('smmapd_imap_timeout', 10, 1, 3600) * 1000,
-      poolSize: r.int('smmapd_imap_pool_size', 4, 1, 64),
-    },
+    imap,
     cacheTtlMs: r.int('smmapd_cache_ttl', 0, 0) * 1000,
     negativeCacheTtlMs: r.int('smmapd_negative_cache_ttl', 0, 0) * 1000,
     cacheSize: r.int('smmapd_cache_size', 100_000, 0),
@@ -322,13 +329,9 @@ export function configFromText(text: string, path = ''): Config {
     unixSocketGroup: r.str('smmapd_unix_socket_group', ''),
     runUser: r.str('smmapd_user', ''),
     runGroup: r.str('smmapd_group', ''),
-    logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', {
-      error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
-    }),
+    logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', LOG_LEVELS),
     audit: r.bool('smmapd_audit', false),
-    auditLevel: r.oneOf<LogLevel>('smmapd_audit_level', 'notice', {
-      error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug',
-    }),
+    auditLevel: r.oneOf<LogLevel>('smmapd_audit_level', 'notice', LOG_LEVELS),
     logTarget: r.str('smmapd_log', ''),
     syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
     syslogSocket: r.str('smmapd_syslog_socket', ''),
