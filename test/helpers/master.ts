@@ -5,8 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CYRUS_BIN } from './cyrus';
-import { alive, killMatching, pidsMatching, sleep, SMMAPD, waitFor } from './base';
-import { EXAMPLE, readExample, SMMAPD_COMMAND, substitute } from './fixture';
+import { alive, killMatching, pidsMatching, sleep, SMMAPD, SMMAPD_COMMAND, waitFor } from './base';
+import { EXAMPLE, readExample, substitute } from './fixture';
 
 export const MASTER = join(CYRUS_BIN, 'master');
 
@@ -93,4 +93,21 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
       return left;
     },
   };
+}
+
+/** What fake-master.py reports of one scenario run (the stand-in master's view). */
+export interface FakeMasterRun {
+  pid: number;
+  exit: number | null;
+  exit_after: number;
+  messages: Array<[number, number]>;
+  stderr: string;
+  [k: string]: unknown;
+}
+
+/** smmapd's command line `argv` under the stand-in master (fake-master.py) in `scenario`, to its end. */
+export function fakeMaster(scenario: string, argv: readonly string[]): FakeMasterRun {
+  const r = spawnSync('python3', [join(__dirname, 'fake-master.py'), scenario, '--', ...argv], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`fake master: ${r.stderr}`);
+  return JSON.parse(r.stdout) as FakeMasterRun;
 }
