@@ -14,7 +14,8 @@ import { captureOutput, childrenOf, freePort, SMMAPD, waitFor, waitForPort } fro
  *  - 'socket-activate': under systemd-socket-activate with the `activate` options (-l ADDR,
  *    --accept, --fdname=...; no -l: -l 127.0.0.1:PORT): the handle is the activator;
  *  - 'supervisor': `supervisor` is a super-server's whole command line (xinetd, inetd,
- *    tcpserver) that starts smmapd itself on `port`: the handle is the supervisor.
+ *    tcpserver, Cyrus master) that starts smmapd itself on `port` (or `listen`, which here
+ *    only names the address): the handle is the supervisor.
  */
 export type Model = 'listen' | 'stdio' | 'socket-activate' | 'supervisor';
 
@@ -43,12 +44,14 @@ export interface SmmapdOptions {
   readonly activate?: readonly string[];
   /** The super-server's command line (model 'supervisor'). */
   readonly supervisor?: readonly string[];
-  /** The TCP port (model 'socket-activate' or 'supervisor'; default a fresh one). */
+  /** The TCP port (model 'supervisor'; 'socket-activate': default a fresh one). */
   readonly port?: number;
   /** Default: stdin ignored, stdout and stderr piped (stdin piped for 'stdio'). */
   readonly stdio?: StdioOptions;
   /** The file stderr was given (stdio): output() reads it. */
   readonly stderrFile?: string;
+  /** In a session of its own (a supervisor that would otherwise share our process group). */
+  readonly detached?: boolean;
 }
 
 /** A started smmapd (or the supervisor or activator that runs it). */
@@ -82,11 +85,11 @@ export async function startSmmapd(o: SmmapdOptions = {}): Promise<Smmapd> {
   if (model === 'listen' && o.listen === undefined) {
     port = await freePort();
     listen = [`inet:127.0.0.1:${port}`];
-  } else if (port === 0 && (model === 'supervisor' || (model === 'socket-activate' && !(o.activate ?? []).includes('-l')))) {
+  } else if (port === 0 && model === 'socket-activate' && !(o.activate ?? []).includes('-l')) {
     port = await freePort();
   }
   const first = listen[0];
-  if (model === 'listen' && first !== undefined && port === 0 && first.startsWith('inet:')) port = Number(first.slice(first.lastIndexOf(':') + 1));
+  if (first !== undefined && port === 0 && first.startsWith('inet:')) port = Number(first.slice(first.lastIndexOf(':') + 1));
   const target = first?.startsWith('unix:') ? first : first !== undefined ? first.slice('inet:'.length) : port > 0 ? `127.0.0.1:${port}` : '';
 
   const smmapd = o.command ?? [process.execPath, SMMAPD, ...(o.conf === undefined ? [] : ['-C', o.conf]), ...listen.flatMap((l) => ['--listen', l]), ...(o.args ?? [])];
@@ -97,6 +100,7 @@ export async function startSmmapd(o: SmmapdOptions = {}): Promise<Smmapd> {
   if (argv.length === 0) throw new Error('startSmmapd: no command line');
   const proc = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, ...o.env },
+    detached: o.detached ?? false,
     stdio: o.stdio ?? [model === 'stdio' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const piped = captureOutput(proc);

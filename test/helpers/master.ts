@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { CYRUS_BIN } from './cyrus';
 import { alive, killMatching, pidsMatching, sleep, SMMAPD, SMMAPD_COMMAND, waitFor } from './base';
+import { startSmmapd, type Smmapd } from './daemon';
 import { EXAMPLE, readExample, substitute } from './fixture';
 
 export const MASTER = join(CYRUS_BIN, 'master');
@@ -23,8 +24,8 @@ export interface MasterOptions {
   readonly maxchild?: number;
 }
 
-export interface RunningMaster {
-  readonly pid: number;
+/** The daemon handle (daemon.ts) of the master, with what a master adds. */
+export interface RunningMaster extends Omit<Smmapd, 'stop'> {
   readonly cyrusConf: string;
   /** Our workers: smmapd processes started by this master. */
   workers(): number[];
@@ -62,24 +63,24 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const pidFile = join(cy, 'master.pid');
   const logFile = join(cy, 'master.log');
   execFileSync('chown', ['-R', 'cyrus:mail', o.dir]);
-  const r = spawnSync('setpriv', ['--reuid=cyrus', '--regid=mail', '--init-groups', MASTER, '-C', imapd, '-M', cyrusConf, '-p', pidFile, '-L', logFile, '-d'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`master failed to start: ${r.stderr}`);
-  let pid = 0;
-  await waitFor(() => {
-    try {
-      pid = Number(readFileSync(pidFile, 'utf8').trim());
-    } catch {
-      pid = 0;
-    }
-    return pid > 0;
-  }, 5000);
-  if (pid === 0) throw new Error('master wrote no pid file');
+  // in the foreground (no -d: its exit is ours to see), in a session of its own as -d would
+  // make it; setpriv execs master, so the child's pid is master's
+  const target = o.listen.startsWith('/') ? `unix:${o.listen}` : `inet:${o.listen}`;
+  const m = await startSmmapd({
+    model: 'supervisor',
+    supervisor: ['setpriv', '--reuid=cyrus', '--regid=mail', '--init-groups', MASTER, '-C', imapd, '-M', cyrusConf, '-p', pidFile, '-L', logFile],
+    listen: [target],
+    detached: true,
+    ready: 'none',
+  });
+  const pid = m.pid;
   const pattern = `${SMMAPD} -C ${o.conf}`;
   const workers = (): number[] => pidsMatching(pattern);
   // prefork workers up: the service is ready
-  await waitFor(() => workers().length >= Math.min(1, o.prefork ?? 1), 10_000);
+  await Promise.race([waitFor(() => workers().length >= Math.min(1, o.prefork ?? 1), 10_000), m.exited()]);
+  if (m.hasExited()) throw new Error(`master failed to start: ${m.output()}`);
   return {
-    pid,
+    ...m,
     cyrusConf,
     workers,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
