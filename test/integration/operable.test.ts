@@ -4,7 +4,7 @@
 // restart; SIGUSR1 reloads and SIGUSR2 reopens the log, never Node's inspector;
 // smmapd_allow_from closes other peers at once; a failed worker fork is retried; a log file
 // root creates is writable by the workers that run as smmapd_user.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -130,7 +130,7 @@ describe('one configuration, one daemon', () => {
     const client = net.connect({ host: '127.0.0.1', port });
     const server = await accepted;
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-    const child = spawn(process.execPath, [SMMAPD, '-C', conf], { stdio: [fd, fd, 'pipe'] });
+    const child = (await startSmmapd({ model: 'stdio', conf, stdio: [fd, fd, 'pipe'] })).proc;
     let reply = '';
     client.on('data', (b: Buffer) => (reply += b.toString()));
     client.write('11:smmapd fred,');
@@ -181,21 +181,21 @@ describe('SIGUSR1 and SIGUSR2 never open Node\'s inspector', () => {
 
   it('stdio (inetd): SIGUSR1 and SIGUSR2 neither end the process nor open the inspector', async () => {
     const conf = confWith('usr-stdio.conf', '');
-    const child = spawn(process.execPath, [SMMAPD, '-C', conf], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = (await startSmmapd({ model: 'stdio', conf })).proc;
     let out = '';
     let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.stdin.write('11:smmapd fred,');
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdin!.write('11:smmapd fred,');
     expect(await waitFor(() => out === '7:OK fred,', 10_000)).toBe(true);
     child.kill('SIGUSR1');
     child.kill('SIGUSR2');
     await sleep(500);
     expect(alive(child.pid!)).toBe(true);
     expect(inspectorPids()).not.toContain(child.pid);
-    child.stdin.write('13:smmapd nosuch,');
+    child.stdin!.write('13:smmapd nosuch,');
     expect(await waitFor(() => out.endsWith('31:NOTFOUND Mailbox does not exist,'), 5000)).toBe(true);
-    child.stdin.end();
+    child.stdin!.end();
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
     expect(err).not.toContain('Debugger listening');
