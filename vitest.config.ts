@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers, one harness (test/helpers/harness.ts); README "Tests" says which is which.
-//   unit: the pure core and in-process tests; no build, no child processes, files in parallel.
+// Three tiers, one harness (test/helpers: startSmmapd in daemon.ts starts the daemon); README
+// "Tests" says which is which.
+//   unit: src in-process (the pure core, stores and sessions against a scripted IMAP
+//     server); no build, none of the programs started, files in parallel.
 //   integration: the built programs as processes, over real sockets, with the real peers
 //     (Cyrus, Postfix, Sendmail, inetd, systemd): one file at a time.
 //   load: load and soak runs (tens of seconds each), in their own tier.

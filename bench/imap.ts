@@ -5,7 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN, createMany, cyrusAvailable, populate, runCtl, spawnSmmapd, startCyrus } from '../test/helpers/harness';
+import { ADMIN, createMany, cyrusAvailable, populate, startCyrus } from '../test/helpers/cyrus';
+import { runCtl } from '../test/helpers/base';
+import { startSmmapd } from '../test/helpers/daemon';
 
 export interface ImapBenchDeps {
   readonly smload: (target: string, keyFile: string, conns: number, secs: number) => { rps: number; p50: number; p99: number; errors: number };
@@ -84,11 +86,9 @@ function report(name: string, conns: number, l: { rps: number; p50: number; p99:
 }
 
 /** Spawn the stdio model on one request and wait for its answer. */
-function firstAnswer(conf: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawnSmmapd(['-C', conf], { stdio: ['pipe', 'pipe', 'ignore'] });
-    p.stdout!.once('data', () => (p.stdin!.end(), resolve()));
-    p.on('error', reject);
-    p.stdin!.write('6:any u0,');
-  });
+async function firstAnswer(conf: string): Promise<void> {
+  const d = await startSmmapd({ model: 'stdio', conf, stdio: ['pipe', 'pipe', 'ignore'] });
+  const answered = new Promise<void>((resolve) => d.proc.stdout!.once('data', () => (d.proc.stdin!.end(), resolve())));
+  d.proc.stdin!.write('6:any u0,');
+  await Promise.race([answered, d.exited().then((c) => Promise.reject(new Error(`smmapd exited ${c} without an answer`)))]);
 }

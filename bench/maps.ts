@@ -10,8 +10,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { directoriesMissing, LDAP_ADMIN, pgSql, startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg } from '../test/helpers/directories';
-import { freePort, SMMAPCTL, waitForPort } from '../test/helpers/harness';
+import {
+  directoriesMissing, LDAP_ADMIN, pgSql, startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg,
+} from '../test/helpers/directories';
+import { freePort, SMMAPCTL, waitForPort } from '../test/helpers/base';
 
 export interface MapsBenchDeps {
   readonly smloadBin: string;

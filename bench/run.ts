@@ -11,7 +11,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCtl, SMMAPD, smloadBinary, spawnSmmapd, waitForPort } from '../test/helpers/harness';
+import { freePort, runCtl, SMMAPD } from '../test/helpers/base';
+import { smloadBinary } from '../test/helpers/load';
+import { startSmmapd } from '../test/helpers/daemon';
 import { batchLines, benchKeys, dataset } from './dataset';
 import { imapBench } from './imap';
 import { mapsBench } from './maps';
@@ -83,14 +85,11 @@ function row(name: string, conns: number, l: Load): string {
 }
 
 async function withDaemon<T>(conf: string, fn: (target: string) => T | Promise<T>, extra: readonly string[] = []): Promise<T> {
-  const port = await freePort();
-  const d = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const d = await startSmmapd({ conf, args: extra, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await waitForPort(port);
-    return await fn(`127.0.0.1:${port}`);
+    return await fn(d.target);
   } finally {
-    d.kill('SIGTERM');
-    await new Promise((r) => d.once('exit', r));
+    await d.stop();
   }
 }
 

@@ -1,10 +1,10 @@
-// The harness's base (harness.ts re-exports all of it): where the built programs are (what
-// package.json's bin runs), ports and waiting, smmapctl and the daemon as real processes,
-// process bookkeeping. The peer modules (cyrus.ts, master.ts, ...) build on this file, which
-// imports none of them, so there is no import cycle. Nothing here imports vitest (bench/
-// runs it under plain node); describeWithPeer stays in procs.ts.
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// The harness's base: where the built programs are (what package.json's bin runs), time,
+// process bookkeeping, ports, the build, a bare configuration and smmapctl as a real process.
+// daemon.ts starts smmapd; the peer modules (cyrus.ts, master.ts, ...) build on this file,
+// which imports none of them, so there is no import cycle. Tests import each name from the
+// module that defines it. Nothing here imports vitest (bench/ runs it under plain node).
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,8 @@ const BIN = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { b
 /** What `npm install -g .` installs as smmapd and smmapctl. */
 export const SMMAPD = join(ROOT, BIN.smmapd!);
 export const SMMAPCTL = join(ROOT, BIN.smmapctl!);
+/** The command line that runs the built daemon (where examples say /usr/local/bin/smmapd). */
+export const SMMAPD_COMMAND = `${process.execPath} ${SMMAPD}`;
 
 // ---- time and processes -------------------------------------------------------------------
 
@@ -57,6 +59,31 @@ export function pidsMatching(pattern: string): number[] {
     .split('\n')
     .map((l) => Number(l.trim()))
     .filter((p) => p > 0 && p !== process.pid && p !== r.pid && alive(p));
+}
+
+/** The live direct children of `pid` (a supervisor's workers), from /proc: every thread's list. */
+export function childrenOf(pid: number): number[] {
+  const kids: number[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const list = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (list !== '') kids.push(...list.split(/\s+/).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  return kids.filter(alive);
+}
+
+/** Everything `proc` writes to stdout and stderr (the pipes among them), as one string so far. */
+export function captureOutput(proc: ChildProcess): () => string {
+  let out = '';
+  const add = (d: Buffer): void => {
+    out += d.toString();
+  };
+  proc.stdout?.on('data', add);
+  proc.stderr?.on('data', add);
+  return () => out;
 }
 
 /** SIGKILL whatever still matches (cleanup after a failed test); returns what was killed. */
@@ -189,76 +216,4 @@ export function runCtlAsync(conf: string, args: readonly string[]): Promise<CtlR
 /** Provision with one `smmapctl batch` (fast: one process, one transaction). */
 export function ctlBatch(conf: string, lines: readonly string[]): void {
   ctlOk(conf, ['batch'], `${lines.join('\n')}\n`);
-}
-
-// ---- the daemon -----------------------------------------------------------------------------
-
-/** The command line that runs the built daemon (where examples say /usr/local/bin/smmapd). */
-export const SMMAPD_COMMAND = `${process.execPath} ${SMMAPD}`;
-
-/** `smmapd ...args` as a child process, nothing awaited (the stdio model, supervisors' tests). */
-export function spawnSmmapd(args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, [SMMAPD, ...args], options);
-}
-
-/** The stdio (inetd) model once: `smmapd ...args` with `input` on stdin, run to its exit. */
-export function runSmmapd(args: readonly string[], input: string | Buffer, timeoutMs = 10_000): SpawnSyncReturns<Buffer> {
-  return spawnSync(process.execPath, [SMMAPD, ...args], { input, timeout: timeoutMs });
-}
-
-export interface RunningDaemon {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  readonly target: string;
-  output(): string;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-export interface ScratchDaemon extends RunningDaemon {
-  readonly env: ReturnType<typeof tempConfig>;
-  /** Stop the daemon and remove its directory. */
-  close(): Promise<void>;
-}
-
-/** A listener over a fresh store: config lines `extra`, provisioned with `smmapctl batch` lines. */
-export async function scratchDaemon(extra: string, batch: readonly string[]): Promise<ScratchDaemon> {
-  const env = tempConfig(extra);
-  if (batch.length > 0) ctlBatch(env.conf, batch);
-  const d = await startDaemon(env.conf);
-  return Object.assign(d, {
-    env,
-    close: async () => {
-      await d.stop();
-      rmSync(env.dir, { recursive: true, force: true });
-    },
-  });
-}
-
-/** `smmapd -C conf --listen inet:127.0.0.1:PORT [args]`, ready when the port accepts. */
-export async function startDaemon(conf: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
-  const port = await freePort();
-  const proc = spawnSmmapd(['-C', conf, '--listen', `inet:127.0.0.1:${port}`, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
-  try {
-    await Promise.race([waitForPort(port), exited.then((c) => Promise.reject(new Error(`smmapd exited ${c}: ${out}`)))]);
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}; smmapd said: ${out}`);
-  }
-  return {
-    proc,
-    port,
-    target: `127.0.0.1:${port}`,
-    output: () => out,
-    stop: async (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
-    },
-  };
 }

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, sleep } from './base';
+import { freePort, pidsMatching, sleep } from './base';
 
 export const CYRUS_BIN = '/usr/lib/cyrus/bin';
 export const ADMIN = { user: 'cyrus', password: 'secret' } as const;
@@ -181,10 +181,7 @@ export async function startCyrus(options: CyrusOptions = {}): Promise<Cyrus> {
   chownSync(sasldb, uid, gid);
   const pidFile = join(dir, 'run', 'master.pid');
 
-  const pids = (): number[] => {
-    const r = spawnSync('pgrep', ['-f', conf], { encoding: 'utf8' });
-    return r.stdout.split('\n').filter((l) => l.trim() !== '').map(Number).filter((p) => p !== process.pid);
-  };
+  const pids = (): number[] => pidsMatching(conf);
   const signalAll = (sig: NodeJS.Signals): void => {
     for (const p of pids()) {
       try { process.kill(p, sig); } catch { /* already gone */ }

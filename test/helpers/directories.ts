@@ -5,8 +5,8 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-// the harness, not procs.ts: bench/ runs this under plain node (no vitest)
-import { haveCommand, waitForPort } from './harness';
+// base.ts, not suite.ts: bench/ runs this under plain node (no vitest)
+import { haveCommand, waitForPort } from './base';
 
 const PG_ROOT = '/usr/lib/postgresql';
 export const PGBIN = existsSync(PG_ROOT)

@@ -3,9 +3,7 @@
 // test's (each swap must match, so the examples cannot drift from what the tests run).
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, runCtl, SMMAPD_COMMAND, tempConfig } from './base';
-
-export { SMMAPD_COMMAND };
+import { ROOT, runCtl, tempConfig } from './base';
 
 /** Each key and the reply it must get from the fixture store. */
 export const ANSWERS: ReadonlyArray<readonly [string, string]> = [
@@ -29,19 +27,26 @@ export function ctl(conf: string, args: readonly string[], input?: string): stri
   return r.stdout;
 }
 
-/** Temp config (unixhierarchysep: no) plus the fixture mailboxes; `extra` config lines. */
-export function makeFixture(extra = ''): Fixture {
+/** The mailboxes behind ANSWERS, as `smmapctl batch` lines. */
+export const FIXTURE_BATCH: readonly string[] = [
+  'mailbox create user.fred',
+  'mailbox create user.full',
+  'mailbox create shared',
+  'mailbox create shared.nopost',
+  'acl set shared.nopost anyone lrs',
+  'quota set user.full --storage 1',
+  'quota usage user.full --storage 2048',
+];
+
+/**
+ * The one store fixture: a temp config (unixhierarchysep: no, then `extra` lines) whose store
+ * is provisioned with `batch` (default FIXTURE_BATCH), readable by other users (Cyrus master
+ * runs as cyrus), and a key file. tempConfig (base.ts) is the bare config under it.
+ */
+export function makeFixture(extra = '', batch: readonly string[] = FIXTURE_BATCH): Fixture {
   const env = tempConfig(`unixhierarchysep: no\n${extra}`);
   chmodSync(env.dir, 0o755);
-  ctl(env.conf, ['batch'], [
-    'mailbox create user.fred',
-    'mailbox create user.full',
-    'mailbox create shared',
-    'mailbox create shared.nopost',
-    'acl set shared.nopost anyone lrs',
-    'quota set user.full --storage 1',
-    'quota usage user.full --storage 2048',
-  ].join('\n'));
+  if (batch.length > 0) ctl(env.conf, ['batch'], batch.join('\n'));
   const keys = join(env.dir, 'keys');
   writeFileSync(keys, 'fred\nnosuch\nfull\n');
   return { ...env, keys };

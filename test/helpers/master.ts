@@ -5,8 +5,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CYRUS_BIN } from './cyrus';
-import { alive, killMatching, pidsMatching, sleep, SMMAPD, waitFor } from './base';
-import { EXAMPLE, readExample, SMMAPD_COMMAND, substitute } from './fixture';
+import { alive, killMatching, pidsMatching, sleep, SMMAPD, SMMAPD_COMMAND, waitFor } from './base';
+import { startSmmapd, type Smmapd } from './daemon';
+import { EXAMPLE, readExample, substitute } from './fixture';
 
 export const MASTER = join(CYRUS_BIN, 'master');
 
@@ -23,8 +24,8 @@ export interface MasterOptions {
   readonly maxchild?: number;
 }
 
-export interface RunningMaster {
-  readonly pid: number;
+/** The daemon handle (daemon.ts) of the master, with what a master adds. */
+export interface RunningMaster extends Omit<Smmapd, 'stop'> {
   readonly cyrusConf: string;
   /** Our workers: smmapd processes started by this master. */
   workers(): number[];
@@ -62,24 +63,24 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
   const pidFile = join(cy, 'master.pid');
   const logFile = join(cy, 'master.log');
   execFileSync('chown', ['-R', 'cyrus:mail', o.dir]);
-  const r = spawnSync('setpriv', ['--reuid=cyrus', '--regid=mail', '--init-groups', MASTER, '-C', imapd, '-M', cyrusConf, '-p', pidFile, '-L', logFile, '-d'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`master failed to start: ${r.stderr}`);
-  let pid = 0;
-  await waitFor(() => {
-    try {
-      pid = Number(readFileSync(pidFile, 'utf8').trim());
-    } catch {
-      pid = 0;
-    }
-    return pid > 0;
-  }, 5000);
-  if (pid === 0) throw new Error('master wrote no pid file');
+  // in the foreground (no -d: its exit is ours to see), in a session of its own as -d would
+  // make it; setpriv execs master, so the child's pid is master's
+  const target = o.listen.startsWith('/') ? `unix:${o.listen}` : `inet:${o.listen}`;
+  const m = await startSmmapd({
+    model: 'supervisor',
+    supervisor: ['setpriv', '--reuid=cyrus', '--regid=mail', '--init-groups', MASTER, '-C', imapd, '-M', cyrusConf, '-p', pidFile, '-L', logFile],
+    listen: [target],
+    detached: true,
+    ready: 'none',
+  });
+  const pid = m.pid;
   const pattern = `${SMMAPD} -C ${o.conf}`;
   const workers = (): number[] => pidsMatching(pattern);
   // prefork workers up: the service is ready
-  await waitFor(() => workers().length >= Math.min(1, o.prefork ?? 1), 10_000);
+  await Promise.race([waitFor(() => workers().length >= Math.min(1, o.prefork ?? 1), 10_000), m.exited()]);
+  if (m.hasExited()) throw new Error(`master failed to start: ${m.output()}`);
   return {
-    pid,
+    ...m,
     cyrusConf,
     workers,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
@@ -93,4 +94,21 @@ export async function startMaster(o: MasterOptions): Promise<RunningMaster> {
       return left;
     },
   };
+}
+
+/** What fake-master.py reports of one scenario run (the stand-in master's view). */
+export interface FakeMasterRun {
+  pid: number;
+  exit: number | null;
+  exit_after: number;
+  messages: Array<[number, number]>;
+  stderr: string;
+  [k: string]: unknown;
+}
+
+/** smmapd's command line `argv` under the stand-in master (fake-master.py) in `scenario`, to its end. */
+export function fakeMaster(scenario: string, argv: readonly string[]): FakeMasterRun {
+  const r = spawnSync('python3', [join(__dirname, 'fake-master.py'), scenario, '--', ...argv], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`fake master: ${r.stderr}`);
+  return JSON.parse(r.stdout) as FakeMasterRun;
 }

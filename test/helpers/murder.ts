@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { haveCommand, isRoot, sleep, waitFor } from './base';
+import { childrenOf, haveCommand, isRoot, sleep, waitFor } from './base';
 import { query } from './socketmap';
 
 const HERE = join(__dirname, 'murder');
@@ -67,11 +67,6 @@ export function run(argv: readonly string[], options: { env?: NodeJS.ProcessEnv;
 
 function masterPid(dir: string, s: Server): number {
   return Number(readFileSync(join(dir, s, 'run', 'master.pid'), 'utf8').trim());
-}
-
-function childrenOf(pid: number): number[] {
-  const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number);
 }
 
 const TICK = 100; // USER_HZ on Linux

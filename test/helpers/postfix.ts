@@ -10,7 +10,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, freePort, pidsMatching, waitFor, waitForPort } from './base';
+import { alive, childrenOf, freePort, pidsMatching, waitFor, waitForPort } from './base';
 import { EXAMPLE, readExample, substitute } from './fixture';
 import { rcptDialogue, smtpDialogue, type SmtpReplies, type SmtpSession } from './smtp';
 
@@ -140,7 +140,7 @@ export async function startSmtpd(map: string, domain = 'example.test', opts: { p
     maillog: log,
     stop: async () => {
       // Children first (the master reaps them), then the master; then anything it respawned.
-      const kids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(master.pid)], { encoding: 'utf8' }).stdout.split('\n').map(Number).filter((p) => p > 0);
+      const kids = childrenOf(master.pid!);
       for (const k of kids) try { process.kill(k, 'SIGTERM'); } catch { /* gone */ }
       await waitFor(() => kids.every((k) => !alive(k)), 5000);
       master.kill('SIGTERM');

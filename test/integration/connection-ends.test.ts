@@ -7,7 +7,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlBatch, sleep, startDaemon, tempConfig, waitFor, type RunningDaemon } from '../helpers/harness';
+import { ctlBatch, sleep, tempConfig, waitFor } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { policyQuery } from '../helpers/policy';
 import { query } from '../helpers/socketmap';
 
@@ -57,7 +58,7 @@ describe.each([
   { proto: 'policy', args: ['--policy'], bad: 'request=smtpd_access_policy\nhello\n', reply: '' },
 ])('$proto: refused clients', ({ proto, args, bad, reply }) => {
   let env: ReturnType<typeof tempConfig>;
-  let d: RunningDaemon;
+  let d: Smmapd;
   const serves = async (): Promise<void> => {
     if (proto === 'policy') expect((await policyQuery(d.port, [{ recipient: 'fred' }])).replies).toEqual(['action=DUNNO']);
     else expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
@@ -66,7 +67,7 @@ describe.each([
     // a long idle timeout: only the end of each connection may reclaim its descriptor
     env = tempConfig('unixhierarchysep: no\nsmmapd_workers: 1\nsmmapd_timeout: 300');
     ctlBatch(env.conf, ['mailbox create user.fred']);
-    d = await startDaemon(env.conf, args);
+    d = await startSmmapd({ conf: env.conf, args });
   });
   afterAll(async () => {
     await d?.stop();
@@ -94,7 +95,7 @@ describe('the peer of a client that resets before it is accepted', () => {
   it('is [unknown], not [local]', async () => {
     const env = tempConfig('unixhierarchysep: no\nsmmapd_workers: 1\nsmmapd_log_level: debug');
     ctlBatch(env.conf, ['mailbox create user.fred']);
-    const d = await startDaemon(env.conf);
+    const d = await startSmmapd({ conf: env.conf });
     try {
       // stopped, the daemon cannot accept: the connection waits in the queue, then resets there
       d.proc.kill('SIGSTOP');

@@ -12,10 +12,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, ctlOk, cyrusAvailable, populate, startCyrus, startDaemon, type Cyrus, type CyrusOptions, type RunningDaemon } from '../helpers/harness';
-import { smmapdConf, type AdminOp } from '../helpers/cyrus';
+import { buildOnce, ctlOk } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
+import { cyrusAvailable, populate, smmapdConf, startCyrus, type AdminOp, type Cyrus, type CyrusOptions } from '../helpers/cyrus';
 import { query } from '../helpers/socketmap';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 
 type StoreKind = 'live' | 'sync' | 'import';
 const ALL: readonly StoreKind[] = ['live', 'sync', 'import'];
@@ -62,7 +63,7 @@ function damageQuota(cy: Cyrus, f: Fault): void {
 }
 
 async function answers(conf: string, keys: readonly string[]): Promise<string[]> {
-  const d: RunningDaemon = await startDaemon(conf);
+  const d: Smmapd = await startSmmapd({ conf });
   try {
     return await query(d.target, keys);
   } finally {

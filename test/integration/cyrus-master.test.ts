@@ -7,35 +7,20 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, ROOT, SMMAPD } from '../helpers/daemon';
+import { alive, freePort, haveCommand, isRoot, sleep, SMMAPD, waitFor } from '../helpers/base';
 import { ANSWERS, ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { gccAvailable, runLoad } from '../helpers/load';
-import { masterAvailable, startMaster, type RunningMaster } from '../helpers/master';
+import { fakeMaster, masterAvailable, startMaster, type FakeMasterRun, type RunningMaster } from '../helpers/master';
 import { postfixAvailable, postmapQuery } from '../helpers/postfix';
-import { alive, describeWithPeer, firstMissing, haveCommand, isRoot, sleep, waitFor } from '../helpers/procs';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { dial, netstring, parseReplies, query } from '../helpers/socketmap';
 
 const AVAILABLE = 1;
 const UNAVAILABLE = 2;
 const CONNECTION = 3;
 
-interface FakeMasterRun {
-  pid: number;
-  exit: number | null;
-  exit_after: number;
-  messages: Array<[number, number]>;
-  stderr: string;
-  [k: string]: unknown;
-}
-
-function fakeMaster(scenario: string, conf: string, args: string[]): FakeMasterRun {
-  const r = spawnSync('python3', [join(ROOT, 'test/helpers/fake-master.py'), scenario, '--', process.execPath, SMMAPD, '-C', conf, ...args], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.status !== 0) throw new Error(`fake master: ${r.stderr}`);
-  return JSON.parse(r.stdout) as FakeMasterRun;
-}
+/** smmapd -C conf ...args under the stand-in master in `scenario`. */
+const fakeRun = (scenario: string, conf: string, args: string[]): FakeMasterRun => fakeMaster(scenario, [process.execPath, SMMAPD, '-C', conf, ...args]);
 
 const msgs = (run: FakeMasterRun): number[] => run.messages.map(([m]) => m);
 
@@ -49,7 +34,7 @@ afterAll(() => {
 
 describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand('python3'), 'python3']]), () => {
   it('-U 3: UNAVAILABLE, CONNECTION, AVAILABLE per connection; exits after the third, no AVAILABLE after it', () => {
-    const run = fakeMaster('uses', fx.conf, ['-U', '3', '-T', '0']);
+    const run = fakeRun('uses', fx.conf, ['-U', '3', '-T', '0']);
     expect(run.replies).toEqual(['OK fred', 'OK fred', 'OK fred']);
     expect(msgs(run)).toEqual([UNAVAILABLE, CONNECTION, AVAILABLE, UNAVAILABLE, CONNECTION, AVAILABLE, UNAVAILABLE, CONNECTION]);
     // every message carries the worker's own pid
@@ -62,15 +47,15 @@ describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand
     const named = makeFixture('smmapd_service_name: smmapd');
     try {
       for (const f of [own, named]) ctl(f.conf, ['deny', 'add', 'fred', '--services', 'smmap', '--message', 'Closed for smmap']);
-      expect(fakeMaster('uses', own.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('NOTFOUND Closed for smmap'));
-      expect(fakeMaster('uses', named.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('OK fred'));
+      expect(fakeRun('uses', own.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('NOTFOUND Closed for smmap'));
+      expect(fakeRun('uses', named.conf, ['-U', '3', '-T', '0']).replies).toEqual(Array(3).fill('OK fred'));
     } finally {
       for (const f of [own, named]) rmSync(f.dir, { recursive: true, force: true });
     }
   });
 
   it('-T 1: once served, an idle worker says UNAVAILABLE and exits between T and 2T', () => {
-    const run = fakeMaster('idle', fx.conf, ['-T', '1']);
+    const run = fakeRun('idle', fx.conf, ['-T', '1']);
     expect(msgs(run)).toEqual([UNAVAILABLE, CONNECTION, AVAILABLE, UNAVAILABLE]);
     expect(run.exit).toBe(0);
     expect(run.exit_after).toBeGreaterThanOrEqual(0.9);
@@ -78,7 +63,7 @@ describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand
   });
 
   it('serves one connection at a time: a second client waits in the listen queue until the first leaves', () => {
-    const run = fakeMaster('gate', fx.conf, ['-T', '0']);
+    const run = fakeRun('gate', fx.conf, ['-T', '0']);
     expect(run.a).toBe('OK fred');
     expect(run.b_while_a_open).toBe('TIMEOUT'); // not accepted while busy
     expect(run.messages_while_busy).toBe(2); // UNAVAILABLE, CONNECTION: nothing more while busy
@@ -89,13 +74,13 @@ describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand
   });
 
   it('SIGTERM while ready: UNAVAILABLE, exit 0', () => {
-    const run = fakeMaster('term-idle', fx.conf, []);
+    const run = fakeRun('term-idle', fx.conf, []);
     expect(msgs(run)).toEqual([UNAVAILABLE]);
     expect(run.exit).toBe(0);
   });
 
   it('SIGTERM while a client holds an idle connection: its answers are out, it is closed, exit 0 promptly', () => {
-    const run = fakeMaster('term-busy', fx.conf, []);
+    const run = fakeRun('term-busy', fx.conf, []);
     expect(run.a).toBe('OK fred');
     expect(run.a_after_term).toBeNull(); // closed, not left hanging
     expect(msgs(run)).toEqual([UNAVAILABLE, CONNECTION]); // busy already: no second UNAVAILABLE
@@ -104,19 +89,19 @@ describeWithPeer('status protocol (stand-in master)', firstMissing([[haveCommand
   });
 
   it('SIGHUP between connections: exits, telling the master first', () => {
-    const run = fakeMaster('hup-idle', fx.conf, []);
+    const run = fakeRun('hup-idle', fx.conf, []);
     expect(msgs(run)).toEqual([UNAVAILABLE, CONNECTION, AVAILABLE, UNAVAILABLE]);
     expect(run.exit).toBe(0);
   });
 
   it('a master that dies without a word (SIGKILL): the idle worker notices and exits', async () => {
-    const run = fakeMaster('orphan', fx.conf, ['-T', '0']);
+    const run = fakeRun('orphan', fx.conf, ['-T', '0']);
     expect(run.replies).toEqual(['OK fred']);
     expect(await waitFor(() => !alive(run.pid), 8000), `worker ${run.pid} still running`).toBe(true);
   });
 
   it('a worker that cannot start (bad -C) still says UNAVAILABLE, so the master does not count it against the service', () => {
-    const run = fakeMaster('bad-config', join(fx.dir, 'no-such.conf'), []);
+    const run = fakeRun('bad-config', join(fx.dir, 'no-such.conf'), []);
     expect(msgs(run)).toEqual([UNAVAILABLE]);
     expect(run.exit).toBe(78);
   });

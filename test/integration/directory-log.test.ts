@@ -7,9 +7,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ctlOk, freePort, startDaemon, type RunningDaemon } from '../helpers/harness';
+import { ctlOk, freePort, isRoot } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { PGBIN, seedPg, startPg, stopPg, type Pg } from '../helpers/directories';
-import { describeWithPeer, isRoot } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 import { netstring, parseReplies } from '../helpers/socketmap';
 import { existsSync } from 'node:fs';
 
@@ -40,7 +41,7 @@ function pipeline(port: number, frames: Buffer[]): Promise<string[]> {
 describeWithPeer('directory errors in the log (PostgreSQL)', missing, () => {
   let dir: string;
   let pg: Pg;
-  let d: RunningDaemon;
+  let d: Smmapd;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smmapd-dirlog-'));
     chmodSync(dir, 0o755);
@@ -54,7 +55,7 @@ describeWithPeer('directory errors in the log (PostgreSQL)', missing, () => {
     chmodSync(join(dir, 'typed.cf'), 0o600);
     writeFileSync(join(dir, 'smmapd.conf'), `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_workers: 1\nsmmapd_map_typed: pgsql:${dir}/typed.cf\n`);
     ctlOk(join(dir, 'smmapd.conf'), ['mailbox', 'create', 'user/fred']);
-    d = await startDaemon(join(dir, 'smmapd.conf'));
+    d = await startSmmapd({ conf: join(dir, 'smmapd.conf') });
   }, 120_000);
   afterAll(async () => {
     await d?.stop();

@@ -9,12 +9,13 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ctlOk, freePort, ROOT, runCtl, runCtlAsync, runSmmapd, startDaemon, type RunningDaemon } from '../helpers/harness';
+import { childrenOf, ctlOk, freePort, ROOT, runCtl, runCtlAsync, sleep, waitFor } from '../helpers/base';
+import { runSmmapd, startSmmapd, type Smmapd } from '../helpers/daemon';
 import {
-  DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg, seedSqlite,
-  startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
+  DIR_KEYS, directoriesMissing, postmapAnswer, resumeLdap, resumeMysql, resumePg, seedLdap, seedMysql, seedPg,
+  seedSqlite, startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
 } from '../helpers/directories';
-import { describeWithPeer, sleep, waitFor } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 import { Sendmail, sendmailRoot, unshareWorks } from '../helpers/sendmail';
 import { pipelining, query } from '../helpers/socketmap';
 
@@ -44,13 +45,7 @@ const runSql = (cmd: string, args: string[]): string => execFileSync(cmd, args, 
 
 /** Every process under `pid` (PostgreSQL's backends under its postmaster). */
 function descendants(pid: number): number[] {
-  let kids: number[] = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return kids.flatMap((k) => [k, ...descendants(k)]);
+  return childrenOf(pid).flatMap((k) => [k, ...descendants(k)]);
 }
 
 /** Our reply judged against postmap's: NOTFOUND ↔ `NOTFOUND `, ERROR ↔ `TEMP ...`, else the same bytes. */
@@ -66,7 +61,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
   let pg2: Pg;
   let my: My;
   let ldap: Ldap;
-  let daemon: RunningDaemon;
+  let daemon: Smmapd;
   const files = new Map<string, string>();
 
   beforeAll(async () => {
@@ -105,7 +100,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     conf.push(`smmapd_map_alias0: ldap:${files.get('ldapaliases')!}`);
     writeFileSync(join(dir, 'smmapd.conf'), `${conf.join('\n')}\n`);
     ctlOk(join(dir, 'smmapd.conf'), ['mailbox', 'create', 'user/fred']);
-    daemon = await startDaemon(join(dir, 'smmapd.conf'));
+    daemon = await startSmmapd({ conf: join(dir, 'smmapd.conf') });
   }, 240_000);
 
   afterAll(async () => {
@@ -263,7 +258,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     expect(check.stderr).toMatch(new RegExp(`map broken \\(pgsql\\) cannot answer: pgsql query failed \\(pgsql: .*query failed: relation "alias" does not exist\\)`));
     const explain = runCtl(conf, ['explain', '--map', 'broken', 'info@example.com'], undefined, 30_000);
     expect(explain.stdout).toMatch(/^ {2}directory: pgsql: .*query failed: relation "alias" does not exist\nTEMP pgsql query failed\n$/m);
-    const d = await startDaemon(conf);
+    const d = await startSmmapd({ conf });
     try {
       expect(await query(d.target, ['info@example.com'], 'broken')).toEqual(['TEMP pgsql query failed']);
       await new Promise((res) => setTimeout(res, 300));
@@ -325,7 +320,7 @@ describeWithPeer('directory maps (PostgreSQL, MariaDB, SQLite, slapd vs postmap)
     const conf = join(dir, 'hang.conf');
     writeFileSync(conf, [`configdirectory: ${dir}`, `smmapd_store: ${dir}/smmapd.db`, 'smmapd_workers: 1', `smmapd_maps_timeout: ${timeoutS}`,
       `smmapd_map_my: mysql:${files.get('myaliases')!}`, `smmapd_map_pg: pgsql:${files.get('aliases')!}`, `smmapd_map_ldap: ldap:${files.get('users')!}`, ''].join('\n'));
-    const d = await startDaemon(conf);
+    const d = await startSmmapd({ conf });
     // smmapd_workers: 1 serves in the one process
     const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
     const mySelects = (): number => Number(runSql('mariadb', ['-h', '127.0.0.1', '-P', String(my.port), '-u', 'root', '-N', '-e', "SHOW GLOBAL STATUS LIKE 'Com_select'"]).split(/\s+/)[1]);

@@ -8,10 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, ctlOk, cyrusAvailable, populate, startCyrus, startDaemon, type Cyrus, type RunningDaemon } from '../helpers/harness';
-import { smmapdConf } from '../helpers/cyrus';
+import { buildOnce, ctlOk, sleep } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
+import { cyrusAvailable, populate, smmapdConf, startCyrus, type Cyrus } from '../helpers/cyrus';
 import { query } from '../helpers/socketmap';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 
 const DEADLINE_S = 2;
 const EXPECTED: ReadonlyArray<readonly [string, string]> = [
@@ -29,7 +30,6 @@ interface Answer {
   readonly ms: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** `clients` loops asking each key in turn, one connection per client, until stop() is called. */
 function load(target: string, clients: number, phase: () => string): { stop: () => Promise<Answer[]> } {
@@ -66,8 +66,8 @@ const expectedOf = (key: string): string => EXPECTED.find(([k]) => k === key)![1
 describeWithPeer('IMAP outage: wedged, killed, back', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   let cy: Cyrus;
   let dir: string;
-  let live: RunningDaemon;
-  let replica: RunningDaemon;
+  let live: Smmapd;
+  let replica: Smmapd;
   let liveAnswers: Answer[] = [];
   let replicaAnswers: Answer[] = [];
   let recoveredAfterMs = -1;
@@ -84,10 +84,10 @@ describeWithPeer('IMAP outage: wedged, killed, back', cyrusAvailable() ? null : 
       { append: ['user.full', 3000] },
       { setquota: ['user.full', '(STORAGE 1)'] },
     ]);
-    live = await startDaemon(smmapdConf(cy, dir, 'live', 'imap', [`smmapd_imap_timeout: ${DEADLINE_S}`]));
+    live = await startSmmapd({ conf: smmapdConf(cy, dir, 'live', 'imap', [`smmapd_imap_timeout: ${DEADLINE_S}`]) });
     const replicaConf = smmapdConf(cy, dir, 'replica', 'sqlite', [`smmapd_imap_timeout: ${DEADLINE_S}`]);
     ctlOk(replicaConf, ['sync']);
-    replica = await startDaemon(replicaConf);
+    replica = await startSmmapd({ conf: replicaConf });
 
     let phase = 'healthy';
     const liveLoad = load(live.target, 4, () => phase);

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ADMIN, cyrusAvailable, populate, startCyrus, type Cyrus } from '../helpers/cyrus';
-import { buildOnce, ctlOk, runCtl } from '../helpers/ctl';
-import { startDaemon } from '../helpers/daemon';
+import { buildOnce, ctlOk, runCtl } from '../helpers/base';
+import { startSmmapd } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 
 describeWithPeer('IMAP over TLS', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-imapd, as root)', () => {
   let cy: Cyrus;
@@ -41,7 +41,7 @@ describeWithPeer('IMAP over TLS', cyrusAvailable() ? null : 'Cyrus 3.6 (cyrus-im
   }
 
   async function ask(file: string, keys: string[]): Promise<string[]> {
-    const d = await startDaemon(file);
+    const d = await startSmmapd({ conf: file });
     try {
       return await query(d.target, keys);
     } finally {

@@ -2,15 +2,15 @@
 // (conf/inetd.conf) and tcpserver (ucspi-tcp). xinetd and inetd also connect stderr to the
 // client's socket, so exact answers prove nothing is ever logged there; a private syslog
 // socket shows where the log goes instead.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { freePort, SMMAPD, waitForPort } from '../helpers/daemon';
-import { ANSWERS, EXAMPLE, makeFixture, readExample, SMMAPD_COMMAND, substitute, type Fixture } from '../helpers/fixture';
+import { freePort, haveCommand, isRoot, killMatching, pidsMatching, SMMAPD, SMMAPD_COMMAND, waitFor } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
+import { ANSWERS, EXAMPLE, makeFixture, readExample, substitute, type Fixture } from '../helpers/fixture';
 import { gccAvailable, runLoad } from '../helpers/load';
-import { describeWithPeer, firstMissing, haveCommand, isRoot, killMatching, pidsMatching, waitFor } from '../helpers/procs';
-import { raw, netstring, query } from '../helpers/socketmap';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
+import { netstring, query, raw } from '../helpers/socketmap';
 import { startSyslogReceiver } from '../helpers/syslog';
 
 /**
@@ -31,20 +31,18 @@ interface SuperServer {
   output(): string;
 }
 
-const started: ChildProcess[] = [];
+const started: Smmapd[] = [];
 
-function run(cmd: string, args: string[]): { proc: ChildProcess; output: () => string } {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  started.push(proc);
-  return { proc, output: () => out };
+/** The super-server's command line, ready when `port` accepts. */
+async function run(supervisor: string[], port: number): Promise<Smmapd> {
+  const x = await startSmmapd({ model: 'supervisor', supervisor, port });
+  started.push(x);
+  return x;
 }
 
-async function stopProc(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-  await waitFor(() => proc.exitCode !== null || proc.signalCode !== null, 5000);
+async function stopProc(x: Smmapd): Promise<void> {
+  x.signal('SIGTERM');
+  await waitFor(() => x.hasExited(), 5000);
 }
 
 /** xinetd in the foreground with the example service, on the test's port, as root. */
@@ -58,9 +56,8 @@ async function startXinetd(fx: Fixture, conf = fx.conf): Promise<SuperServer> {
     [/^(\s*user\s*=\s*)smmapd$/m, '$1root'],
   ]);
   writeFileSync(file, `defaults\n{\n}\n${service}`);
-  const x = run('xinetd', ['-dontfork', '-f', file, '-pidfile', join(fx.dir, `xinetd-${port}.pid`)]);
-  await waitForPort(port, 10_000);
-  return { name: 'xinetd', port, stop: () => stopProc(x.proc), output: x.output };
+  const x = await run(['xinetd', '-dontfork', '-f', file, '-pidfile', join(fx.dir, `xinetd-${port}.pid`)], port);
+  return { name: 'xinetd', port, stop: () => stopProc(x), output: x.output };
 }
 
 /** openbsd-inetd in debug (foreground) mode with the example line. */
@@ -73,17 +70,15 @@ async function startInetd(fx: Fixture, conf = fx.conf): Promise<SuperServer> {
     [`${EXAMPLE.program}\tsmmapd -C ${EXAMPLE.config}`, `${process.execPath}\tnode ${SMMAPD} -C ${conf}`],
   ]);
   writeFileSync(file, line);
-  const x = run(inetdBinary()!, ['-d', file]);
-  await waitForPort(port, 10_000);
-  return { name: 'inetd', port, stop: () => stopProc(x.proc), output: x.output };
+  const x = await run([inetdBinary()!, '-d', file], port);
+  return { name: 'inetd', port, stop: () => stopProc(x), output: x.output };
 }
 
 /** tcpserver (ucspi-tcp): stdin/stdout are the socket; stderr stays tcpserver's. */
 async function startTcpserver(fx: Fixture, conf = fx.conf): Promise<SuperServer> {
   const port = await freePort();
-  const x = run('tcpserver', ['-R', '-H', '-c', '40', '127.0.0.1', String(port), ...SMMAPD_COMMAND.split(' '), '-C', conf]);
-  await waitForPort(port, 10_000);
-  return { name: 'tcpserver', port, stop: () => stopProc(x.proc), output: x.output };
+  const x = await run(['tcpserver', '-R', '-H', '-c', '40', '127.0.0.1', String(port), ...SMMAPD_COMMAND.split(' '), '-C', conf], port);
+  return { name: 'tcpserver', port, stop: () => stopProc(x), output: x.output };
 }
 
 let fx: Fixture;

@@ -9,8 +9,8 @@ import { chmodSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, freePort, ROOT, sleep, waitForPort } from '../helpers/base';
-import { describeWithPeer, firstMissing, haveCommand, isRoot } from '../helpers/procs';
+import { buildOnce, freePort, haveCommand, isRoot, ROOT, sleep, waitForPort } from '../helpers/base';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;

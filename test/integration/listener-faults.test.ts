@@ -6,28 +6,17 @@ import { chmodSync, chownSync, lchownSync, mkdirSync, readdirSync, readFileSync,
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/harness';
-import { listenerFixture, spawnListener, startListener, type ListenerDaemon } from '../helpers/listener';
-import { haveCommand, isRoot, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { childrenOf, freePort, haveCommand, isRoot, sleep, waitFor } from '../helpers/base';
+import { fixtureHooks } from '../helpers/suite';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { dial, netstring, query } from '../helpers/socketmap';
 
-type Daemon = ListenerDaemon;
-const spawnDaemon = (conf: string, listen: string[], prefix: string[] = []): Daemon => spawnListener(conf, listen, { prefix });
-const start = (conf: string, listen: string[], prefix: string[] = []): Promise<Daemon> => startListener(conf, listen, { prefix });
+type Daemon = Smmapd;
+const spawnDaemon = (conf: string, listen: string[], prefix: string[] = []): Promise<Daemon> => startSmmapd({ conf, listen, prefix, ready: 'none' });
+const start = (conf: string, listen: string[], prefix: string[] = []): Promise<Daemon> => startSmmapd({ conf, listen, prefix, ready: 'log' });
 
 /** The daemon's own pid under a `prlimit` prefix (prlimit execs, so it is the same process). */
 const pidOf = (d: Daemon): number => d.proc.pid!;
-
-function childrenOf(pid: number): number[] {
-  return pidsMatching(SMMAPD).filter((p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
-}
 
 const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -54,7 +43,7 @@ function askOnce(target: string, key: string, ms: number): Promise<string> {
   });
 }
 
-const { fx, confWith } = listenerFixture();
+const { fx, confWith } = fixtureHooks();
 
 for (const workers of [1, 2]) {
   describe(`smmapd_workers: ${workers}`, () => {
@@ -92,7 +81,7 @@ describe('an address that cannot be bound, with workers', () => {
     const holder = net.createServer().listen(port, '127.0.0.1');
     await new Promise((r) => holder.once('listening', r));
     try {
-      const d = spawnDaemon(confWith('inuse.conf', 'smmapd_workers: 2'), [`inet:127.0.0.1:${port}`]);
+      const d = await spawnDaemon(confWith('inuse.conf', 'smmapd_workers: 2'), [`inet:127.0.0.1:${port}`]);
       const code = await Promise.race([d.exited(), sleep(8000).then(() => 'still running')]);
       expect(code, d.output()).toBe(75);
       const errors = d.output().split('\n').filter((l) => /error/.test(l));
@@ -107,7 +96,7 @@ describe('an address that cannot be bound, with workers', () => {
   it('a dangling symlink at the unix socket path: exit 75, one line', async () => {
     const sock = join(fx.dir, 'dangling.sock');
     symlinkSync(join(fx.dir, 'nowhere'), sock);
-    const d = spawnDaemon(confWith('dangling.conf', 'smmapd_workers: 2'), [`unix:${sock}`]);
+    const d = await spawnDaemon(confWith('dangling.conf', 'smmapd_workers: 2'), [`unix:${sock}`]);
     const code = await Promise.race([d.exited(), sleep(8000).then(() => 'still running')]);
     expect(code, d.output()).toBe(75);
     expect(d.output().split('\n').filter((l) => /error/.test(l)), d.output()).toHaveLength(1);
@@ -259,7 +248,7 @@ describe.runIf(isRoot())('started as root with smmapd_user: nobody', () => {
 
   it('an unknown smmapd_user: refuses to start (75), never serves as root', async () => {
     const port = await freePort();
-    const d = spawnDaemon(confWith('nouser.conf', 'smmapd_workers: 1\nsmmapd_user: no-such-user-here'), [`inet:127.0.0.1:${port}`]);
+    const d = await spawnDaemon(confWith('nouser.conf', 'smmapd_workers: 1\nsmmapd_user: no-such-user-here'), [`inet:127.0.0.1:${port}`]);
     expect(await d.exited()).toBe(75);
     expect(d.output()).toMatch(/cannot run as smmapd_user no-such-user-here: no such user/);
   }, 30_000);

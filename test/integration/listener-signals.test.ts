@@ -7,13 +7,13 @@ import { copyFileSync, existsSync, renameSync, statSync, writeFileSync } from 'n
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/harness';
+import { alive, childrenOf, freePort, isRoot, pidsMatching, sleep, SMMAPD, waitFor } from '../helpers/base';
 import { ctl } from '../helpers/fixture';
-import { listenerFixture, startListener, type ListenerDaemon } from '../helpers/listener';
-import { alive, describeWithPeer, isRoot, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { describeWithPeer, fixtureHooks } from '../helpers/suite';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { dial, netstring, parseReplies, query } from '../helpers/socketmap';
 
-const start = (conf: string, listen: string[], args: string[] = []): Promise<ListenerDaemon> => startListener(conf, listen, { args });
+const start = (conf: string, listen: string[], args: string[] = []): Promise<Smmapd> => startSmmapd({ conf, listen, args, ready: 'log' });
 
 /** A connection that collects replies; `next()` resolves with the next one. */
 function client(target: string): { sock: net.Socket; ask(key: string): Promise<string>; closed(): boolean } {
@@ -48,7 +48,7 @@ function client(target: string): { sock: net.Socket; ask(key: string): Promise<s
   };
 }
 
-const { fx, confWith } = listenerFixture();
+const { fx, confWith } = fixtureHooks();
 
 for (const workers of [1, 2]) {
   describe(`--listen, smmapd_workers: ${workers}`, () => {
@@ -169,9 +169,7 @@ describe('--listen, connection limit', () => {
     const held = [client(d.target), client(d.target)];
     for (const c of held) expect(await c.ask('fred')).toBe('OK fred');
     // every worker dies (SIGKILL) with its connection open; the primary forks replacements
-    for (const pid of spawnSync('pgrep', ['-P', String(d.proc.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')) {
-      process.kill(Number(pid), 'SIGKILL');
-    }
+    for (const pid of childrenOf(d.proc.pid!)) process.kill(pid, 'SIGKILL');
     expect(await waitFor(() => held.every((c) => c.closed()), 5000)).toBe(true);
     const t0 = Date.now();
     expect(await Promise.race([d.exited(), sleep(8000).then(() => 'still running')])).toBe(0);

@@ -3,15 +3,18 @@
 // child (Cyrus master, inetd; a private socket here, this machine has no /dev/log). Audit
 // lines (smmapd_audit) follow Cyrus's auditlog and ignore smmapd_log_level; errors are
 // always logged; SIGHUP applies a new level.
-import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, ROOT, SMMAPD, spawnSmmapd, waitForPort } from '../helpers/harness';
+import { freePort, haveCommand, killMatching, sleep, SMMAPD, waitFor } from '../helpers/base';
 import { makeFixture, type Fixture } from '../helpers/fixture';
-import { describeWithPeer, firstMissing, haveCommand, killMatching, sleep, waitFor } from '../helpers/procs';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { netstring, query, raw } from '../helpers/socketmap';
 import { startSyslogReceiver } from '../helpers/syslog';
+import { startSmmapd } from '../helpers/daemon';
+import { fakeMaster } from '../helpers/master';
 
 let fx: Fixture;
 beforeAll(() => {
@@ -41,17 +44,14 @@ async function listenerWithStderrFile(c: string, env: NodeJS.ProcessEnv = {}, jo
   const fd = openSync(errFile, 'w');
   const st = fstatSync(fd);
   const extraEnv = journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {};
-  const proc = spawnSmmapd(['-C', c, '--listen', `inet:127.0.0.1:${port}`], {
-    stdio: ['ignore', 'ignore', fd],
-    env: { ...process.env, ...extraEnv, ...env },
-  });
-  closeSync(fd);
-  const text = (): string => readFileSync(errFile, 'utf8');
   // Logging elsewhere (smmapd_log): wait for the port instead (no -U/-T here: a probe is harmless).
-  if (readFileSync(c, 'utf8').includes('smmapd_log:')) await waitForPort(port);
-  else await waitFor(() => /listening on/.test(text()), 10_000);
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, target: `127.0.0.1:${port}`, text, stop: async () => (proc.kill('SIGTERM'), exited) };
+  const ready = readFileSync(c, 'utf8').includes('smmapd_log:') ? 'port' : 'log';
+  try {
+    const d = await startSmmapd({ conf: c, listen: [`inet:127.0.0.1:${port}`], stdio: ['ignore', 'ignore', fd], stderrFile: errFile, env: { ...extraEnv, ...env }, ready });
+    return Object.assign(d, { text: d.output });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 describe('stderr and files', () => {
@@ -120,8 +120,7 @@ describeWithPeer('syslog through logger(1)', firstMissing([[haveCommand('logger'
     const rx = await startSyslogReceiver(sock);
     try {
       const c = conf(`smmapd_audit: yes\nsmmapd_syslog_socket: ${sock}\nsyslog_facility: LOCAL6\nsmmapd_log_level: debug`);
-      const r = spawnSync('python3', [join(ROOT, 'test/helpers/fake-master.py'), 'uses', '--', process.execPath, SMMAPD, '-C', c, '-U', '3', '-T', '0'], { encoding: 'utf8', timeout: 30_000 });
-      const run = JSON.parse(r.stdout) as { exit: number; stderr: string; pid: number };
+      const run = fakeMaster('uses', [process.execPath, SMMAPD, '-C', c, '-U', '3', '-T', '0']);
       expect(run.exit).toBe(0);
       expect(run.stderr).toBe(''); // nothing on stderr: that is master -L's file, or /dev/null
       expect(await waitFor(() => rx.records().filter((l) => l.includes('auditlog:')).length >= 3, 5000)).toBe(true);
@@ -141,28 +140,21 @@ describeWithPeer('syslog through logger(1)', firstMissing([[haveCommand('logger'
     const rx = await startSyslogReceiver(sock);
     try {
       const c = conf(`smmapd_syslog_socket: ${sock}\nsmmapd_store: ${fx.dir}/missing/y.db`);
-      // inetd's arrangement: one socket on 0, 1 and 2 (socat-free: a python helper execs us)
-      const py = `
-import os, socket, sys
-a, b = socket.socketpair()
-pid = os.fork()
-if pid == 0:
-    a.close()
-    for fd in (0, 1, 2): os.dup2(b.fileno(), fd)
-    os.execv(sys.argv[1], sys.argv[1:])
-b.close()
-a.sendall(b'${netstring('m fred').toString()}')
-a.shutdown(socket.SHUT_WR)
-data = b''
-while True:
-    d = a.recv(4096)
-    if not d: break
-    data += d
-os.waitpid(pid, 0)
-sys.stdout.write(data.decode())
-`;
-      const r = spawnSync('python3', ['-c', py, process.execPath, SMMAPD, '-C', c], { encoding: 'utf8', timeout: 30_000 });
-      expect(r.stdout).toBe('22:TEMP store unavailable,'); // the path is in the log, not the reply
+      // inetd's arrangement: one socket on 0, 1 and 2 (the accepted end of a unix socket,
+      // never read here: pauseOnConnect)
+      const path = join(fx.dir, 'stdio-client.sock');
+      const srv = net.createServer({ pauseOnConnect: true }).listen(path);
+      await once(srv, 'listening');
+      const client = net.connect(path);
+      const [peer] = (await once(srv, 'connection')) as [net.Socket];
+      const d = await startSmmapd({ model: 'stdio', conf: c, stdio: [peer, peer, peer] });
+      peer.destroy();
+      srv.close();
+      let reply = '';
+      client.on('data', (b: Buffer) => (reply += b.toString()));
+      client.end(netstring('m fred'));
+      await Promise.all([once(client, 'close'), d.exited()]);
+      expect(reply).toBe('22:TEMP store unavailable,'); // the path is in the log, not the reply
       expect(await waitFor(() => rx.records().some((l) => l.includes('error') || l.includes('store unavailable')), 5000)).toBe(true);
       expect(rx.records().some((l) => /^<19>.* smmapd\[\d+\]: store unavailable: /.test(l))).toBe(true); // mail.err
     } finally {

@@ -10,9 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, murderMissing, SMMAPCTL, SMMAPD, sleep, startMurder, waitFor, type Murder } from '../helpers/harness';
-import { isSocket, run, type Ran } from '../helpers/murder';
-import { describeWithPeer } from '../helpers/procs';
+import { buildOnce, sleep, SMMAPCTL, SMMAPD, waitFor } from '../helpers/base';
+import { isSocket, murderMissing, run, startMurder, type Murder, type Ran } from '../helpers/murder';
+import { describeWithPeer } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
 const TIMEOUT_S = 3; // smmapd_imap_timeout of our live store

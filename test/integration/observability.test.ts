@@ -1,15 +1,15 @@
 // Prometheus metrics (smmapd_metrics_listen) summed over the listener's workers, and
 // smmapctl explain, against the real daemon and CLI.
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, haveCommand, ROOT, runCtlAsync, runSmmapd, sleep, startDaemon, waitFor, type RunningDaemon } from '../helpers/harness';
+import { childrenOf, freePort, haveCommand, ROOT, runCtlAsync, sleep, waitFor } from '../helpers/base';
+import { runSmmapd, startSmmapd, type Smmapd } from '../helpers/daemon';
 import { FakeImap } from '../helpers/fake-imap';
 import { seedLdap, seedSqlite, startLdap, stopLdap, type Ldap } from '../helpers/directories';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { policyQuery } from '../helpers/policy';
 import { query } from '../helpers/socketmap';
@@ -58,18 +58,14 @@ async function scrapeAll(port: number, processes: number): Promise<string> {
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-function workersOf(pid: number): number[] {
-  return spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).stdout.split('\n').map(Number).filter((p) => p > 0);
-}
-
 describe('metrics, two workers', () => {
   let fx: Fixture;
-  let d: RunningDaemon;
+  let d: Smmapd;
   let mport: number;
   beforeAll(async () => {
     mport = await freePort();
     fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
-    d = await startDaemon(fx.conf);
+    d = await startSmmapd({ conf: fx.conf });
     await waitFor(() => d.output().includes('/metrics'), 10_000);
     await scrapeAll(mport, 3);
   });
@@ -106,9 +102,9 @@ describe('metrics, two workers', () => {
   it('a worker that dies takes none of the counts with it', async () => {
     await query(d.target, ['fred']);
     const before = sum((await scrape(mport)).body, 'smmapd_answers_total');
-    const [victim] = workersOf(d.proc.pid!);
+    const [victim] = childrenOf(d.proc.pid!);
     process.kill(victim!, 'SIGKILL');
-    await waitFor(() => !workersOf(d.proc.pid!).includes(victim!) && workersOf(d.proc.pid!).length === 2, 15_000);
+    await waitFor(() => !childrenOf(d.proc.pid!).includes(victim!) && childrenOf(d.proc.pid!).length === 2, 15_000);
     expect(sum((await scrape(mport)).body, 'smmapd_answers_total')).toBeGreaterThanOrEqual(before);
   }, 30_000);
 
@@ -136,9 +132,9 @@ describe('metrics, two workers', () => {
     for (let round = 0; round < 2; round++) {
       await Promise.all(Array.from({ length: 20 }, (_, i) => query(d.target, ['fred', 'nosuch'], `r${round}n${i}`)));
       await scrape(mport); // the primary learns the workers' figures
-      const old = workersOf(d.proc.pid!);
+      const old = childrenOf(d.proc.pid!);
       for (const w of old) process.kill(w, 'SIGKILL');
-      expect(await waitFor(() => { const now = workersOf(d.proc.pid!); return now.length === 2 && now.every((p) => !old.includes(p)); }, 20_000)).toBe(true);
+      expect(await waitFor(() => { const now = childrenOf(d.proc.pid!); return now.length === 2 && now.every((p) => !old.includes(p)); }, 20_000)).toBe(true);
       body = await scrapeAll(mport, 3);
       expect(smmapdSeries(body)).toBe(series);
       expect(labelValues(body, 'process', 'process_open_fds{')).toEqual(new Set(['primary', 'worker1', 'worker2']));
@@ -204,7 +200,7 @@ describe('metrics: reload outcome, directory hosts, the replica', () => {
   it('config_last_reload_successful and its timestamp follow SIGHUP in every process', async () => {
     const mport = await freePort();
     const fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
-    const d = await startDaemon(fx.conf);
+    const d = await startSmmapd({ conf: fx.conf });
     try {
       await waitFor(() => d.output().includes('/metrics'), 10_000);
       const t0 = (await scrape(mport)).body;
@@ -236,7 +232,7 @@ describe('metrics: reload outcome, directory hosts, the replica', () => {
     const cf = join(fx.dir, 'aliases-pgsql.cf');
     writeFileSync(cf, `hosts = inet:127.0.0.1:${dead}\nuser = postgres\npassword = x\ndbname = postgres\nquery = SELECT goto FROM aliases WHERE alias='%s'\n`);
     appendFileSync(fx.conf, `smmapd_map_aliases: pgsql:${cf}\n`);
-    const d = await startDaemon(fx.conf);
+    const d = await startSmmapd({ conf: fx.conf });
     try {
       await waitFor(() => d.output().includes('/metrics'), 10_000);
       let body = (await scrape(mport)).body;
@@ -264,7 +260,7 @@ describe('metrics: reload outcome, directory hosts, the replica', () => {
     await fake.start();
     const mport = await freePort();
     const fx = makeFixture(`smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
-    const d = await startDaemon(fx.conf);
+    const d = await startSmmapd({ conf: fx.conf });
     try {
       await waitFor(() => d.output().includes('/metrics'), 10_000);
       expect((await scrape(mport)).body).not.toContain('smmapd_replica_last_sync_timestamp_seconds ');
@@ -288,7 +284,7 @@ describe('metrics, one process, policy service', () => {
   it('counts policy actions and store errors', async () => {
     const mport = await freePort();
     const fx = makeFixture(`smmapd_workers: 1\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
-    const d = await startDaemon(fx.conf, ['--policy']);
+    const d = await startSmmapd({ conf: fx.conf, args: ['--policy'] });
     try {
       await waitFor(() => d.output().includes('/metrics'), 10_000);
       await policyQuery(d.port, [{ recipient: 'fred', size: 1 }, { recipient: 'nosuch' }, { recipient: 'full' }, { recipient: '' }]);

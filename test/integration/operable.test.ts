@@ -4,28 +4,23 @@
 // restart; SIGUSR1 reloads and SIGUSR2 reopens the log, never Node's inspector;
 // smmapd_allow_from closes other peers at once; a failed worker fork is retried; a log file
 // root creates is writable by the workers that run as smmapd_user.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, runCtl, SMMAPD } from '../helpers/harness';
-import { listenerFixture, spawnListener, startListener, type ListenerDaemon } from '../helpers/listener';
+import { alive, childrenOf, freePort, isRoot, runCtl, sleep, SMMAPD, waitFor } from '../helpers/base';
+import { fixtureHooks } from '../helpers/suite';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { policyQuery } from '../helpers/policy';
-import { alive, haveCommand, isRoot, sleep, waitFor } from '../helpers/procs';
 import { query } from '../helpers/socketmap';
 
-const { fx, confWith } = listenerFixture();
+const { fx, confWith } = fixtureHooks();
 const VERSION = (JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;
 
 /** `smmapd -C conf` and no flags: everything from the file. */
-const startConfigured = (conf: string, args: string[] = []): Promise<ListenerDaemon> => startListener(conf, [], { args });
-
-function children(pid: number): number[] {
-  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => l !== '').map(Number);
-}
+const startConfigured = (conf: string, args: string[] = []): Promise<Smmapd> => startSmmapd({ conf, listen: [], args, ready: 'log' });
 
 /** Pids listening on TCP port 9229 (Node's inspector), from ss. */
 function inspectorPids(): number[] {
@@ -118,7 +113,7 @@ describe('one configuration, one daemon', () => {
   it('--listen overrides the file: only its addresses are served, in its protocol (--policy)', async () => {
     const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
     const conf = confWith('override.conf', `smmapd_workers: 1\nsmmapd_listen: inet:127.0.0.1:${p1}\nsmmapd_policy_listen: inet:127.0.0.1:${p2}`);
-    const d = await startListener(conf, [`inet:127.0.0.1:${p3}`], { args: ['--policy'] });
+    const d = await startSmmapd({ conf, listen: [`inet:127.0.0.1:${p3}`], args: ['--policy'], ready: 'log' });
     expect((await policyQuery(p3, [{ recipient: 'fred' }])).replies).toEqual(['action=DUNNO']);
     expect(await connectResult(p1)).toBe('ECONNREFUSED');
     expect(d.output().split('\n')[0]).toContain(`policy inet:127.0.0.1:${p3}; store`);
@@ -135,7 +130,7 @@ describe('one configuration, one daemon', () => {
     const client = net.connect({ host: '127.0.0.1', port });
     const server = await accepted;
     const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-    const child = spawn(process.execPath, [SMMAPD, '-C', conf], { stdio: [fd, fd, 'pipe'] });
+    const child = (await startSmmapd({ model: 'stdio', conf, stdio: [fd, fd, 'pipe'] })).proc;
     let reply = '';
     client.on('data', (b: Buffer) => (reply += b.toString()));
     client.write('11:smmapd fred,');
@@ -156,9 +151,9 @@ describe('SIGUSR1 and SIGUSR2 never open Node\'s inspector', () => {
       const port = await freePort();
       const logFile = join(fx.dir, `usr-${workers}.log`);
       const conf = confWith(`usr-${workers}.conf`, `smmapd_workers: ${workers}\nsmmapd_log: ${logFile}`);
-      const d = spawnListener(conf, [`inet:127.0.0.1:${port}`]);
+      const d = await startSmmapd({ conf, listen: [`inet:127.0.0.1:${port}`], ready: 'none' });
       expect(await waitFor(() => logText(logFile).includes('listening on'), 10_000)).toBe(true);
-      const pids = [d.proc.pid!, ...children(d.proc.pid!)];
+      const pids = [d.proc.pid!, ...childrenOf(d.proc.pid!)];
       expect(pids).toHaveLength(workers === 1 ? 1 : 3);
       d.proc.kill('SIGUSR1');
       expect(await waitFor(() => (logText(logFile).match(/notice: reloaded/g) ?? []).length >= workers, 5000)).toBe(true);
@@ -186,21 +181,21 @@ describe('SIGUSR1 and SIGUSR2 never open Node\'s inspector', () => {
 
   it('stdio (inetd): SIGUSR1 and SIGUSR2 neither end the process nor open the inspector', async () => {
     const conf = confWith('usr-stdio.conf', '');
-    const child = spawn(process.execPath, [SMMAPD, '-C', conf], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = (await startSmmapd({ model: 'stdio', conf })).proc;
     let out = '';
     let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.stdin.write('11:smmapd fred,');
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdin!.write('11:smmapd fred,');
     expect(await waitFor(() => out === '7:OK fred,', 10_000)).toBe(true);
     child.kill('SIGUSR1');
     child.kill('SIGUSR2');
     await sleep(500);
     expect(alive(child.pid!)).toBe(true);
     expect(inspectorPids()).not.toContain(child.pid);
-    child.stdin.write('13:smmapd nosuch,');
+    child.stdin!.write('13:smmapd nosuch,');
     expect(await waitFor(() => out.endsWith('31:NOTFOUND Mailbox does not exist,'), 5000)).toBe(true);
-    child.stdin.end();
+    child.stdin!.end();
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
     expect(err).not.toContain('Debugger listening');
@@ -257,9 +252,9 @@ describe('workers', () => {
   it('a worker that cannot be forked (out of descriptors) is forked again later, said at warning', async () => {
     const [port, mp] = [await freePort(), await freePort()];
     const conf = confWith('fork.conf', `smmapd_workers: 2\nsmmapd_metrics_listen: inet:127.0.0.1:${mp}`);
-    const d = await startListener(conf, [`inet:127.0.0.1:${port}`]);
+    const d = await startSmmapd({ conf, listen: [`inet:127.0.0.1:${port}`], ready: 'log' });
     const pid = d.proc.pid!;
-    expect(await waitFor(() => children(pid).length === 2, 5000)).toBe(true);
+    expect(await waitFor(() => childrenOf(pid).length === 2, 5000)).toBe(true);
     // a limit the metrics port's own bound (32 connections) can fill: the primary holds ~22
     expect(spawnSync('prlimit', ['--pid', String(pid), '--nofile=48:48']).status).toBe(0);
     // idle connections to the metrics port take the primary's descriptors
@@ -271,16 +266,16 @@ describe('workers', () => {
       conns.push(c);
     }
     await sleep(1000);
-    process.kill(children(pid)[0]!, 'SIGKILL');
+    process.kill(childrenOf(pid)[0]!, 'SIGKILL');
     expect(await waitFor(() => d.output().includes('cannot start a worker'), 5000)).toBe(true);
     expect(d.output()).toMatch(/warning: cannot start a worker \(EMFILE\): running with 1 of 2 workers; trying again in \d+ ms/);
     for (const c of conns) c.destroy();
-    expect(await waitFor(() => children(pid).length === 2 && d.output().includes('running with 2 workers again'), 15_000)).toBe(true);
+    expect(await waitFor(() => childrenOf(pid).length === 2 && d.output().includes('running with 2 workers again'), 15_000)).toBe(true);
     expect(await query(`127.0.0.1:${port}`, ['fred'])).toEqual(['OK fred']);
   });
 });
 
-describe.runIf(isRoot() && haveCommand('pgrep'))('smmapd_log: FILE with smmapd_user', () => {
+describe.runIf(isRoot())('smmapd_log: FILE with smmapd_user', () => {
   it('the file root creates is smmapd_user\'s, 0640, and the workers\' lines reach it', async () => {
     const dir = join(fx.dir, 'logdir');
     mkdirSync(dir);
@@ -290,7 +285,7 @@ describe.runIf(isRoot() && haveCommand('pgrep'))('smmapd_log: FILE with smmapd_u
     const logFile = join(dir, 'smmapd.log');
     const port = await freePort();
     const conf = confWith('owned-log.conf', `smmapd_workers: 2\nsmmapd_user: nobody\nsmmapd_log: ${logFile}`);
-    const d = spawnListener(conf, [`inet:127.0.0.1:${port}`]);
+    const d = await startSmmapd({ conf, listen: [`inet:127.0.0.1:${port}`], ready: 'none' });
     expect(await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('listening on'), 10_000)).toBe(true);
     const st = statSync(logFile);
     expect([st.uid, st.mode & 0o777]).toEqual([65534, 0o640]);

@@ -7,8 +7,8 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, freePort, ROOT, sleep, waitForPort } from '../helpers/base';
-import { describeWithPeer, firstMissing, haveCommand, isRoot } from '../helpers/procs';
+import { buildOnce, freePort, haveCommand, isRoot, ROOT, sleep, waitForPort } from '../helpers/base';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
 const installedAlready = (): boolean => spawnSync('dpkg', ['-s', 'smmapd'], { encoding: 'utf8' }).stdout.includes('Status: install ok installed');

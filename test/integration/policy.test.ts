@@ -6,14 +6,13 @@
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { haveCommand, runSmmapd, SMMAPD, startDaemon, waitFor, waitForPort, type RunningDaemon } from '../helpers/harness';
+import { freePort, haveCommand, isRoot, waitFor } from '../helpers/base';
 import { ctl, makeFixture, type Fixture } from '../helpers/fixture';
 import { masterAvailable, startMaster } from '../helpers/master';
 import { policyQuery, policyRequest } from '../helpers/policy';
 import { postfixAvailable, startSmtpd, type Smtpd } from '../helpers/postfix';
-import { freePort } from '../helpers/daemon';
-import { describeWithPeer, firstMissing, isRoot } from '../helpers/procs';
+import { runSmmapd, startSmmapd, type Smmapd } from '../helpers/daemon';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 
 /** 4,380 bytes of message: over the 2,048 bytes user.small has left. */
 const BODY = `Subject: policy test\r\n\r\n${`${'x'.repeat(70)}\r\n`.repeat(60)}`;
@@ -34,10 +33,10 @@ function policyFixture(extra = ''): Fixture {
 
 describe('smmapd --policy, own listener', () => {
   let fx: Fixture;
-  let d: RunningDaemon;
+  let d: Smmapd;
   beforeAll(async () => {
     fx = policyFixture('smmapd_workers: 2\nsmmapd_audit: yes');
-    d = await startDaemon(fx.conf, ['--policy']);
+    d = await startSmmapd({ conf: fx.conf, args: ['--policy'] });
   });
   afterAll(async () => {
     await d?.stop();
@@ -126,8 +125,8 @@ describe('smmapd --policy, own listener', () => {
 
   it('past smmapd_max_connections a client is deferred in the policy protocol', async () => {
     const fx2 = policyFixture('smmapd_workers: 1\nsmmapd_max_connections: 1');
-    const d2 = await startDaemon(fx2.conf, ['--policy']);
-    await waitFor(() => false, 300); // startDaemon's probe connection is closed and counted out
+    const d2 = await startSmmapd({ conf: fx2.conf, args: ['--policy'] });
+    await waitFor(() => false, 300); // startSmmapd's probe connection is closed and counted out
     const first = net.connect({ host: '127.0.0.1', port: d2.port });
     try {
       await new Promise((r) => first.once('connect', r));
@@ -167,7 +166,7 @@ describe('smmapd --policy: configured actions', () => {
       'smmapd_policy_toolarge: 552 5.3.4 Message too big for this mailbox',
       'smmapd_policy_grace: 10',
     ].join('\n'));
-    const d = await startDaemon(fx.conf, ['--policy']);
+    const d = await startSmmapd({ conf: fx.conf, args: ['--policy'] });
     try {
       const r = await policyQuery(d.port, [
         { recipient: 'fred', size: 10 },
@@ -193,7 +192,7 @@ describe('smmapd --policy: configured actions', () => {
 
   it('a store that cannot answer: DEFER_IF_PERMIT with what failed, never DUNNO', async () => {
     const fx = policyFixture();
-    const d = await startDaemon(fx.conf, ['--policy']);
+    const d = await startSmmapd({ conf: fx.conf, args: ['--policy'] });
     try {
       rmSync(fx.store, { force: true });
       rmSync(`${fx.store}-wal`, { force: true });
@@ -227,14 +226,12 @@ describeWithPeer('smmapd --policy under systemd socket activation', activateMiss
     it(`Accept=${accept ? 'yes' : 'no'}: answers policy requests`, async () => {
       const fx = policyFixture();
       const port = await freePort();
-      const sa = spawn('systemd-socket-activate', [...(accept ? ['--accept'] : []), '-l', `127.0.0.1:${port}`, process.execPath, SMMAPD, '-C', fx.conf, '--policy'], { stdio: 'ignore' });
+      const sa = await startSmmapd({ model: 'socket-activate', activate: accept ? ['--accept'] : [], port, conf: fx.conf, args: ['--policy'], stdio: 'ignore' });
       try {
-        await waitForPort(port);
         const r = await policyQuery(port, [{ recipient: 'fred', size: 1 }, { recipient: 'small', size: 3000 }]);
         expect(r.replies).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
       } finally {
-        sa.kill('SIGTERM');
-        await new Promise((res) => (sa.exitCode !== null ? res(null) : sa.once('exit', res)));
+        await sa.stop();
         rmSync(fx.dir, { recursive: true, force: true });
       }
     }, 30_000);
@@ -264,13 +261,13 @@ const postfixMissing = firstMissing([
 
 describeWithPeer('smmapd --policy with the real Postfix smtpd', postfixMissing, () => {
   let fx: Fixture;
-  let sm: RunningDaemon;
-  let pol: RunningDaemon;
+  let sm: Smmapd;
+  let pol: Smmapd;
   let smtpd: Smtpd;
   beforeAll(async () => {
     fx = policyFixture();
-    sm = await startDaemon(fx.conf);
-    pol = await startDaemon(fx.conf, ['--policy']);
+    sm = await startSmmapd({ conf: fx.conf });
+    pol = await startSmmapd({ conf: fx.conf, args: ['--policy'] });
     // the example's lines: socketmap for existence, the policy service at RCPT and END-OF-DATA
     smtpd = await startSmtpd(`socketmap:inet:127.0.0.1:${sm.port}:smmapd`, 'example.test', { policy: `inet:127.0.0.1:${pol.port}` });
   }, 60_000);

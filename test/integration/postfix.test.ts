@@ -4,11 +4,11 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, SMMAPD, spawnSmmapd } from '../helpers/harness';
+import { freePort, isRoot, killMatching, SMMAPD, waitFor } from '../helpers/base';
 import { makeFixture, type Fixture } from '../helpers/fixture';
 import { postfixAvailable, postmapBatch, postmapQuery, startSmtpd, type Smtpd } from '../helpers/postfix';
-import { describeWithPeer, firstMissing, isRoot, killMatching, waitFor } from '../helpers/procs';
-import type { ChildProcess } from 'node:child_process';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 
 const missing = firstMissing([
   [postfixAvailable(), 'Postfix (postmap, postconf)'],
@@ -17,7 +17,7 @@ const missing = firstMissing([
 
 describeWithPeer('Postfix', missing, () => {
   let fx: Fixture;
-  let proc: ChildProcess;
+  let d: Smmapd;
   let port: number;
   let sock: string;
 
@@ -25,12 +25,12 @@ describeWithPeer('Postfix', missing, () => {
     fx = makeFixture();
     port = await freePort();
     sock = join(fx.dir, 'smmapd.sock');
-    proc = spawnSmmapd(['-C', fx.conf, '--listen', `inet:127.0.0.1:${port}`, '--listen', `unix:${sock}`], { stdio: 'ignore' });
+    d = await startSmmapd({ conf: fx.conf, listen: [`inet:127.0.0.1:${port}`, `unix:${sock}`], stdio: 'ignore', ready: 'none' });
     // not probed by connecting: wait for the files the listener makes
     await waitFor(() => postmapQuery(`socketmap:unix:${sock}:smmapd`, 'fred').status === 0, 10_000);
   });
   afterAll(() => {
-    proc?.kill('SIGTERM');
+    d?.signal('SIGTERM');
     killMatching(`${SMMAPD} -C ${fx.conf}`);
     rmSync(fx.dir, { recursive: true, force: true });
   });

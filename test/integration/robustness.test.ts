@@ -3,9 +3,11 @@
 // Bursts of hundreds of clients are in the load tier (test/load/bursts.test.ts).
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlOk, scratchDaemon, startDaemon, tempConfig, type ScratchDaemon } from '../helpers/harness';
+import { ctlOk, tempConfig } from '../helpers/base';
+import { makeFixture, type Fixture } from '../helpers/fixture';
 import { dial, netstring, query, raw } from '../helpers/socketmap';
 import { lockStore } from '../helpers/store-lock';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 
 const BAD = /^\d+:PERM Bad protocol \([^)]*\),$/;
 
@@ -14,11 +16,16 @@ function ctl(conf: string, ...args: string[]): void {
 }
 
 describe('protocol robustness', () => {
-  let d: ScratchDaemon;
+  let fx: Fixture;
+  let d: Smmapd;
   beforeAll(async () => {
-    d = await scratchDaemon('unixhierarchysep: no\nsmmapd_timeout: 2', ['mailbox create user.fred']);
+    fx = makeFixture('smmapd_timeout: 2', ['mailbox create user.fred']);
+    d = await startSmmapd({ conf: fx.conf });
   });
-  afterAll(() => d?.close());
+  afterAll(async () => {
+    await d?.stop();
+    if (fx) rmSync(fx.dir, { recursive: true, force: true });
+  });
 
   const stillServes = async (): Promise<void> => {
     expect(await query(d.target, ['fred'])).toEqual(['OK fred']);
@@ -113,7 +120,7 @@ describe('protocol robustness', () => {
 describe('store failures answer TEMP, never OK, and recover', () => {
   it('missing store, then the store appears', async () => {
     const env = tempConfig('unixhierarchysep: no');
-    const d = await startDaemon(env.conf);
+    const d = await startSmmapd({ conf: env.conf });
     try {
       const [r] = await query(d.target, ['fred']);
       expect(r).toMatch(/^TEMP /);
@@ -130,7 +137,7 @@ describe('store failures answer TEMP, never OK, and recover', () => {
   it('a corrupt store file answers TEMP and the daemon keeps running', async () => {
     const env = tempConfig('unixhierarchysep: no');
     writeFileSync(env.store, 'this is not a database'.repeat(400));
-    const d = await startDaemon(env.conf);
+    const d = await startSmmapd({ conf: env.conf });
     try {
       const got = await query(d.target, ['fred', 'nosuch']);
       for (const r of got) expect(r).toMatch(/^TEMP /);
@@ -144,7 +151,7 @@ describe('store failures answer TEMP, never OK, and recover', () => {
   it('a store locked by a writer answers TEMP within the busy timeout', async () => {
     const env = tempConfig('unixhierarchysep: no\nsmmapd_store_busy_timeout: 200');
     ctl(env.conf, 'mailbox', 'create', 'user.fred');
-    const d = await startDaemon(env.conf);
+    const d = await startSmmapd({ conf: env.conf });
     try {
       const hold = await lockStore(env.store, 4);
       const t = Date.now();

@@ -3,9 +3,10 @@
 // TEMP and PERM answers (the client table in doc/behaviour.md).
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { makeFixture, type Fixture } from '../helpers/fixture';
-import { describeWithPeer, firstMissing, haveCommand, isRoot } from '../helpers/procs';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
+import { haveCommand, isRoot } from '../helpers/base';
 import { exampleMapLine, exampleMc, Sendmail, sendmailRoot, unshareWorks } from '../helpers/sendmail';
 
 const missing = firstMissing([
@@ -17,12 +18,12 @@ const missing = firstMissing([
 
 describeWithPeer('Sendmail 8 socket map', missing, () => {
   let fx: Fixture;
-  let d: RunningDaemon;
+  let d: Smmapd;
   let sm: Sendmail;
 
   beforeAll(async () => {
     fx = makeFixture('smmapd_workers: 1');
-    d = await startDaemon(fx.conf);
+    d = await startSmmapd({ conf: fx.conf });
     sm = new Sendmail(sendmailRoot()!);
   });
   afterAll(async () => {

@@ -6,9 +6,9 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, ctlBatch, ctlOk, ROOT, runCtl, SMMAPCTL, tempConfig } from '../helpers/ctl';
-import { startDaemon } from '../helpers/daemon';
-import { describeWithPeer, firstMissing, haveCommand, isRoot, waitFor } from '../helpers/procs';
+import { buildOnce, ctlBatch, ctlOk, haveCommand, isRoot, ROOT, runCtl, SMMAPCTL, tempConfig, waitFor } from '../helpers/base';
+import { startSmmapd } from '../helpers/daemon';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 
@@ -628,7 +628,7 @@ describeWithPeer('run as root for a daemon that runs as smmapd_user', firstMissi
     const me = `${USER}:${who()} (uid ${uid()}, gid ${gid()})`;
     // the file: root's, 0640
     chownSync(e.store, 0, 0);
-    const d = await startDaemon(e.conf);
+    const d = await startSmmapd({ conf: e.conf });
     try {
       expect(await query(d.target, ['fred'])).toEqual(['TEMP store unavailable']);
       expect(await waitFor(() => d.output().includes('cannot read it'), 10_000)).toBe(true);

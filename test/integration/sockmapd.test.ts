@@ -8,9 +8,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ctlOk, freePort, startDaemon, type RunningDaemon } from '../helpers/harness';
+import { ctlOk, freePort } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { directoriesMissing, mysqlSql, startMysql, stopMysql, type My } from '../helpers/directories';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
 /** dbmail_aliases: alias -> deliver_to, one row per target. */
@@ -51,7 +52,7 @@ const KEYS = [...ALIASES.map(([a]) => a), ...BLACKWHITE.map(([n]) => n), 'nosuch
 describeWithPeer('Coming from sockmapd: its table shapes through the README translation', directoriesMissing(), () => {
   let dir: string;
   let my: My;
-  let daemon: RunningDaemon;
+  let daemon: Smmapd;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'smmapd-sockmapd-'));
@@ -72,7 +73,7 @@ describeWithPeer('Coming from sockmapd: its table shapes through the README tran
       'smmapd_verify_maps: smmapd Cyrus', 'smmapd_workers: 1', '',
     ].join('\n'));
     ctlOk(join(dir, 'smmapd.conf'), ['mailbox', 'create', 'user/fred']);
-    daemon = await startDaemon(join(dir, 'smmapd.conf'));
+    daemon = await startSmmapd({ conf: join(dir, 'smmapd.conf') });
   }, 240_000);
 
   afterAll(async () => {

@@ -2,9 +2,10 @@
 // listener model and the stdio model, on a store provisioned with the real smmapctl.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlBatch, runSmmapd, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
-import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
+import { ctlBatch, tempConfig } from '../helpers/base';
+import { runSmmapd, startSmmapd, type Smmapd } from '../helpers/daemon';
 import { netstring, query, raw } from '../helpers/socketmap';
+import { SPEC_TABLE, SPEC_TABLE_BATCH } from '../fixtures/spec-table';
 
 /** Provision the behaviour §4 mailboxes with the real smmapctl. */
 function provisionSpecTable(conf: string): void {
@@ -13,12 +14,12 @@ function provisionSpecTable(conf: string): void {
 
 describe('behaviour §4 table', () => {
   let env: ReturnType<typeof tempConfig>;
-  let d: RunningDaemon;
+  let d: Smmapd;
 
   beforeAll(async () => {
     env = tempConfig('unixhierarchysep: no\nvirtdomains: off');
     provisionSpecTable(env.conf);
-    d = await startDaemon(env.conf);
+    d = await startSmmapd({ conf: env.conf });
   });
   afterAll(async () => {
     await d?.stop();

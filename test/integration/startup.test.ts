@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, ctlBatch, ROOT, SMMAPCTL, SMMAPD, tempConfig } from '../helpers/harness';
+import { buildOnce, ctlBatch, ROOT, SMMAPCTL, SMMAPD, tempConfig } from '../helpers/base';
 
 describe('start-up of the built programs', () => {
   let env: ReturnType<typeof tempConfig>;

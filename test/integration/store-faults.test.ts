@@ -5,11 +5,11 @@
 import { copyFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ctlOk, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
+import { ctlOk, sleep, tempConfig } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
 import { lockStore } from '../helpers/store-lock';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function ctl(conf: string, ...args: string[]): void {
   ctlOk(conf, args);
@@ -28,11 +28,11 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function daemon(extra: string): Promise<{ env: ReturnType<typeof tempConfig>; d: RunningDaemon }> {
+async function daemon(extra: string): Promise<{ env: ReturnType<typeof tempConfig>; d: Smmapd }> {
   const env = tempConfig(`unixhierarchysep: no\nsmmapd_workers: 2\n${extra}`);
   cleanup.push(() => rmSync(env.dir, { recursive: true, force: true }));
   ctl(env.conf, 'mailbox', 'create', 'user.fred');
-  const d = await startDaemon(env.conf);
+  const d = await startSmmapd({ conf: env.conf });
   cleanup.push(() => d.stop());
   return { env, d };
 }

@@ -4,10 +4,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildOnce, ctlBatch, ctlOk, runCtl, runCtlAsync, spawnCtl, tempConfig } from '../helpers/harness';
+import { buildOnce, ctlBatch, ctlOk, runCtl, runCtlAsync, sleep, spawnCtl, tempConfig } from '../helpers/base';
 import { FakeImap } from '../helpers/fake-imap';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** smmapctl without blocking this process: the scripted server answers from our event loop. */
 const ctlAsync = runCtlAsync;

@@ -7,9 +7,9 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ROOT } from '../helpers/daemon';
+import { haveCommand, ROOT } from '../helpers/base';
 import { unitValues } from '../helpers/fixture';
-import { describeWithPeer, firstMissing, haveCommand } from '../helpers/procs';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 
 const UNITS = join(ROOT, 'conf/systemd');
 const units = readdirSync(UNITS).filter((f) => /\.(socket|service)$/.test(f));

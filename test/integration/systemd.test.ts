@@ -3,40 +3,22 @@
 // the test's address and paths swapped in): Accept=no (one process for every client, -T idle
 // exit, -U, SIGTERM) and Accept=yes (a connected socket on fd 3, told apart by name or by
 // probing /proc; and the inetd-style stdin/stdout).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { freePort, SMMAPD } from '../helpers/daemon';
-import { ANSWERS, EXAMPLE, makeFixture, readExample, SMMAPD_COMMAND, substitute, unitValues, type Fixture } from '../helpers/fixture';
+import { alive, freePort, haveCommand, killMatching, pidsMatching, sleep, SMMAPD, SMMAPD_COMMAND, waitFor } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
+import { ANSWERS, EXAMPLE, makeFixture, readExample, substitute, unitValues, type Fixture } from '../helpers/fixture';
 import { gccAvailable, runLoad } from '../helpers/load';
-import { alive, describeWithPeer, firstMissing, haveCommand, killMatching, pidsMatching, sleep, waitFor } from '../helpers/procs';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { policyQuery } from '../helpers/policy';
 import { dial, netstring, query } from '../helpers/socketmap';
 
-interface Activator {
-  readonly proc: ChildProcess;
-  output(): string;
-  exited(): boolean;
-  stop(): Promise<void>;
-}
+const running: Smmapd[] = [];
 
-const running: Activator[] = [];
-
-function activate(args: string[], command: string[]): Activator {
-  const proc = spawn('systemd-socket-activate', [...args, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const a: Activator = {
-    proc,
-    output: () => out,
-    exited: () => proc.exitCode !== null || proc.signalCode !== null,
-    stop: async () => {
-      if (!a.exited()) proc.kill('SIGTERM');
-      await waitFor(() => a.exited(), 5000);
-    },
-  };
+/** systemd-socket-activate with `args` running `command`, nothing awaited. */
+async function activate(args: string[], command: string[]): Promise<Smmapd> {
+  const a = await startSmmapd({ model: 'socket-activate', activate: args, command, ready: 'none' });
   running.push(a);
   return a;
 }
@@ -80,7 +62,10 @@ beforeAll(() => {
   fx = makeFixture();
 });
 afterEach(async () => {
-  for (const a of running.splice(0)) await a.stop();
+  for (const a of running.splice(0)) {
+    a.signal('SIGTERM');
+    await waitFor(() => a.hasExited(), 5000);
+  }
   await waitFor(() => pidsMatching(`${SMMAPD} -C ${fx.conf}`).length === 0, 3000);
   const left = killMatching(`${SMMAPD} -C ${fx.conf}`);
   expect(left, 'smmapd processes left behind').toEqual([]);
@@ -97,7 +82,7 @@ const missing = firstMissing([
 describeWithPeer('systemd socket activation', missing, () => {
   it('Accept=no (smmapd.socket + smmapd.service): one process serves every client, then exits after -T idle', async () => {
     const port = await freePort();
-    const sa = activate(socketArgs('smmapd.socket', `127.0.0.1:${port}`), execStart('smmapd.service', fx.conf, [['-T 600', '-T 2']]));
+    const sa = await activate(socketArgs('smmapd.socket', `127.0.0.1:${port}`), execStart('smmapd.service', fx.conf, [['-T 600', '-T 2']]));
     await sleep(300);
     const target = `127.0.0.1:${port}`;
     expect(await query(target, ANSWERS.map(([k]) => k))).toEqual(ANSWERS.map(([, r]) => r));
@@ -109,7 +94,7 @@ describeWithPeer('systemd socket activation', missing, () => {
     expect(r.ok + r.notfound + r.temp).toBe(r.requests);
     expect(ours(fx)).toEqual([sa.proc.pid]);
     const idleFrom = Date.now();
-    expect(await waitFor(() => sa.exited(), 6000), 'still running after -T 2 idle').toBe(true);
+    expect(await waitFor(() => sa.hasExited(), 6000), 'still running after -T 2 idle').toBe(true);
     expect(Date.now() - idleFrom).toBeGreaterThanOrEqual(1500);
     expect(sa.proc.exitCode).toBe(0);
   }, 30_000);
@@ -117,7 +102,7 @@ describeWithPeer('systemd socket activation', missing, () => {
   it('Accept=no with a TCP and a unix socket (LISTEN_FDS=2): both served by the one process', async () => {
     const port = await freePort();
     const sock = join(fx.dir, 'sa.sock');
-    const sa = activate(['-l', `127.0.0.1:${port}`, '-l', sock, '--fdname=tcp:unix'], execStart('smmapd.service', fx.conf));
+    const sa = await activate(['-l', `127.0.0.1:${port}`, '-l', sock, '--fdname=tcp:unix'], execStart('smmapd.service', fx.conf));
     await sleep(300);
     expect(await query(`127.0.0.1:${port}`, ['fred'])).toEqual(['OK fred']);
     expect(await query(`unix:${sock}`, ['fred', 'nosuch'])).toEqual(['OK fred', 'NOTFOUND Mailbox does not exist']);
@@ -125,7 +110,7 @@ describeWithPeer('systemd socket activation', missing, () => {
     expect(ours(fx)).toEqual([sa.proc.pid]);
     // SIGTERM (systemctl stop): exit 0, and the unix socket stays systemd's (not unlinked by us)
     sa.proc.kill('SIGTERM');
-    expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
+    expect(await waitFor(() => sa.hasExited(), 5000)).toBe(true);
     expect(sa.proc.exitCode).toBe(0);
   }, 30_000);
 
@@ -134,29 +119,29 @@ describeWithPeer('systemd socket activation', missing, () => {
     const names = ['smmapd.socket', 'smmapd-policy.socket'].map((u) => unitValues(readExample(`systemd/${u}`)).get('FileDescriptorName')?.[0]);
     expect(names[1]).toBe('policy');
     expect(unitValues(readExample('systemd/smmapd-policy.socket')).get('Service')).toEqual(['smmapd.service']);
-    const sa = activate(['-l', `127.0.0.1:${p1}`, '-l', `127.0.0.1:${p2}`, `--fdname=${names.join(':')}`], execStart('smmapd.service', fx.conf));
+    const sa = await activate(['-l', `127.0.0.1:${p1}`, '-l', `127.0.0.1:${p2}`, `--fdname=${names.join(':')}`], execStart('smmapd.service', fx.conf));
     await sleep(300);
     expect(await query(`127.0.0.1:${p1}`, ['fred', 'nosuch'])).toEqual(['OK fred', 'NOTFOUND Mailbox does not exist']);
     expect((await policyQuery(p2, [{ recipient: 'fred' }, { recipient: 'full', size: 5000 }])).replies).toEqual(['action=DUNNO', 'action=452 4.2.2 Over quota']);
     expect(ours(fx)).toEqual([sa.proc.pid]);
     expect(sa.output()).toMatch(/starting: config .*; model systemd; socketmap fd 3 \(smmapd\); policy fd 4 \(policy\);/);
     sa.proc.kill('SIGTERM');
-    expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
+    expect(await waitFor(() => sa.hasExited(), 5000)).toBe(true);
     expect(sa.proc.exitCode).toBe(0);
   }, 30_000);
 
   it('Accept=no, -U 3: exits once it has served three connections', async () => {
     const port = await freePort();
-    const sa = activate(['-l', `127.0.0.1:${port}`], execStart('smmapd.service', fx.conf, [['-T 600', '-U 3 -T 0']]));
+    const sa = await activate(['-l', `127.0.0.1:${port}`], execStart('smmapd.service', fx.conf, [['-T 600', '-U 3 -T 0']]));
     await sleep(300);
     for (let i = 0; i < 3; i++) expect(await query(`127.0.0.1:${port}`, ['fred'])).toEqual(['OK fred']);
-    expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
+    expect(await waitFor(() => sa.hasExited(), 5000)).toBe(true);
     expect(sa.proc.exitCode).toBe(0);
   }, 30_000);
 
   it('Accept=no, SIGTERM with a client connected: its answers are sent, it is closed, exit 0', async () => {
     const port = await freePort();
-    const sa = activate(['-l', `127.0.0.1:${port}`], execStart('smmapd.service', fx.conf));
+    const sa = await activate(['-l', `127.0.0.1:${port}`], execStart('smmapd.service', fx.conf));
     await sleep(300);
     const c = dial(`127.0.0.1:${port}`);
     let got = '';
@@ -169,7 +154,7 @@ describeWithPeer('systemd socket activation', missing, () => {
     await sleep(100);
     const t0 = Date.now();
     sa.proc.kill('SIGTERM');
-    expect(await waitFor(() => sa.exited(), 5000)).toBe(true);
+    expect(await waitFor(() => sa.hasExited(), 5000)).toBe(true);
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(sa.proc.exitCode).toBe(0);
     expect(await waitFor(() => closed, 2000)).toBe(true);
@@ -184,20 +169,20 @@ describeWithPeer('systemd socket activation', missing, () => {
     it(`Accept=yes (smmapd-accept.socket + smmapd-accept@.service), ${variant.title}: a process per connection`, async () => {
       const port = await freePort();
       const args = [...socketArgs('smmapd-accept.socket', `127.0.0.1:${port}`), ...variant.extra];
-      const sa = activate(args, execStart('smmapd-accept@.service', fx.conf));
+      const sa = await activate(args, execStart('smmapd-accept@.service', fx.conf));
       await sleep(300);
       for (let i = 0; i < 10; i++) {
         expect(await query(`127.0.0.1:${port}`, ANSWERS.map(([k]) => k))).toEqual(ANSWERS.map(([, r]) => r));
       }
       // each connection's process exits when its client leaves
       expect(await waitFor(() => ours(fx).length === 0, 5000)).toBe(true);
-      expect(sa.exited()).toBe(false);
+      expect(sa.hasExited()).toBe(false);
     }, 60_000);
   }
 
   it('Accept=yes on a unix socket: the connected unix socket on fd 3 is probed and served', async () => {
     const sock = join(fx.dir, 'sa-accept.sock');
-    activate(['-l', sock, '--accept'], execStart('smmapd-accept@.service', fx.conf));
+    await activate(['-l', sock, '--accept'], execStart('smmapd-accept@.service', fx.conf));
     await sleep(300);
     for (let i = 0; i < 5; i++) expect(await query(`unix:${sock}`, ['fred', 'full'])).toEqual(['OK fred', 'TEMP Over quota']);
     expect(await waitFor(() => ours(fx).length === 0, 5000)).toBe(true);
@@ -205,7 +190,7 @@ describeWithPeer('systemd socket activation', missing, () => {
 
   it('Accept=yes: concurrent clients each get their own process, none left after', async () => {
     const port = await freePort();
-    const sa = activate(['-l', `127.0.0.1:${port}`, '--accept'], execStart('smmapd-accept@.service', fx.conf));
+    const sa = await activate(['-l', `127.0.0.1:${port}`, '--accept'], execStart('smmapd-accept@.service', fx.conf));
     await sleep(300);
     const r = await runLoad(`127.0.0.1:${port}`, fx.keys, 4, 3);
     expect(r.errors).toBe(0);

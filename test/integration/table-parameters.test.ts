@@ -10,12 +10,13 @@ import { copyFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, runCtl, runCtlAsync } from '../helpers/harness';
+import { freePort, runCtl, runCtlAsync } from '../helpers/base';
 import {
-  directoriesMissing, makeCertificates, mysqlSql, pgSql, postmapAnswer, seedLdap, seedLdapExtras, seedLdapRemote, seedMysql, seedPg, seedSqlite,
-  startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My, type Pg,
+  directoriesMissing, makeCertificates, mysqlSql, pgSql, postmapAnswer, seedLdap, seedLdapExtras, seedLdapRemote,
+  seedMysql, seedPg, seedSqlite, startLdap, startMysql, startPg, stopLdap, stopMysql, stopPg, type Ldap, type My,
+  type Pg,
 } from '../helpers/directories';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 
 /** Our reply judged against postmap's: NOTFOUND ↔ `NOTFOUND `, ERROR ↔ `TEMP ...`, else the same bytes. */
 function agrees(postfix: string, ours: string): boolean {

@@ -4,7 +4,8 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, runCtl, startDaemon, tempConfig } from '../helpers/harness';
+import { freePort, runCtl, tempConfig } from '../helpers/base';
+import { startSmmapd } from '../helpers/daemon';
 
 describe('a table password group or others can read', () => {
   let env: ReturnType<typeof tempConfig>;
@@ -44,7 +45,7 @@ describe('a table password group or others can read', () => {
   }, 60_000);
 
   it('the daemon says so at start, as a warning naming the map', async () => {
-    const d = await startDaemon(env.conf);
+    const d = await startSmmapd({ conf: env.conf });
     try {
       expect(d.output()).toMatch(new RegExp(`warning: map aliases: ${cf}:3: password is set in a file group or others can read \\(mode 0644\\)`));
       expect(d.output()).toMatch(/warning: map people: .*bind_pw_file .* \(mode 0640\)/);

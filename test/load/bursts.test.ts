@@ -2,17 +2,24 @@
 // sit idle or half-sent, and a client that pipelines 400,000 requests without reading a
 // reply. Nobody else may starve, and memory stays bounded. The single hostile inputs are in
 // test/integration/robustness.test.ts.
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratchDaemon, type ScratchDaemon } from '../helpers/harness';
+import { makeFixture, type Fixture } from '../helpers/fixture';
 import { dial, netstring, query } from '../helpers/socketmap';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 
 describe('bursts', () => {
-  let d: ScratchDaemon;
+  let fx: Fixture;
+  let d: Smmapd;
   beforeAll(async () => {
-    d = await scratchDaemon('unixhierarchysep: no\nsmmapd_timeout: 2', ['mailbox create user.fred']);
+    fx = makeFixture('smmapd_timeout: 2', ['mailbox create user.fred']);
+    d = await startSmmapd({ conf: fx.conf });
   });
-  afterAll(() => d?.close());
+  afterAll(async () => {
+    await d?.stop();
+    if (fx) rmSync(fx.dir, { recursive: true, force: true });
+  });
 
   it('clients that vanish mid-request, and 300 idle plus 50 half-sent connections, starve no one', async () => {
     for (let i = 0; i < 200; i++) {

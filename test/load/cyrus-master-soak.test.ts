@@ -5,8 +5,10 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeFixture, type Fixture } from '../helpers/fixture';
-import { freePort, gccAvailable, isRoot, masterAvailable, runLoad, smloadBinary, startMaster, waitFor, type RunningMaster } from '../helpers/harness';
-import { describeWithPeer, firstMissing } from '../helpers/procs';
+import { freePort, isRoot, waitFor } from '../helpers/base';
+import { gccAvailable, runLoad, smloadBinary } from '../helpers/load';
+import { masterAvailable, startMaster, type RunningMaster } from '../helpers/master';
+import { describeWithPeer, firstMissing } from '../helpers/suite';
 
 const missing = firstMissing([
   [isRoot(), 'root (Cyrus runs as cyrus:mail)'],

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMany, cyrusAvailable, populate, smmapdConf, startCyrus, type Cyrus } from '../helpers/cyrus';
-import { buildOnce, ctlOk } from '../helpers/ctl';
-import { startDaemon } from '../helpers/daemon';
+import { buildOnce, ctlOk } from '../helpers/base';
+import { startSmmapd } from '../helpers/daemon';
 import { query } from '../helpers/socketmap';
-import { describeWithPeer } from '../helpers/procs';
+import { describeWithPeer } from '../helpers/suite';
 
 const USERS = 2000; // × (INBOX + 4 folders) = 10,000 mailboxes
 
@@ -53,7 +53,7 @@ describeWithPeer('IMAP at 10,000 mailboxes', cyrusAvailable() ? null : 'Cyrus 3.
     console.log(`sync: ${out.join(' ')} (wall ${secs.toFixed(1)} s, process start included)`);
     expect(out.join('\n')).toMatch(/^synced 10002 mailboxes, 2 quota roots, 10002 ACLs in /);
     expect(secs).toBeLessThan(60);
-    const d = await startDaemon(replica);
+    const d = await startSmmapd({ conf: replica });
     try {
       expect(await query(d.target, ['u0', 'u1', 'u2+Sent', 'u1999+a^b', 'u2000', '+shared.pub'])).toEqual([
         'OK u0', 'TEMP Over quota', 'OK u2+Sent', 'OK u1999+a^b', 'NOTFOUND Mailbox does not exist', 'OK +shared.pub',
@@ -64,7 +64,7 @@ describeWithPeer('IMAP at 10,000 mailboxes', cyrusAvailable() ? null : 'Cyrus 3.
   }, 120_000);
 
   it('live store: cold and warm latency, lookups per second through the pool', async () => {
-    const d = await startDaemon(smmapdConf(cy, dir, 'live', 'imap'));
+    const d = await startSmmapd({ conf: smmapdConf(cy, dir, 'live', 'imap') });
     try {
       let t0 = performance.now();
       expect(await query(d.target, ['u0'])).toEqual(['OK u0']);

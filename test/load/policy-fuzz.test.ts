@@ -16,7 +16,8 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctlBatch, sleep, startDaemon, tempConfig, type RunningDaemon } from '../helpers/harness';
+import { ctlBatch, sleep, tempConfig } from '../helpers/base';
+import { startSmmapd, type Smmapd } from '../helpers/daemon';
 import { policyQuery } from '../helpers/policy';
 
 const INPUTS = Number(process.env.POLICY_FUZZ_INPUTS ?? 20_000);
@@ -315,7 +316,7 @@ const fds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
 describe('policy fuzz', () => {
   let env: ReturnType<typeof tempConfig>;
-  let d: RunningDaemon;
+  let d: Smmapd;
   beforeAll(async () => {
     env = tempConfig('unixhierarchysep: no\nsmmapd_workers: 2');
     ctlBatch(env.conf, [
@@ -328,7 +329,7 @@ describe('policy fuzz', () => {
       'mailbox create shared.open',
       'acl set shared.open anyone lrsp',
     ]);
-    d = await startDaemon(env.conf, ['--policy']);
+    d = await startSmmapd({ conf: env.conf, args: ['--policy'] });
   });
   afterAll(async () => {
     await d?.stop();

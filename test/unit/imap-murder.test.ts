@@ -9,8 +9,8 @@ import { createImapStore } from '../../src/store/imap';
 import { MemoryStore } from '../../src/store/memory';
 import type { MailboxState, MailboxStore } from '../../src/store/store';
 import { FakeImap } from '../helpers/fake-imap';
+import { sleep } from '../helpers/base';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function storeFor(fake: FakeImap, logs: string[], pool = 2): MailboxStore {
   const cfg = configFromText([

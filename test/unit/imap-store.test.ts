@@ -9,9 +9,9 @@ import { createImapStore } from '../../src/store/imap';
 import { MemoryStore } from '../../src/store/memory';
 import { StoreError, type MailboxStore } from '../../src/store/store';
 import { FakeImap } from '../helpers/fake-imap';
+import { sleep } from '../helpers/base';
 
 const noDeny: MailboxStore = new MemoryStore();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function storeFor(fake: FakeImap, extra = '', logs: string[] = []): MailboxStore {
   const cfg = configFromText([
