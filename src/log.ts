@@ -370,9 +370,3 @@ export class LogRateLimiter {
     for (const [k, n] of counts) if (n > this.burst) this.report(k, n - this.burst);
   }
 }
-
-/** A peer as `peerOf` names it (`addr:port`, `[local]`), without the port: the rate-limit key. */
-export function peerAddress(peer: string): string {
-  const i = peer.lastIndexOf(':');
-  return i > 0 && /^\d*$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer;
-}

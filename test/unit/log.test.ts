@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { LogLevel } from '../../src/config';
-import { auditField, chooseDestination, logLine, LogRateLimiter, makeLogger, MAX_LOG_LINE, peerAddress, syslogSink, type Sink } from '../../src/log';
+import { auditField, chooseDestination, logLine, LogRateLimiter, makeLogger, MAX_LOG_LINE, syslogSink, type Sink } from '../../src/log';
 
 const dir = mkdtempSync(join(tmpdir(), 'smmapd-log-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -127,11 +127,5 @@ describe('LogRateLimiter', () => {
     rl.flush();
     expect(reports).toEqual(['(other peers):2']);
     expect(vi.getTimerCount()).toBe(0);
-  });
-
-  it('keys by address, without the port', () => {
-    expect(peerAddress('192.0.2.1:4711')).toBe('192.0.2.1');
-    expect(peerAddress('::1:4711')).toBe('::1');
-    expect(peerAddress('[local]')).toBe('[local]');
   });
 });
