@@ -1,21 +1,18 @@
 // mysql:FILE, Postfix's mysql_table(5) with `mysql2`. The key is escaped exactly as
 // mysql_real_escape_string() escapes it for Postfix, and the query goes out as text (no
 // prepared statement), so the server sees the very text postmap sends.
-import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
+import { createConnection, type ConnectionOptions } from 'mysql2';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
 import { closeDomainTables, templates, type Quote, type Templates } from './expand';
-import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
+import { connectTimeout, ConnPool, HostList } from './hosts';
+import { Lanes, type Lane } from './lanes';
+import { MyWire } from './mysql-conn';
 import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
 import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
-
-interface MyConn {
-  conn: Connection;
-  dead: boolean;
-}
 
 const ESCAPES: Record<string, string> = { '\0': '\\0', '\n': '\\n', '\r': '\\r', '\\': '\\\\', "'": "\\'", '"': '\\"', '\x1a': '\\Z' };
 
@@ -40,9 +37,9 @@ export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?
 /** libmariadb's default socket on Debian (the option files usually say so too). */
 const DEFAULT_SOCKET = '/run/mysqld/mysqld.sock';
 
-export class MysqlTable implements LookupTable, SqlConnection<MyConn> {
+export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
   private readonly t: Templates;
-  private readonly hosts: HostList<ConnPool<MyConn>>;
+  private readonly hosts: HostList<ConnPool<Lane<MyWire>>>;
   private readonly requireResultSet: boolean;
   private readonly timeoutMs: number;
 
@@ -103,21 +100,12 @@ export class MysqlTable implements LookupTable, SqlConnection<MyConn> {
     const optPort = Number(opt.get('port') ?? '') || 3306;
     const pools = names.map((h) => {
       const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort), connectTimeout: connectTimeout(cfg, names.length) };
-      return new ConnPool<MyConn>(
+      const lanes = new Lanes(() => myConnect(opts, this.requireResultSet));
+      return new ConnPool<Lane<MyWire>>(
         cfg.mapPoolSize,
-        () =>
-          new Promise<MyConn>((resolve, reject) => {
-            const conn = createConnection(opts);
-            const c: MyConn = { conn, dead: false };
-            conn.once('connect', () => resolve(c));
-            conn.on('error', (e) => {
-              c.dead = true;
-              reject(e);
-            });
-            conn.on('end', () => (c.dead = true));
-          }),
-        (c) => c.conn.destroy(),
-        (c) => !c.dead,
+        () => lanes.lane(),
+        (l, abandoned) => lanes.release(l, abandoned),
+        (l) => !l.wire.dead,
       );
     });
     this.hosts = new HostList('mysql', pools, names, log);
@@ -135,27 +123,8 @@ export class MysqlTable implements LookupTable, SqlConnection<MyConn> {
     return mysqlQuote;
   }
 
-  query(c: MyConn, sql: string): Promise<Rows> {
-    return new Promise<Rows>((resolve, reject) => {
-      c.conn.query({ sql, rowsAsArray: true }, (err, result, fields) => {
-        if (err) {
-          // an SQL error (it has an errno and the connection lives on): the query is wrong, not the host
-          const fatal = (err as { fatal?: boolean }).fatal === true;
-          return reject(fatal ? err : new QueryError(err.message));
-        }
-        // a CALL returns its result sets then an OK packet; more than one set is an error for Postfix
-        const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
-        if (multi && (fields as unknown[]).filter((f) => Array.isArray(f)).length > 1) {
-          return reject(new QueryError('query returned more than one result set'));
-        }
-        const rows: unknown = multi ? (result as unknown[])[0] : result;
-        if (!Array.isArray(rows)) {
-          if (this.requireResultSet) return reject(new QueryError('query returned no result set (require_result_set = yes)'));
-          return resolve([]);
-        }
-        resolve((rows as unknown[][]).map((r) => r.map((v) => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)))));
-      });
-    });
+  query(l: Lane<MyWire>, sql: string): Promise<Rows> {
+    return l.wire.query(sql);
   }
 
   hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
@@ -166,6 +135,16 @@ export class MysqlTable implements LookupTable, SqlConnection<MyConn> {
     closeDomainTables(this.t.ctx);
     for (const p of this.hosts.hosts) p.close();
   }
+}
+
+/** One connection, opened by mysql2 (TLS, auth, the options above); its queries then go through MyWire. */
+function myConnect(opts: ConnectionOptions, requireResultSet: boolean): Promise<MyWire> {
+  return new Promise<MyWire>((resolve, reject) => {
+    const conn = createConnection(opts);
+    // after the connect, a server gone away errors the idle connection: MyWire marks itself dead, never crash
+    conn.on('error', reject);
+    conn.once('connect', () => resolve(new MyWire(conn, requireResultSet)));
+  });
 }
 
 export function openTable(file: string, cfg: TableSettings, log: StoreLog, open: OpenNested): LookupTable {
