@@ -8,18 +8,10 @@ import type { LookupTable, StoreLog } from '../core/contract';
 import { readFileSync } from 'node:fs';
 import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
 import { closeDomainTables, templates, type Quote, type Templates } from './expand';
-import { connectTimeout, ConnPool, HostList, QueryError } from './hosts';
+import { connectTimeout, ConnPool, HostList } from './hosts';
+import { Lanes, type Lane } from './lanes';
+import { PgWire } from './pgsql-conn';
 import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
-
-interface PgConn {
-  client: Client;
-  /** standard_conforming_strings, read once per connection. */
-  std: boolean;
-  dead: boolean;
-}
-
-/** Every value as the text the server sent (Postfix reads PQgetvalue text): no type parsing. */
-const RAW_TYPES = { getTypeParser: () => (v: string) => v };
 
 /** libpq's sslmode: how TLS is tried for a TCP host. */
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -98,27 +90,24 @@ export function pgQuote(s: string, std: boolean): string {
   return std ? s.replace(/'/g, "''") : s.replace(/['\\]/g, (c) => c + c);
 }
 
-/** One connection, and the server's standard_conforming_strings. */
-async function pgConnect(cc: ClientConfig): Promise<PgConn> {
+/** One connection, and the server's standard_conforming_strings; its queries then go through PgWire. */
+async function pgConnect(cc: ClientConfig): Promise<PgWire> {
   const client = new Client(cc);
-  const conn: PgConn = { client, std: true, dead: false };
-  // a server gone away errors the idle client: mark it, never crash
-  client.on('error', () => (conn.dead = true));
-  client.on('end', () => (conn.dead = true));
+  // a server gone away errors the idle client (PgWire marks itself dead): never crash
+  client.on('error', () => undefined);
   try {
     await client.connect();
     const r = await client.query<{ s: string }>('SHOW standard_conforming_strings');
-    conn.std = r.rows[0]?.s !== 'off';
+    return new PgWire(client, r.rows[0]?.s !== 'off');
   } catch (e) {
     void client.end().catch(() => undefined);
     throw e;
   }
-  return conn;
 }
 
-export class PgsqlTable implements LookupTable, SqlConnection<PgConn> {
+export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
   private readonly t: Templates;
-  private readonly hosts: HostList<ConnPool<PgConn>>;
+  private readonly hosts: HostList<ConnPool<Lane<PgWire>>>;
   private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
@@ -140,20 +129,20 @@ export class PgsqlTable implements LookupTable, SqlConnection<PgConn> {
       } catch (e) {
         return cf.fail('hosts', (e as Error).message);
       }
-      return new ConnPool<PgConn>(
-        cfg.mapPoolSize,
-        async () => {
-          for (let i = 0; ; i++) {
-            try {
-              return await pgConnect({ ...target.cc, ssl: target.attempts[i] });
-            } catch (e) {
-              if (i + 1 >= target.attempts.length || !tryNext(e)) throw e;
-            }
+      const lanes = new Lanes(async () => {
+        for (let i = 0; ; i++) {
+          try {
+            return await pgConnect({ ...target.cc, ssl: target.attempts[i] });
+          } catch (e) {
+            if (i + 1 >= target.attempts.length || !tryNext(e)) throw e;
           }
-        },
-        // abandoned mid-query: close the socket now (end() would wait for the hung server)
-        (c, abandoned) => (abandoned ? c.client.connection.stream.destroy() : void c.client.end().catch(() => undefined)),
-        (c) => !c.dead,
+        }
+      });
+      return new ConnPool<Lane<PgWire>>(
+        cfg.mapPoolSize,
+        () => lanes.lane(),
+        (l, abandoned) => lanes.release(l, abandoned),
+        (l) => !l.wire.dead,
       );
     });
     this.hosts = new HostList('pgsql', pools, names, log);
@@ -168,22 +157,12 @@ export class PgsqlTable implements LookupTable, SqlConnection<PgConn> {
     return sqlLookup(this.t, key, this.hosts, this, until);
   }
 
-  quote(c: PgConn): Quote {
-    return (s) => pgQuote(s, c.std);
+  quote(l: Lane<PgWire>): Quote {
+    return (s) => pgQuote(s, l.wire.std);
   }
 
-  async query(c: PgConn, sql: string): Promise<Rows> {
-    let res;
-    try {
-      res = await c.client.query({ text: sql, rowMode: 'array', types: RAW_TYPES });
-    } catch (e) {
-      // the server answered with an SQL error: the query is wrong, not the host
-      if ((e as { severity?: string }).severity === 'ERROR' && !c.dead) throw new QueryError((e as Error).message);
-      throw e;
-    }
-    // several statements: PQexec keeps the last result
-    const last = Array.isArray(res) ? res[res.length - 1] : res;
-    return ((last?.rows ?? []) as unknown[][]).map((r) => r.map((v) => (v === null ? null : String(v)))) as Rows;
+  query(l: Lane<PgWire>, sql: string): Promise<Rows> {
+    return l.wire.query(sql);
   }
 
   hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
