@@ -5,7 +5,9 @@
 // socketmap daemon; never a dependency: built by hand, see README "Performance"), the same
 // MariaDB table and keys through it and through smmapd uncached, in alternating rounds.
 // BENCH_ONLY=maps runs this section alone, BENCH_ONLY=sockmapd the side by side alone;
-// BENCH_MAPS=0 leaves it out.
+// BENCH_MAPS=0 leaves it out. The daemon runs its default number of workers (one per CPU);
+// BENCH_MAPS_WORKERS=N sets smmapd_workers (on 2 CPUs shared with the directory and the
+// load generator, one worker batches more queries per write).
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,8 @@ export interface MapsBenchDeps {
   /** Alternating rounds against a peer (medians). */
   readonly rounds: number;
 }
+
+const WORKERS = process.env.BENCH_MAPS_WORKERS ? `smmapd_workers: ${Number(process.env.BENCH_MAPS_WORKERS)}\n` : '';
 
 /** Entries in each directory; the keys are 80% of them and 20% misses. */
 const ENTRIES = 10_000;
@@ -78,7 +82,7 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
     writeFileSync(keyFile, `${keys.join('\n')}\n`);
     const conf = (name: string, extra: string): string => {
       const file = join(dir, `${name}.conf`);
-      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${extra}\n`);
+      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${WORKERS}${extra}\n`);
       return file;
     };
     // the mailbox store exists (empty): requests for other map names still find it
