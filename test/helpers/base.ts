@@ -200,17 +200,27 @@ export function spawnCtl(conf: string, args: readonly string[], options: SpawnOp
   return spawn(process.execPath, [SMMAPCTL, '-C', conf, ...args], options);
 }
 
-/** runCtl without blocking this process (a scripted server in this process must answer it). */
-export function runCtlAsync(conf: string, args: readonly string[]): Promise<CtlResult> {
+/**
+ * A command without blocking this process: what takes seconds (npm, dpkg, initdb,
+ * mariadb-install-db) must not hold the test worker's event loop, or vitest's own messages
+ * time out after 60 s on a loaded machine. Resolves with the exit code and both outputs.
+ */
+export function runAsync(cmd: string, args: readonly string[], options: SpawnOptions & { input?: string } = {}): Promise<CtlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnCtl(conf, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin!.end(options.input ?? '');
   });
+}
+
+/** runCtl without blocking this process (a scripted server in this process must answer it). */
+export function runCtlAsync(conf: string, args: readonly string[]): Promise<CtlResult> {
+  return runAsync(process.execPath, [SMMAPCTL, '-C', conf, ...args]);
 }
 
 /** Provision with one `smmapctl batch` (fast: one process, one transaction). */

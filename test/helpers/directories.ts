@@ -6,7 +6,7 @@ import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // base.ts, not suite.ts: bench/ runs this under plain node (no vitest)
-import { haveCommand, waitForPort } from './base';
+import { haveCommand, runAsync, waitForPort } from './base';
 
 const PG_ROOT = '/usr/lib/postgresql';
 export const PGBIN = existsSync(PG_ROOT)
@@ -19,7 +19,13 @@ function run(cmd: string, args: readonly string[], input?: string, cwd?: string)
   return r;
 }
 
-const asUser = (user: string, command: string): SpawnSyncReturns<string> => run('su', [user, '-s', '/bin/sh', '-c', command]);
+/** run() for what takes seconds (initdb, a server's start): the test worker's event loop keeps turning. */
+async function runSlow(cmd: string, args: readonly string[]): Promise<void> {
+  const r = await runAsync(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
+}
+
+const asUser = (user: string, command: string): Promise<void> => runSlow('su', [user, '-s', '/bin/sh', '-c', command]);
 const uidOf = (user: string): number => Number(run('id', ['-u', user]).stdout.trim());
 
 /** What is missing for the directory tests, or null. */
@@ -87,7 +93,7 @@ export async function startPg(dir: string, port: number, opts: { tls?: boolean }
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('postgres'), 0);
   if (!existsSync(join(dir, 'data'))) {
-    asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
+    await asUser('postgres', `${PGBIN}/initdb -D ${dir}/data -A trust -U postgres -E UTF8 --locale=C >/dev/null`);
     if (opts.tls) {
       makeCertificates(join(dir, 'tls'));
       for (const f of ['server.key', 'server.pem']) {
@@ -106,7 +112,7 @@ export async function startPg(dir: string, port: number, opts: { tls?: boolean }
 }
 
 export async function resumePg(pg: Pg): Promise<void> {
-  asUser('postgres', `${PGBIN}/pg_ctl -D ${pg.dir}/data -l ${pg.dir}/log -o '-p ${pg.port} -k ${pg.dir} -c listen_addresses=127.0.0.1 -c fsync=off' -w start >/dev/null`);
+  await asUser('postgres', `${PGBIN}/pg_ctl -D ${pg.dir}/data -l ${pg.dir}/log -o '-p ${pg.port} -k ${pg.dir} -c listen_addresses=127.0.0.1 -c fsync=off' -w start >/dev/null`);
   await waitForPort(pg.port);
 }
 
@@ -169,7 +175,7 @@ export interface My {
 export async function startMysql(dir: string, port: number, opts: { tls?: boolean } = {}): Promise<My> {
   mkdirSync(dir, { recursive: true });
   chownSync(dir, uidOf('mysql'), 0);
-  run('mariadb-install-db', ['--user=mysql', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db']);
+  await runSlow('mariadb-install-db', ['--user=mysql', `--datadir=${dir}/data`, '--auth-root-authentication-method=normal', '--skip-test-db']);
   let args: string[] = [];
   if (opts.tls) {
     makeCertificates(join(dir, 'tls'));

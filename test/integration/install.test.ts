@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, mkdtempSync, readFileSync, realpathSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, freePort, haveCommand, isRoot, ROOT, sleep, waitForPort } from '../helpers/base';
+import { buildOnce, freePort, haveCommand, isRoot, ROOT, runAsync, sleep, waitForPort } from '../helpers/base';
 import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
@@ -17,18 +17,6 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const dir = mkdtempSync(join(tmpdir(), 'smmapd-install-'));
 const prefix = join(dir, 'prefix');
 const bin = (p: string): string => join(prefix, 'bin', p);
-
-/** A command without blocking the test worker (npm install takes minutes). */
-function runAsync(cmd: string, args: readonly string[], cwd = ROOT): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    c.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    c.on('error', reject);
-    c.on('close', (status) => resolve({ status, out }));
-  });
-}
 
 const run = (cmd: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } =>
   spawnSync(cmd, args, { encoding: 'utf8' });
@@ -39,16 +27,16 @@ describeWithPeer('npm pack, then npm install -g of the tarball', firstMissing([[
 
   it('installs a copy with both programs and both man pages', async () => {
     // --ignore-scripts: not prepack's `npm run build` again (buildOnce has built this tree)
-    const pack = await runAsync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir]);
-    expect(pack.status, pack.out).toBe(0);
+    const pack = await runAsync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
+    expect(pack.code, pack.stdout + pack.stderr).toBe(0);
     const tarball = join(dir, `smmapd-${VERSION}.tgz`);
     const files = run('tar', ['tzf', tarball]).stdout.split('\n').filter((f) => f !== '').sort();
     expect(files).toEqual(expect.arrayContaining(['package/dist/cli/smmapd.js', 'package/dist/cli/smmapd.bundle.js', 'package/dist/cli/smmapctl.js',
       'package/man/smmapd.8', 'package/man/smmapctl.8', 'package/conf/smmapd.conf', 'package/package.json', 'package/LICENSE', 'package/README.md']));
     // the programs' bundles, not tsc's module tree, the sources or the tests
     expect(files.filter((f) => /^package\/(src|test|dist\/(core|server|store|ctl))\//.test(f))).toEqual([]);
-    const install = await runAsync('npm', ['install', '-g', '--prefix', prefix, '--allow-scripts=better-sqlite3', tarball]);
-    expect(install.status, install.out).toBe(0);
+    const install = await runAsync('npm', ['install', '-g', '--prefix', prefix, '--allow-scripts=better-sqlite3', tarball], { cwd: ROOT });
+    expect(install.code, install.stdout + install.stderr).toBe(0);
     rmSync(tarball);
     const pkgDir = join(prefix, 'lib/node_modules/smmapd');
     expect(lstatSync(pkgDir).isDirectory()).toBe(true); // `npm install -g .` would leave a link here

@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildOnce, freePort, haveCommand, isRoot, ROOT, sleep, waitForPort } from '../helpers/base';
+import { buildOnce, freePort, haveCommand, isRoot, ROOT, runAsync, sleep, waitForPort, type CtlResult } from '../helpers/base';
 import { describeWithPeer, firstMissing } from '../helpers/suite';
 import { query } from '../helpers/socketmap';
 
@@ -35,19 +35,8 @@ function ok(cmd: string, args: readonly string[], input?: string): string {
   return r.stdout;
 }
 
-/** run() without blocking the test worker (building and lintian take a minute: vitest's own
- *  messages must get through meanwhile). */
-function runAsync(cmd: string, args: readonly string[]): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    let out = '';
-    let err = '';
-    c.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    c.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    c.on('error', reject);
-    c.on('close', (status) => resolve({ status, out: `${out}${status === 0 ? '' : err}` }));
-  });
-}
+/** run() without blocking the test worker (building and lintian take a minute). */
+const runDeb = (cmd: string, args: readonly string[]): Promise<CtlResult> => runAsync(cmd, args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 
 const owner = (p: string): string => ok('stat', ['-c', '%U:%G %a', p]).trim();
 
@@ -62,9 +51,9 @@ describeWithPeer('the Debian package: build, install, serve as smmapd, purge', m
 
   it('builds with dpkg-deb; its path is the last line printed; lintian finds no error', async () => {
     // build.sh is the second half of `npm run package` (the first, npm run build, is buildOnce)
-    const b = await runAsync('bash', [`${ROOT}/scripts/deb/build.sh`]);
-    expect(b.status, b.out).toBe(0);
-    const out = b.out.trimEnd().split('\n');
+    const b = await runDeb('bash', [`${ROOT}/scripts/deb/build.sh`]);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const out = b.stdout.trimEnd().split('\n');
     deb = out[out.length - 1]!;
     expect(deb).toBe(`${ROOT}/build/smmapd_${VERSION}-1_amd64.deb`);
     const info = ok('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Architecture', 'Depends']);
@@ -81,15 +70,15 @@ describeWithPeer('the Debian package: build, install, serve as smmapd, purge', m
     // only what runs: not better-sqlite3's C sources and objects, nor type declarations,
     // docs or licence files (their texts are in copyright)
     expect(names.filter((n) => /\/better-sqlite3\/(src|deps|build\/Release\/obj)|\.(ts|md|map|a|o)$|\/LICEN[CS]E[^/]*$/i.test(n) && n.includes('node_modules'))).toEqual([]);
-    const lint = await runAsync('sh', ['-c', 'lintian --tag-display-limit 0 "$0" 2>&1', deb]);
-    expect(lint.out.split('\n').filter((l) => l.startsWith('E: '))).toEqual([]);
+    const lint = await runDeb('sh', ['-c', 'lintian --tag-display-limit 0 "$0" 2>&1', deb]);
+    expect(lint.stdout.split('\n').filter((l) => l.startsWith('E: '))).toEqual([]);
   }, 600_000);
 
   it('installs with dpkg -i: the user, /var/lib/smmapd 0750, a store smmapd reads, programs, man pages, units', async () => {
     expect(deb).not.toBe('');
     installed = true;
-    const i = await runAsync('dpkg', ['-i', deb]);
-    expect(i.status, i.out).toBe(0);
+    const i = await runDeb('dpkg', ['-i', deb]);
+    expect(i.code, i.stdout + i.stderr).toBe(0);
     expect(ok('getent', ['passwd', 'smmapd'])).toMatch(/^smmapd:x:\d+:\d+:smmapd socketmap daemon[^:]*:\/var\/lib\/smmapd:\/usr\/sbin\/nologin\n$/);
     expect(owner('/var/lib/smmapd')).toBe('smmapd:smmapd 750');
     expect(owner('/var/lib/smmapd/smmapd.db')).toBe('smmapd:smmapd 640');
@@ -144,9 +133,9 @@ describeWithPeer('the Debian package: build, install, serve as smmapd, purge', m
 
   it('dpkg --purge leaves nothing: programs, configuration, store, user, group', async () => {
     expect(installed).toBe(true);
-    const p = await runAsync('dpkg', ['--purge', 'smmapd']);
+    const p = await runDeb('dpkg', ['--purge', 'smmapd']);
     installed = false;
-    expect(p.status, p.out).toBe(0);
+    expect(p.code, p.stdout + p.stderr).toBe(0);
     for (const p of ['/usr/bin/smmapd', '/usr/bin/smmapctl', '/usr/lib/smmapd', '/etc/smmapd.conf', '/var/lib/smmapd',
       '/usr/share/man/man8/smmapd.8.gz', '/lib/systemd/system/smmapd.service', '/usr/share/doc/smmapd']) {
       expect(existsSync(p), p).toBe(false);
