@@ -37,6 +37,42 @@ export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?
 /** libmariadb's default socket on Debian (the option files usually say so too). */
 const DEFAULT_SOCKET = '/run/mysqld/mysqld.sock';
 
+/** The TLS options as libmariadb takes them from the .cf file, else from the option files; none without TLS. */
+function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>, log: StoreLog): Pick<ConnectionOptions, 'ssl'> {
+  const read = (param: string, f: string): Buffer => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      return cf.fail(param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  };
+  const ca = cf.str('tls_CAfile', '') || opt.get('ssl-ca') || '';
+  const caPath = cf.str('tls_CApath', '') || opt.get('ssl-capath') || '';
+  const cert = cf.str('tls_cert_file', '') || opt.get('ssl-cert') || '';
+  const key = cf.str('tls_key_file', '') || opt.get('ssl-key') || '';
+  const ciphers = cf.str('tls_ciphers', '');
+  if (ciphers !== '') differs(cf, 'tls_ciphers', 'the cipher list is not applied (Node and libmariadb name ciphers differently); TLS is on', log);
+  const cas: Buffer[] = [];
+  if (ca !== '') cas.push(read('tls_CAfile', ca));
+  if (caPath !== '') {
+    let names: string[] = [];
+    try {
+      names = readdirSync(caPath).sort();
+    } catch (e) {
+      cf.fail('tls_CApath', `cannot read ${caPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
+    for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath, n), { throwIfNoEntry: false })?.isFile()) cas.push(read('tls_CApath', join(caPath, n)));
+  }
+  const optVerify = opt.get('ssl-verify-server-cert');
+  // unset: libmariadb 3.3's default, no name check; the chain is checked whenever a CA is given
+  const verify = cf.has('tls_verify_cert') ? cf.bool('tls_verify_cert', false) : optVerify !== undefined && !/^(0|off|false)$/i.test(optVerify);
+  const optSsl = opt.get('ssl');
+  const useTls = ca !== '' || caPath !== '' || cert !== '' || key !== '' || ciphers !== '' || (optSsl !== undefined && !/^(0|off|false)$/i.test(optSsl));
+  if (!useTls) return {};
+  return { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify } };
+}
+
 export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<Lane<MyWire>>>;
@@ -52,36 +88,6 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
     const optionFile = cf.str('option_file', '');
     const optionGroup = cf.str('option_group', 'client');
     const opt = optionFile === '' && optionGroup === '' ? new Map<string, string>() : readOptionFiles(optionFile !== '' ? [optionFile] : DEFAULT_OPTION_FILES, optionGroups(optionGroup));
-    const read = (param: string, f: string): Buffer => {
-      try {
-        return readFileSync(f);
-      } catch (e) {
-        return cf.fail(param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
-    };
-    const ca = cf.str('tls_CAfile', '') || opt.get('ssl-ca') || '';
-    const caPath = cf.str('tls_CApath', '') || opt.get('ssl-capath') || '';
-    const cert = cf.str('tls_cert_file', '') || opt.get('ssl-cert') || '';
-    const key = cf.str('tls_key_file', '') || opt.get('ssl-key') || '';
-    const ciphers = cf.str('tls_ciphers', '');
-    if (ciphers !== '') differs(cf, 'tls_ciphers', 'the cipher list is not applied (Node and libmariadb name ciphers differently); TLS is on', log);
-    const cas: Buffer[] = [];
-    if (ca !== '') cas.push(read('tls_CAfile', ca));
-    if (caPath !== '') {
-      let names: string[] = [];
-      try {
-        names = readdirSync(caPath).sort();
-      } catch (e) {
-        cf.fail('tls_CApath', `cannot read ${caPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
-      // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
-      for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath, n), { throwIfNoEntry: false })?.isFile()) cas.push(read('tls_CApath', join(caPath, n)));
-    }
-    const optVerify = opt.get('ssl-verify-server-cert');
-    // unset: libmariadb 3.3's default, no name check; the chain is checked whenever a CA is given
-    const verify = cf.has('tls_verify_cert') ? cf.bool('tls_verify_cert', false) : optVerify !== undefined && !/^(0|off|false)$/i.test(optVerify);
-    const optSsl = opt.get('ssl');
-    const useTls = ca !== '' || caPath !== '' || cert !== '' || key !== '' || ciphers !== '' || (optSsl !== undefined && !/^(0|off|false)$/i.test(optSsl));
     const base: ConnectionOptions = {
       user: cf.str('user', '') || opt.get('user') || '',
       password: cf.has('password') || cf.has('password_file') ? secret(cf, 'password', 'password_file') : (opt.get('password') ?? ''),
@@ -91,9 +97,7 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
       multipleStatements: false,
       // every value as the text the server sent, as mysql_fetch_row() gives it to Postfix
       typeCast: (field) => field.string(),
-      ...(useTls
-        ? { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify } }
-        : {}),
+      ...tlsOptions(cf, opt, log),
     };
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');
