@@ -264,6 +264,18 @@ function policyActionsOf(r: Reader): PolicyActions {
 
 const LOG_LEVELS: Record<string, LogLevel> = { error: 'error', warning: 'warning', notice: 'notice', info: 'info', debug: 'debug' };
 
+/** Where and what the daemon logs. */
+function logOf(r: Reader): Pick<Config, 'logLevel' | 'audit' | 'auditLevel' | 'logTarget' | 'syslogFacility' | 'syslogSocket'> {
+  return {
+    logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', LOG_LEVELS),
+    audit: r.bool('smmapd_audit', false),
+    auditLevel: r.oneOf<LogLevel>('smmapd_audit_level', 'notice', LOG_LEVELS),
+    logTarget: r.str('smmapd_log', ''),
+    syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
+    syslogSocket: r.str('smmapd_syslog_socket', ''),
+  };
+}
+
 /** The IMAP store's server and login (smmapd_imap_*). */
 function imapOf(r: Reader, where: string): ImapConfig {
   const tls = r.oneOf<ImapTls>('smmapd_imap_tls', 'starttls', { none: 'none', starttls: 'starttls', tls: 'tls' });
@@ -329,12 +341,7 @@ export function configFromText(text: string, path = ''): Config {
     unixSocketGroup: r.str('smmapd_unix_socket_group', ''),
     runUser: r.str('smmapd_user', ''),
     runGroup: r.str('smmapd_group', ''),
-    logLevel: r.oneOf<LogLevel>('smmapd_log_level', 'notice', LOG_LEVELS),
-    audit: r.bool('smmapd_audit', false),
-    auditLevel: r.oneOf<LogLevel>('smmapd_audit_level', 'notice', LOG_LEVELS),
-    logTarget: r.str('smmapd_log', ''),
-    syslogFacility: r.oneOf<string>('syslog_facility', 'mail', Object.fromEntries(SYSLOG_FACILITIES.map((f) => [f, f]))),
-    syslogSocket: r.str('smmapd_syslog_socket', ''),
+    ...logOf(r),
     policy: policyActionsOf(r),
     metricsListen: metricsListenOf(r.str('smmapd_metrics_listen', ''), path || 'config'),
     listen: r.addresses('smmapd_listen'),
