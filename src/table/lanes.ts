@@ -56,3 +56,40 @@ export class Lanes<W extends Wire> {
     }
   }
 }
+
+/**
+ * The write side of a pipelined connection: a query to an idle server goes at once; the
+ * queries that come while it is busy go together in one write after this turn of the event
+ * loop has read all it can (one syscall, one wake-up of the server).
+ */
+export class Batcher {
+  private out: Buffer[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly sock: { write(b: Buffer): unknown },
+    private readonly dead: () => boolean,
+  ) {}
+
+  send(packet: Buffer, idle: boolean): void {
+    if (idle && !this.flushing) return void this.sock.write(packet);
+    this.out.push(packet);
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** The connection failed: what was not written never will be. */
+  drop(): void {
+    this.out = [];
+  }
+
+  private flush(): void {
+    this.flushing = false;
+    if (this.dead() || this.out.length === 0) return;
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out = [];
+    this.sock.write(data);
+  }
+}

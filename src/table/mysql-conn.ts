@@ -8,6 +8,7 @@
 import type { Connection } from 'mysql2';
 import type { Duplex } from 'node:stream';
 import { QueryError } from './hosts';
+import { Batcher } from './lanes';
 import type { Rows } from './sql';
 
 const COM_QUERY = 0x03;
@@ -42,9 +43,7 @@ export class MyWire {
   private readonly queue: Pending[] = [];
   /** Bytes received and not yet parsed (a packet may span reads). */
   private buf: Buffer = Buffer.alloc(0);
-  /** Queries not yet written: sent together once this turn of the event loop has read all it can. */
-  private out: Buffer[] = [];
-  private flushing = false;
+  private readonly writer: Batcher;
   /** Pool slots that send their queries here (lanes.ts). */
   lanes = 0;
 
@@ -53,6 +52,7 @@ export class MyWire {
     private readonly requireResultSet: boolean,
   ) {
     this.sock = (conn as unknown as { stream: Duplex }).stream;
+    this.writer = new Batcher(this.sock, () => this.dead);
     // mysql2 keeps its end/close/error listeners (they mark the connection dead); the data is ours
     this.sock.removeAllListeners('data');
     this.sock.on('data', (d: Buffer) => this.onData(d));
@@ -88,29 +88,14 @@ export class MyWire {
       p[3] = 0; // sequence id: a new command
       p[4] = COM_QUERY;
       body.copy(p, 5);
-      // an idle server gets the query at once; a busy one gets the queries that come meanwhile
-      // in one write after this turn's reads (one syscall, one wake-up of the server)
-      if (idle && !this.flushing) return void this.sock.write(p);
-      this.out.push(p);
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => this.flush());
-      }
+      this.writer.send(p, idle);
     });
-  }
-
-  private flush(): void {
-    this.flushing = false;
-    if (this.dead || this.out.length === 0) return;
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
-    this.out = [];
-    this.sock.write(data);
   }
 
   private fail(e: Error): void {
     this.dead = true;
     for (const p of this.queue.splice(0)) p.reject(e);
-    this.out = [];
+    this.writer.drop();
   }
 
   private onData(d: Buffer): void {

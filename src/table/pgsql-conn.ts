@@ -9,6 +9,7 @@
 import type { Client } from 'pg';
 import type { Duplex } from 'node:stream';
 import { QueryError } from './hosts';
+import { Batcher } from './lanes';
 import type { Rows } from './sql';
 
 interface Pending {
@@ -32,8 +33,7 @@ export class PgWire {
   private readonly sock: Duplex;
   private readonly queue: Pending[] = [];
   private buf: Buffer = Buffer.alloc(0);
-  private out: Buffer[] = [];
-  private flushing = false;
+  private readonly writer: Batcher;
 
   constructor(
     readonly client: Client,
@@ -41,6 +41,7 @@ export class PgWire {
     public std: boolean,
   ) {
     this.sock = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
+    this.writer = new Batcher(this.sock, () => this.dead);
     // pg keeps its end/close/error listeners (they mark the client ended); the data is ours
     this.sock.removeAllListeners('data');
     this.sock.on('data', (d: Buffer) => this.onData(d));
@@ -72,28 +73,14 @@ export class PgWire {
       m.writeInt32BE(5 + len, 1);
       m.write(sql, 5, 'utf8');
       m[5 + len] = 0;
-      // an idle server gets the query at once; a busy one gets the queries that come meanwhile in one write
-      if (idle && !this.flushing) return void this.sock.write(m);
-      this.out.push(m);
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => this.flush());
-      }
+      this.writer.send(m, idle);
     });
-  }
-
-  private flush(): void {
-    this.flushing = false;
-    if (this.dead || this.out.length === 0) return;
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
-    this.out = [];
-    this.sock.write(data);
   }
 
   private fail(e: Error): void {
     this.dead = true;
     for (const p of this.queue.splice(0)) p.reject(e);
-    this.out = [];
+    this.writer.drop();
   }
 
   private onData(d: Buffer): void {
