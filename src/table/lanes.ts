@@ -3,6 +3,7 @@
 // a host's ConnPool share one connection and pipeline their queries on it, so that a pool
 // of 8 keeps 2 sockets busy rather than 8 half-idle ones (fewer writes, reads and server
 // wake-ups per lookup). The pool still bounds the lookups under way and their deadlines.
+import type { Duplex } from 'node:stream';
 
 /** A connection that runs pipelined queries (mysql-conn.ts, pgsql-conn.ts). */
 export interface Wire {
@@ -57,39 +58,89 @@ export class Lanes<W extends Wire> {
   }
 }
 
+/** A query written and not yet answered: failed with the connection. */
+export interface PendingQuery {
+  readonly reject: (e: Error) => void;
+}
+
 /**
- * The write side of a pipelined connection: a query to an idle server goes at once; the
- * queries that come while it is busy go together in one write after this turn of the event
- * loop has read all it can (one syscall, one wake-up of the server).
+ * The query side of one connection a driver opened (mysql-conn.ts, pgsql-conn.ts): the
+ * socket's data is read here (the driver keeps its close and error listeners), queries are
+ * answered in order, and a socket error or close fails every query still waiting (not a
+ * QueryError: the host). A query to an idle server is written at once; the queries that come
+ * while it is busy go together in one write after this turn of the event loop has read all
+ * it can (one syscall, one wake-up of the server).
  */
-export class Batcher {
+export abstract class PipelinedWire<P extends PendingQuery> implements Wire {
+  dead = false;
+  lanes = 0;
+  /** Queries written and not yet answered, oldest first. */
+  protected readonly queue: P[] = [];
+  /** Bytes received and not yet parsed (a message may span reads). */
+  private buf: Buffer = Buffer.alloc(0);
   private out: Buffer[] = [];
   private flushing = false;
 
   constructor(
-    private readonly sock: { write(b: Buffer): unknown },
-    private readonly dead: () => boolean,
-  ) {}
+    protected readonly sock: Duplex,
+    private readonly lost: () => Error,
+  ) {
+    sock.removeAllListeners('data');
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('close', () => this.fail(lost()));
+    sock.on('error', (e: Error) => this.fail(e));
+  }
 
-  send(packet: Buffer, idle: boolean): void {
-    if (idle && !this.flushing) return void this.sock.write(packet);
-    this.out.push(packet);
+  abstract close(abandoned: boolean): void;
+
+  /** Queries written and not yet answered. */
+  get inFlight(): number {
+    return this.queue.length;
+  }
+
+  /** Queue `q` and write its message. */
+  protected send(q: P, message: Buffer): void {
+    const idle = this.queue.length === 0;
+    this.queue.push(q);
+    if (idle && !this.flushing) {
+      this.sock.write(message);
+      return;
+    }
+    this.out.push(message);
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());
     }
   }
 
-  /** The connection failed: what was not written never will be. */
-  drop(): void {
+  /** A query on a connection that is gone. */
+  protected rejectLost<T>(): Promise<T> {
+    return Promise.reject(this.lost());
+  }
+
+  /** Parse the whole messages at the start of `buf` (stopping if the connection dies); how many bytes they took. */
+  protected abstract parse(buf: Buffer): number;
+
+  protected fail(e: Error): void {
+    this.dead = true;
+    for (const q of this.queue.splice(0)) q.reject(e);
     this.out = [];
   }
 
   private flush(): void {
     this.flushing = false;
-    if (this.dead() || this.out.length === 0) return;
+    if (this.dead || this.out.length === 0) return;
     const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     this.sock.write(data);
+  }
+
+  private onData(d: Buffer): void {
+    const buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    const off = this.parse(buf);
+    if (this.dead) return;
+    this.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+    // a large chunk's tail must not pin the whole chunk
+    if (this.buf.length > 0 && buf.length > 65536) this.buf = Buffer.from(this.buf);
   }
 }

@@ -8,7 +8,7 @@
 import type { Connection } from 'mysql2';
 import type { Duplex } from 'node:stream';
 import { QueryError } from './hosts';
-import { Batcher } from './lanes';
+import { PipelinedWire } from './lanes';
 import type { Rows } from './sql';
 
 const COM_QUERY = 0x03;
@@ -33,31 +33,13 @@ function connectionLost(): Error {
   return Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
 }
 
-/**
- * The query side of one connection mysql2 opened. Every query is answered in order; a
- * socket error or close fails every query still waiting (not a QueryError: the host).
- */
-export class MyWire {
-  dead = false;
-  private readonly sock: Duplex;
-  private readonly queue: Pending[] = [];
-  /** Bytes received and not yet parsed (a packet may span reads). */
-  private buf: Buffer = Buffer.alloc(0);
-  private readonly writer: Batcher;
-  /** Pool slots that send their queries here (lanes.ts). */
-  lanes = 0;
-
+/** The query side of one connection mysql2 opened (its close and error listeners keep marking it dead). */
+export class MyWire extends PipelinedWire<Pending> {
   constructor(
     readonly conn: Connection,
     private readonly requireResultSet: boolean,
   ) {
-    this.sock = (conn as unknown as { stream: Duplex }).stream;
-    this.writer = new Batcher(this.sock, () => this.dead);
-    // mysql2 keeps its end/close/error listeners (they mark the connection dead); the data is ours
-    this.sock.removeAllListeners('data');
-    this.sock.on('data', (d: Buffer) => this.onData(d));
-    this.sock.on('close', () => this.fail(connectionLost()));
-    this.sock.on('error', (e: Error) => this.fail(e));
+    super((conn as unknown as { stream: Duplex }).stream, connectionLost);
   }
 
   /** Close now (a hung query's, too: the server must not run it later). */
@@ -66,42 +48,23 @@ export class MyWire {
     this.conn.destroy();
   }
 
-  /** Queries written and not yet answered. */
-  get inFlight(): number {
-    return this.queue.length;
-  }
-
   /** Run one statement (the text as Postfix sends it); rows of text, NULL as null. */
   query(sql: string): Promise<Rows> {
-    if (this.dead) return Promise.reject(connectionLost());
-    return new Promise<Rows>((resolve, reject) => {
-      const idle = this.queue.length === 0;
-      this.queue.push({ resolve, reject, sets: 0, first: null, sawOk: false, state: 'head', columns: 0 });
-      const body = Buffer.from(sql, 'utf8');
-      if (body.length + 1 >= MAX_PACKET) {
-        // never the case for a lookup (Postfix's keys are short): refuse rather than split
-        this.queue.pop();
-        return reject(new QueryError('query too long'));
-      }
-      const p = Buffer.allocUnsafe(5 + body.length);
-      p.writeUIntLE(body.length + 1, 0, 3);
-      p[3] = 0; // sequence id: a new command
-      p[4] = COM_QUERY;
-      body.copy(p, 5);
-      this.writer.send(p, idle);
-    });
+    if (this.dead) return this.rejectLost();
+    const body = Buffer.from(sql, 'utf8');
+    // never the case for a lookup (Postfix's keys are short): refuse rather than split
+    if (body.length + 1 >= MAX_PACKET) return Promise.reject(new QueryError('query too long'));
+    const p = Buffer.allocUnsafe(5 + body.length);
+    p.writeUIntLE(body.length + 1, 0, 3);
+    p[3] = 0; // sequence id: a new command
+    p[4] = COM_QUERY;
+    body.copy(p, 5);
+    return new Promise<Rows>((resolve, reject) => this.send({ resolve, reject, sets: 0, first: null, sawOk: false, state: 'head', columns: 0 }, p));
   }
 
-  private fail(e: Error): void {
-    this.dead = true;
-    for (const p of this.queue.splice(0)) p.reject(e);
-    this.writer.drop();
-  }
-
-  private onData(d: Buffer): void {
-    let buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+  protected parse(buf: Buffer): number {
     let off = 0;
-    while (buf.length - off >= 4) {
+    while (buf.length - off >= 4 && !this.dead) {
       const len = buf.readUIntLE(off, 3);
       if (len === MAX_PACKET) {
         // a packet of 16 MiB or more comes in pieces: join them (never for a lookup's rows, but correct)
@@ -114,11 +77,8 @@ export class MyWire {
         this.packet(buf.subarray(off + 4, off + 4 + len));
         off += 4 + len;
       }
-      if (this.dead) return;
     }
-    this.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
-    // a large chunk's tail must not pin the whole chunk
-    if (this.buf.length > 0 && buf.length > 65536) this.buf = Buffer.from(this.buf);
+    return off;
   }
 
   /** One packet of the answer to the oldest query. */

@@ -9,7 +9,7 @@
 import type { Client } from 'pg';
 import type { Duplex } from 'node:stream';
 import { QueryError } from './hosts';
-import { Batcher } from './lanes';
+import { PipelinedWire } from './lanes';
 import type { Rows } from './sql';
 
 interface Pending {
@@ -25,28 +25,14 @@ function connectionLost(): Error {
   return Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
 }
 
-/** The query side of one connection pg opened (after `SHOW standard_conforming_strings`). */
-export class PgWire {
-  dead = false;
-  /** Pool slots that send their queries here (lanes.ts). */
-  lanes = 0;
-  private readonly sock: Duplex;
-  private readonly queue: Pending[] = [];
-  private buf: Buffer = Buffer.alloc(0);
-  private readonly writer: Batcher;
-
+/** The query side of one connection pg opened (after `SHOW standard_conforming_strings`; pg's listeners keep marking it ended). */
+export class PgWire extends PipelinedWire<Pending> {
   constructor(
     readonly client: Client,
     /** standard_conforming_strings: kept up to date from the server's ParameterStatus messages. */
     public std: boolean,
   ) {
-    this.sock = (client as unknown as { connection: { stream: Duplex } }).connection.stream;
-    this.writer = new Batcher(this.sock, () => this.dead);
-    // pg keeps its end/close/error listeners (they mark the client ended); the data is ours
-    this.sock.removeAllListeners('data');
-    this.sock.on('data', (d: Buffer) => this.onData(d));
-    this.sock.on('close', () => this.fail(connectionLost()));
-    this.sock.on('error', (e: Error) => this.fail(e));
+    super((client as unknown as { connection: { stream: Duplex } }).connection.stream, connectionLost);
   }
 
   close(abandoned: boolean): void {
@@ -56,45 +42,28 @@ export class PgWire {
     else void this.client.end().catch(() => undefined);
   }
 
-  get inFlight(): number {
-    return this.queue.length;
-  }
-
   /** Run `sql` as PQexec would: the last statement's rows, as text, NULL as null. */
   query(sql: string): Promise<Rows> {
-    if (this.dead) return Promise.reject(connectionLost());
+    if (this.dead) return this.rejectLost();
     if (sql.includes('\0')) return Promise.reject(new QueryError('query contains a NUL byte'));
-    return new Promise<Rows>((resolve, reject) => {
-      const idle = this.queue.length === 0;
-      this.queue.push({ resolve, reject, rows: [], last: [], error: null });
-      const len = Buffer.byteLength(sql, 'utf8');
-      const m = Buffer.allocUnsafe(6 + len);
-      m[0] = 0x51; // 'Q'
-      m.writeInt32BE(5 + len, 1);
-      m.write(sql, 5, 'utf8');
-      m[5 + len] = 0;
-      this.writer.send(m, idle);
-    });
+    const len = Buffer.byteLength(sql, 'utf8');
+    const m = Buffer.allocUnsafe(6 + len);
+    m[0] = 0x51; // 'Q'
+    m.writeInt32BE(5 + len, 1);
+    m.write(sql, 5, 'utf8');
+    m[5 + len] = 0;
+    return new Promise<Rows>((resolve, reject) => this.send({ resolve, reject, rows: [], last: [], error: null }, m));
   }
 
-  private fail(e: Error): void {
-    this.dead = true;
-    for (const p of this.queue.splice(0)) p.reject(e);
-    this.writer.drop();
-  }
-
-  private onData(d: Buffer): void {
-    const buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+  protected parse(buf: Buffer): number {
     let off = 0;
-    while (buf.length - off >= 5) {
+    while (buf.length - off >= 5 && !this.dead) {
       const len = buf.readInt32BE(off + 1);
       if (buf.length - off < 1 + len) break;
       this.message(buf[off]!, buf.subarray(off + 5, off + 1 + len));
       off += 1 + len;
-      if (this.dead) return;
     }
-    this.buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
-    if (this.buf.length > 0 && buf.length > 65536) this.buf = Buffer.from(this.buf);
+    return off;
   }
 
   private message(type: number, body: Buffer): void {
