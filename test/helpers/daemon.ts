@@ -106,7 +106,12 @@ export async function startSmmapd(o: SmmapdOptions = {}): Promise<Smmapd> {
   const piped = captureOutput(proc);
   const output = o.stderrFile === undefined ? piped : (): string => readFileSync(o.stderrFile!, 'utf8');
   const exit = new Promise<number | null>((r) => {
-    proc.once('exit', (code) => r(code));
+    // its last lines may still be in the pipes at 'exit': wait for them ('close'), but not for
+    // a child that outlived it and holds them (a killed primary's workers)
+    proc.once('exit', (code) => {
+      const t = setTimeout(() => r(code), 1000);
+      proc.once('close', () => (clearTimeout(t), r(code)));
+    });
     proc.once('error', () => r(null)); // could not be spawned: the readiness wait reports it
   });
   const d: Smmapd = {

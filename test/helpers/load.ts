@@ -48,7 +48,8 @@ export function runLoad(target: string, keysFile: string, conns: number, seconds
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
     p.on('error', reject);
-    p.on('exit', (code) => {
+    // 'close', not 'exit': the figures may still be in the pipe when the process has exited
+    p.on('close', (code) => {
       if (code !== 0) return reject(new Error(`smload exited ${code}: ${out}`));
       try {
         resolve(parseLoad(out));
