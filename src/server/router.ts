@@ -55,6 +55,8 @@ export class MapRouter {
   /** Whether the map name matters at all. */
   private readonly byName: boolean;
   private readonly cyrus: KeyAnswers & { refresh(): void };
+  /** A batch came since the Cyrus cache last looked at the store. */
+  private stale = true;
 
   constructor(o: RouterOptions) {
     const m = o.metrics ?? null;
@@ -70,14 +72,25 @@ export class MapRouter {
     this.byName = this.maps !== null || this.verifyMaps !== null || m !== null;
   }
 
-  /** A batch of requests arrived: the Cyrus cache may look whether the store changed. */
+  /**
+   * A batch of requests arrived: the Cyrus cache looks whether the store changed before it
+   * answers the first of them it gets (a batch of map requests leaves the store alone).
+   */
   refresh(): void {
-    this.cyrus.refresh();
+    this.stale = true;
+  }
+
+  private viaCyrus(r: Route): Route {
+    if (this.stale) {
+      this.stale = false;
+      this.cyrus.refresh();
+    }
+    return r;
   }
 
   /** The route for a request whose map name is `request`'s bytes before `nameEnd`. */
   route(request: Buffer, nameEnd: number): Route {
-    if (!this.byName) return this.cyrusOther;
+    if (!this.byName) return this.viaCyrus(this.cyrusOther);
     const name = request.toString('latin1', 0, nameEnd).toLowerCase();
     const map = this.maps?.get(name);
     if (map !== undefined) return map;
@@ -86,6 +99,6 @@ export class MapRouter {
       this.onUnconfigured(name);
       return verifyName ? this.unconfiguredVerify : this.unconfiguredOther;
     }
-    return verifyName ? this.cyrusVerify : this.cyrusOther;
+    return this.viaCyrus(verifyName ? this.cyrusVerify : this.cyrusOther);
   }
 }

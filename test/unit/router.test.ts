@@ -36,8 +36,29 @@ describe('MapRouter', () => {
     expect(ask(r, 'aliases fred').wire).toBe(encodeNetstring('OK aliases fred'));
     expect(ask(r, 'smmapd fred').wire).toBe(encodeNetstring('OK cyrus fred'));
     expect(ask(r, 'anything fred').wire).toBe(encodeNetstring('OK cyrus fred'));
+  });
+
+  it('a batch looks whether the store changed before its first Cyrus answer, once; a batch of map requests does not', () => {
+    const cyrus = answers('cyrus');
+    const r = new MapRouter({ cyrus, maps: new Map([['aliases', answers('aliases')]]) });
     r.refresh();
+    ask(r, 'aliases fred');
+    expect(cyrus.refreshed).toBe(0);
+    ask(r, 'smmapd fred');
+    ask(r, 'smmapd barney');
     expect(cyrus.refreshed).toBe(1);
+    r.refresh();
+    ask(r, 'aliases fred');
+    expect(cyrus.refreshed).toBe(1);
+    ask(r, 'other fred');
+    expect(cyrus.refreshed).toBe(2);
+    // without maps the name is not read, the store still looked at once per batch
+    const alone = answers('cyrus');
+    const r2 = new MapRouter({ cyrus: alone });
+    r2.refresh();
+    ask(r2, 'x a');
+    ask(r2, 'x b');
+    expect(alone.refreshed).toBe(1);
   });
 
   it('with smmapd_verify_maps, another name is TEMP "Map not configured" and reported once per request', () => {
