@@ -21,7 +21,7 @@ export interface Route {
 }
 
 export interface RouterOptions {
-  /** The Cyrus verification; refresh() is called before each batch of requests. */
+  /** The Cyrus verification; its refresh() looks whether the store changed (once per batch that asks it). */
   readonly cyrus: KeyAnswers & { refresh(): void };
   /** Named directory maps by (lower-case) name; null when none is configured. */
   readonly maps?: ReadonlyMap<string, KeyAnswers> | null;
@@ -76,7 +76,7 @@ export class MapRouter {
    * A batch of requests arrived: the Cyrus cache looks whether the store changed before it
    * answers the first of them it gets (a batch of map requests leaves the store alone).
    */
-  refresh(): void {
+  newBatch(): void {
     this.stale = true;
   }
 

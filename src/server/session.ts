@@ -31,7 +31,7 @@ export class SocketmapSession extends Connection<SocketmapContext, Buffer, Route
   }
 
   protected decode(chunk: Buffer): void {
-    this.ctx.router.refresh();
+    this.ctx.router.newBatch();
     this.decoder.push(chunk);
   }
 

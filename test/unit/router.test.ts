@@ -41,13 +41,13 @@ describe('MapRouter', () => {
   it('a batch looks whether the store changed before its first Cyrus answer, once; a batch of map requests does not', () => {
     const cyrus = answers('cyrus');
     const r = new MapRouter({ cyrus, maps: new Map([['aliases', answers('aliases')]]) });
-    r.refresh();
+    r.newBatch();
     ask(r, 'aliases fred');
     expect(cyrus.refreshed).toBe(0);
     ask(r, 'smmapd fred');
     ask(r, 'smmapd barney');
     expect(cyrus.refreshed).toBe(1);
-    r.refresh();
+    r.newBatch();
     ask(r, 'aliases fred');
     expect(cyrus.refreshed).toBe(1);
     ask(r, 'other fred');
@@ -55,7 +55,7 @@ describe('MapRouter', () => {
     // without maps the name is not read, the store still looked at once per batch
     const alone = answers('cyrus');
     const r2 = new MapRouter({ cyrus: alone });
-    r2.refresh();
+    r2.newBatch();
     ask(r2, 'x a');
     ask(r2, 'x b');
     expect(alone.refreshed).toBe(1);
