@@ -124,32 +124,42 @@ export class ConnPool<C> {
    * (the server restarted since) is retried once on a fresh one, so a directory restart
    * costs no TEMP.
    */
-  async use<T>(fn: (c: C) => Promise<T>, until = Infinity): Promise<T> {
+  use<T>(fn: (c: C) => Promise<T>, until = Infinity): Promise<T> {
     const reused = this.idle.length > 0;
-    try {
-      return await this.once(fn, until);
-    } catch (e) {
-      if (!reused || e instanceof QueryError || e instanceof HungError || e instanceof BusyError || Date.now() >= until) throw e;
+    const first = this.once(fn, until);
+    if (!reused) return first;
+    return first.catch((e: unknown) => {
+      if (e instanceof QueryError || e instanceof HungError || e instanceof BusyError || Date.now() >= until) throw e;
       this.drain();
       return this.once(fn, until);
-    }
+    });
   }
 
-  private async once<T>(fn: (c: C) => Promise<T>, until: number): Promise<T> {
-    const c = await this.acquire(until);
-    let ok = false;
+  /** fn on a connection: an idle one at once (no turn of the event loop on the busy path), else one acquired. */
+  private once<T>(fn: (c: C) => Promise<T>, until: number): Promise<T> {
+    const c = this.idleConnection();
+    return c !== undefined ? this.run(c, fn, until) : this.acquire(until).then((got) => this.run(got, fn, until));
+  }
+
+  private run<T>(c: C, fn: (c: C) => Promise<T>, until: number): Promise<T> {
+    let p: Promise<T>;
     try {
-      const r = await this.bounded(fn(c), until, () => this.abandon(c));
-      ok = true;
-      return r;
+      p = fn(c);
     } catch (e) {
-      // the server answered with an error: the connection is sound, reuse it (a key that
-      // makes the query fail must not cost a reconnect per request)
-      ok = e instanceof QueryError;
-      throw e;
-    } finally {
-      this.release(c, ok);
+      p = Promise.reject(e);
     }
+    return this.bounded(p, until, () => this.abandon(c)).then(
+      (r) => {
+        this.release(c, true);
+        return r;
+      },
+      (e: unknown) => {
+        // the server answered with an error: the connection is sound, reuse it (a key that
+        // makes the query fail must not cost a reconnect per request)
+        this.release(c, e instanceof QueryError);
+        throw e;
+      },
+    );
   }
 
   /** p, or HungError at `until` (after calling onLate). */
@@ -165,17 +175,22 @@ export class ConnPool<C> {
     this.destroy(c, true);
   }
 
-  private async acquire(until: number): Promise<C> {
+  /** An idle connection still alive (the dead ones closed on the way), or undefined. */
+  private idleConnection(): C | undefined {
     let c: C | undefined;
     while ((c = this.idle.pop()) !== undefined) {
       if (this.alive(c)) return c;
       this.open--;
       this.destroy(c, false);
     }
+    return undefined;
+  }
+
+  /** No idle connection: a new one in a free slot, else the first one released (or slot freed) before `until`. */
+  private acquire(until: number): Promise<C> {
     if (this.open < this.size) return this.fresh(until);
-    if (this.waiters.size >= this.maxWaiting) throw new BusyError(`${this.waiters.size} lookups queued`);
-    const got = await this.waiters.wait(until, () => new BusyError('timed out (queued)'));
-    return got ?? this.fresh(until);
+    if (this.waiters.size >= this.maxWaiting) return Promise.reject(new BusyError(`${this.waiters.size} lookups queued`));
+    return this.waiters.wait(until, () => new BusyError('timed out (queued)')).then((got) => got ?? this.fresh(until));
   }
 
   /** Open a connection in a free slot; one that comes too late is closed when it comes. */

@@ -63,10 +63,13 @@ export class HostList<H> {
    * its share of what is left (shared among the live hosts still to try), which `fn` must
    * pass to ConnPool.use; a host that spends it all is marked down.
    */
-  async run<T>(fn: (host: H, index: number, until: number) => Promise<T>, until = Infinity): Promise<T> {
-    let last = '';
-    let tried = 0;
-    for (let i = 0; i < this.hosts.length; i++) {
+  run<T>(fn: (host: H, index: number, until: number) => Promise<T>, until = Infinity): Promise<T> {
+    return this.tryFrom(0, fn, until, '', 0);
+  }
+
+  /** Hosts i and on, each when the one before failed; `last` is the latest failure, `tried` the hosts tried. */
+  private tryFrom<T>(i: number, fn: (host: H, index: number, until: number) => Promise<T>, until: number, last: string, tried: number): Promise<T> {
+    for (; i < this.hosts.length; i++) {
       const st = this.states[i]!;
       const now = Date.now();
       if (now >= until) {
@@ -80,27 +83,42 @@ export class HostList<H> {
       // a host back from its backoff is tried by one lookup at a time until it answers
       const probe = st.failures > 0;
       if (probe) this.probing[i] = true;
-      tried++;
+      let p: Promise<T>;
       try {
-        const r = await fn(this.hosts[i]!, i, this.share(i, now, until));
-        if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice', `${this.type}: ${st.name}: up and down`);
-        st.failures = 0;
-        st.downUntil = 0;
-        return r;
+        p = fn(this.hosts[i]!, i, this.share(i, now, until));
       } catch (e) {
-        if (e instanceof QueryError) {
-          // the directory's own words go to the log; the client learns only that the query failed
-          // (the message holds the client's key: escaped by the logger, bounded per host here)
-          this.log(`${this.type}: ${st.name}: query failed: ${e.message}`, 'error', `${this.type}: ${st.name}: query failed`);
-          throw new StoreError(`${this.type} query failed`, { cause: e });
-        }
-        last = e instanceof BusyError || e instanceof HungError ? e.message : shortReason(e);
-        if (!(e instanceof BusyError)) this.down(i, last, e);
-      } finally {
-        if (probe) this.probing[i] = false;
+        p = Promise.reject(e);
       }
+      const host = i;
+      return p.then(
+        (r) => {
+          if (probe) this.probing[host] = false;
+          if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice', `${this.type}: ${st.name}: up and down`);
+          st.failures = 0;
+          st.downUntil = 0;
+          return r;
+        },
+        (e: unknown) => {
+          if (probe) this.probing[host] = false;
+          return this.tryFrom(host + 1, fn, until, this.failed(host, e), tried + 1);
+        },
+      );
     }
-    throw new StoreError(tried === 0 ? `${this.type} hosts down (${last || 'backing off'})` : `${this.type} unavailable: ${last}`);
+    return Promise.reject(new StoreError(tried === 0 ? `${this.type} hosts down (${last || 'backing off'})` : `${this.type} unavailable: ${last}`));
+  }
+
+  /** Host i failed with `e`: a QueryError is the lookup's answer (thrown); otherwise the reason, the host marked down unless only busy. */
+  private failed(i: number, e: unknown): string {
+    const st = this.states[i]!;
+    if (e instanceof QueryError) {
+      // the directory's own words go to the log; the client learns only that the query failed
+      // (the message holds the client's key: escaped by the logger, bounded per host here)
+      this.log(`${this.type}: ${st.name}: query failed: ${e.message}`, 'error', `${this.type}: ${st.name}: query failed`);
+      throw new StoreError(`${this.type} query failed`, { cause: e });
+    }
+    const reason = e instanceof BusyError || e instanceof HungError ? e.message : shortReason(e);
+    if (!(e instanceof BusyError)) this.down(i, reason, e);
+    return reason;
   }
 
   /** The deadline of one attempt on host i: what is left, shared among the live hosts from i on. */

@@ -2,6 +2,7 @@
 // functions are the same steps): skip keys the domain list or the query template rule out,
 // expand the query, run it with the table's own quoting on the first host that answers,
 // expand every value with result_format and join them with commas (sqlLookup).
+import { isPromise } from '../core/contract';
 import { CfError, type CfFile } from './cf';
 import { checkDomain, expandOnce, render, Results, type Expanded, type Quote, type Templates } from './expand';
 import type { ConnPool, HostList } from './hosts';
@@ -37,12 +38,17 @@ export function describeQuery(t: Templates, key: string, quote: Quote): string |
  * by the pool. Every value of every row (`firstColumnOnly`: sqlite's column 0) is expanded
  * with result_format and joined.
  */
-export async function sqlLookup<C>(t: Templates, key: string, hosts: HostList<ConnPool<C>>, conn: SqlConnection<C>, until: number): Promise<string | null> {
-  if (!(await checkDomain(t.ctx, key, true))) return null;
+export function sqlLookup<C>(t: Templates, key: string, hosts: HostList<ConnPool<C>>, conn: SqlConnection<C>, until: number): Promise<string | null> {
+  const inDomain = checkDomain(t.ctx, key, true);
+  // a domain list naming tables may have to look; the usual one answers at once
+  if (isPromise(inDomain)) return inDomain.then((yes) => (yes ? sqlQuery(t, key, hosts, conn, until) : null));
+  return inDomain ? sqlQuery(t, key, hosts, conn, until) : Promise.resolve(null);
+}
+
+function sqlQuery<C>(t: Templates, key: string, hosts: HostList<ConnPool<C>>, conn: SqlConnection<C>, until: number): Promise<string | null> {
   const q = prepareQuery(t, key);
-  if (q === null) return null;
-  const rows = await hosts.run((pool, _i, hostUntil) => pool.use((c) => conn.query(c, render(q, conn.quote(c))), hostUntil), until);
-  return results(t, key, rows, false);
+  if (q === null) return Promise.resolve(null);
+  return hosts.run((pool, _i, hostUntil) => pool.use((c) => conn.query(c, render(q, conn.quote(c))), hostUntil), until).then((rows) => results(t, key, rows, false));
 }
 
 /** The rows' values expanded with result_format and joined; null when there is none. */
