@@ -7,6 +7,7 @@
 // connection. Its errors say whose fault a failure is: the server's answer (QueryError: the
 // connection is sound), the deadline (HungError: the connection was dropped), or the
 // pool's own queue (BusyError: not the server's fault).
+import { promised } from './core/contract';
 import { within, type Deadline } from './deadline';
 
 /** The server answered that the query itself is wrong: no other host would do better, and the connection is sound. */
@@ -142,13 +143,7 @@ export class ConnPool<C> {
   }
 
   private run<T>(c: C, fn: (c: C) => Promise<T>, until: number): Promise<T> {
-    let p: Promise<T>;
-    try {
-      p = fn(c);
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    return this.bounded(p, until, () => this.abandon(c)).then(
+    return this.bounded(promised(() => fn(c)), until, () => this.abandon(c)).then(
       (r) => {
         this.release(c, true);
         return r;

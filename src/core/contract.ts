@@ -41,6 +41,15 @@ export function isPromise<T>(v: Maybe<T>): v is Promise<T> {
   return typeof (v as Promise<T> | null)?.then === 'function';
 }
 
+/** `f()`'s promise, a synchronous throw in `f` as its rejection (callers chain on it either way). */
+export function promised<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /**
  * The store could not answer (missing, locked, corrupt, unreachable): the reply is TEMP, never
  * OK. `message` is for the log (paths, causes); `reply` is what the client is told: a few

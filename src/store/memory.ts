@@ -4,6 +4,7 @@
 // and tools that need a store without a file: `async` answers as a Promise, as a networked
 // store does; `fail` makes reads fail, as a broken one does; `calls` records what was asked.
 import { deleteAclEntry, setAclEntry } from '../core/acl';
+import { promised } from '../core/contract';
 import { cascadePrefix, newMailboxAcl } from '../core/mailbox-rules';
 import { quotaRootCandidates } from '../core/mboxname';
 import {
@@ -66,11 +67,7 @@ export class MemoryStore implements MailboxStore, StoreAdmin {
       return read();
     }
     if (failure !== undefined) return Promise.reject(failure);
-    try {
-      return Promise.resolve(read());
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return promised(() => Promise.resolve(read()));
   }
 
   private governing(name: string): QuotaState | null {

@@ -7,7 +7,7 @@
 // pgsql/mysql tables pick among live hosts at random and stay away 60 s; we keep the
 // admin's order (a primary and its replicas) and a shorter backoff. Each host's connections
 // are a ConnPool (src/pool.ts, whose names are passed on here for the drivers).
-import { StoreError, type StoreLog } from '../core/contract';
+import { promised, StoreError, type StoreLog } from '../core/contract';
 import { backoffDelay } from '../backoff';
 import { BusyError, ConnPool, HungError, QueryError } from '../pool';
 
@@ -83,14 +83,8 @@ export class HostList<H> {
       // a host back from its backoff is tried by one lookup at a time until it answers
       const probe = st.failures > 0;
       if (probe) this.probing[i] = true;
-      let p: Promise<T>;
-      try {
-        p = fn(this.hosts[i]!, i, this.share(i, now, until));
-      } catch (e) {
-        p = Promise.reject(e);
-      }
       const host = i;
-      return p.then(
+      return promised(() => fn(this.hosts[host]!, host, this.share(host, now, until))).then(
         (r) => {
           if (probe) this.probing[host] = false;
           if (st.failures > 0) this.log(`${this.type}: ${st.name} is back`, 'notice', `${this.type}: ${st.name}: up and down`);

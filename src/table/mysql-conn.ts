@@ -19,10 +19,9 @@ const MAX_PACKET = 0xffffff;
 interface Pending {
   readonly resolve: (r: Rows) => void;
   readonly reject: (e: Error) => void;
-  /** Result sets seen so far (rows of the first one kept), and the first OK without one. */
+  /** Result sets seen so far (rows of the first one kept). */
   sets: number;
   first: Array<Array<string | null>> | null;
-  sawOk: boolean;
   /** What the next packet is: the first of a result, a column definition, a row. */
   state: 'head' | 'columns' | 'rows';
   columns: number;
@@ -59,7 +58,7 @@ export class MyWire extends PipelinedWire<Pending> {
     p[3] = 0; // sequence id: a new command
     p[4] = COM_QUERY;
     body.copy(p, 5);
-    return new Promise<Rows>((resolve, reject) => this.send({ resolve, reject, sets: 0, first: null, sawOk: false, state: 'head', columns: 0 }, p));
+    return new Promise<Rows>((resolve, reject) => this.send({ resolve, reject, sets: 0, first: null, state: 'head', columns: 0 }, p));
   }
 
   protected parse(buf: Buffer): number {
@@ -96,7 +95,6 @@ export class MyWire extends PipelinedWire<Pending> {
         if (first === 0xff) return this.done(q, new QueryError(errMessage(p)));
         if (first === 0x00) {
           // OK: a statement without a result set (or the status a CALL ends with)
-          q.sawOk = true;
           return this.endOfResult(q, okStatus(p));
         }
         if (first === 0xfb) {
