@@ -3,7 +3,9 @@
 // and 8 connections, with the answer cache off (every lookup asks the directory) and on
 // (smmapd_maps_cache_ttl). With SOCKMAPD=/path/to/sockmapd (ezplanet/sockmapd, the Go
 // socketmap daemon; never a dependency: built by hand, see README "Performance"), the same
-// MariaDB table and keys through it and through smmapd uncached, in alternating rounds.
+// MariaDB table and keys through it and through smmapd uncached, in alternating rounds:
+// smmapd over TCP as sockmapd connects, and over MariaDB's unix socket (what Postfix's
+// `hosts = localhost` means; sockmapd can only use TCP).
 // BENCH_ONLY=maps runs this section alone, BENCH_ONLY=sockmapd the side by side alone;
 // BENCH_MAPS=0 leaves it out. The daemon runs its default number of workers (one per CPU);
 // BENCH_MAPS_WORKERS=N sets smmapd_workers (on 2 CPUs shared with the directory and the
@@ -61,7 +63,9 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
       ANALYZE aliases;`);
     const rows = Array.from({ length: ENTRIES }, (_, i) => `('u${i}@example.com','user${i}@mail.example.com')`);
     execFileSync('mariadb', ['-h', '127.0.0.1', '-P', String(my.port), '-u', 'root', 'mail'], {
-      input: `CREATE TABLE aliases (alias varchar(255) PRIMARY KEY, goto varchar(255) NOT NULL) DEFAULT CHARSET=utf8mb4;\nINSERT INTO aliases VALUES ${rows.join(',')};\n`,
+      // postfix@localhost: the same user over the unix socket
+      input: `CREATE TABLE aliases (alias varchar(255) PRIMARY KEY, goto varchar(255) NOT NULL) DEFAULT CHARSET=utf8mb4;\nINSERT INTO aliases VALUES ${rows.join(',')};\n`
+        + "CREATE USER 'postfix'@'localhost' IDENTIFIED BY 'pw'; GRANT SELECT ON mail.* TO 'postfix'@'localhost';\n",
     });
     const ldif = ['dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example',
       'dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people'];
@@ -71,7 +75,9 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
     if (ldap !== null) execFileSync('ldapadd', ['-x', '-H', `ldap://127.0.0.1:${ldap.port}`, '-D', LDAP_ADMIN.dn, '-w', LDAP_ADMIN.password], { input: `${ldif.join('\n\n')}\n`, stdio: ['pipe', 'ignore', 'inherit'] });
     writeFileSync(join(dir, 'pg.cf'), `hosts = inet:127.0.0.1:${pg?.port ?? 1}\nuser = postgres\ndbname = postgres\nquery = SELECT goto FROM aliases WHERE alias='%s'\n`);
     // the query sockmapd sends for a map with only `key` set: the same SQL, the same answers
-    writeFileSync(join(dir, 'my.cf'), `hosts = inet:127.0.0.1:${my.port}\nuser = postfix\npassword = pw\ndbname = mail\nquery = SELECT alias FROM aliases WHERE alias = '%s'\n`);
+    const myCf = (hosts: string): string => `hosts = ${hosts}\nuser = postfix\npassword = pw\ndbname = mail\nquery = SELECT alias FROM aliases WHERE alias = '%s'\n`;
+    writeFileSync(join(dir, 'my.cf'), myCf(`inet:127.0.0.1:${my.port}`));
+    writeFileSync(join(dir, 'my-sock.cf'), myCf(`unix:${my.dir}/sock`));
     writeFileSync(join(dir, 'ldap.cf'), `server_host = ldap://127.0.0.1:${ldap?.port ?? 1}\nsearch_base = ou=people,dc=example,dc=com\nquery_filter = (mail=%s)\nresult_attribute = description\nversion = 3\n`);
     const keys: string[] = [];
     for (let i = 0; i < 20_000; i++) {
@@ -82,7 +88,7 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
     writeFileSync(keyFile, `${keys.join('\n')}\n`);
     const conf = (name: string, extra: string): string => {
       const file = join(dir, `${name}.conf`);
-      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${WORKERS}${extra}\n`);
+      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_mysock: mysql:${dir}/my-sock.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${WORKERS}${extra}\n`);
       return file;
     };
     // the mailbox store exists (empty): requests for other map names still find it
@@ -133,20 +139,25 @@ async function sockmapdSection(deps: MapsBenchDeps, seconds: number, dir: string
       console.log(`\nmysql map, uncached, side by side with sockmapd (${deps.rounds} alternating rounds of ${seconds} s, medians)`);
       console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
       smload(deps.smloadBin, target, 'my', keyFile, 8, 2); // warm-up: pools open
+      smload(deps.smloadBin, target, 'mysock', keyFile, 8, 2);
       smload(deps.smloadBin, `127.0.0.1:${port}`, 'my', keyFile, 1, 2);
+      const servers = [
+        ['smmapd mysql (uncached)', target, 'my'],
+        ['smmapd mysql, unix socket', target, 'mysock'],
+        ['sockmapd', `127.0.0.1:${port}`, 'my'],
+      ] as const;
       for (const conns of [1, 8]) {
-        const ours: Load[] = [];
-        const theirs: Load[] = [];
+        const loads: Load[][] = servers.map(() => []);
         for (let r = 0; r < deps.rounds; r++) {
-          ours.push(smload(deps.smloadBin, target, 'my', keyFile, conns, seconds));
-          theirs.push(smload(deps.smloadBin, `127.0.0.1:${port}`, 'my', keyFile, conns, seconds));
+          servers.forEach(([, t, map], i) => loads[i]!.push(smload(deps.smloadBin, t, map, keyFile, conns, seconds)));
         }
-        const o = median(ours);
-        const t = median(theirs);
-        for (const [name, l] of [['smmapd mysql (uncached)', o], ['sockmapd', t]] as const) {
+        const medians = loads.map(median);
+        servers.forEach(([name], i) => {
+          const l = medians[i]!;
           console.log(`${name.padEnd(28)} ${String(conns).padStart(5)} ${l.rps.toFixed(0).padStart(9)} ${l.p50.toFixed(0).padStart(8)} ${l.p99.toFixed(0).padStart(8)} ${String(l.errors).padStart(6)}   ${l.tally}`);
-        }
-        console.log(`ratio at ${conns} conn: ${(o.rps / t.rps).toFixed(2)}x sockmapd's throughput`);
+        });
+        const [tcp, sock, theirs] = medians as [Load, Load, Load];
+        console.log(`ratio at ${conns} conn: ${(tcp.rps / theirs.rps).toFixed(2)}x sockmapd's throughput over TCP, ${(sock.rps / theirs.rps).toFixed(2)}x over the unix socket`);
       }
     });
   } finally {
