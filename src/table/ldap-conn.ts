@@ -3,14 +3,16 @@
 // server_host (an IP address too), a simple bind (anonymous when bind_dn is empty, and with
 // the protocol version Postfix asks for) or a SASL EXTERNAL/PLAIN bind.
 //
-// ldapts 8.2 falls short of libldap in three ways that change answers: the result code of a
+// ldapts 8.2 falls short of libldap in four ways that change answers: the result code of a
 // search that returned entries is hidden (sizeLimitExceeded looks like success when a size
-// limit was asked for), the bind request always says version 3, and Client.search() drops
+// limit was asked for), the bind request always says version 3, Client.search() drops
 // its derefAliases option (every search goes out as "never"; patches/ldapts-deref.patch is
-// the fix offered upstream). All three are carried here as a wrapper around the client's
-// message sender (`_send`), pinned by the package lock and covered by the size_limit,
-// version and dereference tests.
-import { BindRequest, Client, SearchRequest, SearchResponse, type ClientOptions } from 'ldapts';
+// the fix offered upstream), and the referral URLs of a search result (resultCode 10, the
+// base under a referral object) are not read. The first three are carried here as a wrapper
+// around the client's message sender (`_send`), the fourth as a reader of the result's
+// referral field after ldapts's own; pinned by the package lock and covered by the
+// size_limit, version, dereference and chase_referrals tests.
+import { BindRequest, Client, SearchRequest, SearchResponse, type BerReader, type ClientOptions } from 'ldapts';
 import net from 'node:net';
 import { checkServerIdentity, type Certificate, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 
@@ -39,7 +41,27 @@ export interface LdapConn {
   status: number;
   /** Continuation references of the last search. */
   refs: string[];
+  /** The referral URLs of the last search's result (status 10). */
+  referral: string[];
 }
+
+/** LDAPResult's `referral [3] Referral OPTIONAL` (RFC 4511 4.1.9), after resultCode, matchedDN and diagnosticMessage. */
+const REFERRAL_TAG = 0xa3;
+
+// what ldapts's SearchResponse reads, then the referral it skips (its controls come after)
+const parseResult = SearchResponse.prototype.parseMessage;
+SearchResponse.prototype.parseMessage = function (this: SearchResponse & { referral?: string[] }, reader: BerReader): void {
+  parseResult.call(this, reader);
+  if (reader.peek() !== REFERRAL_TAG || reader.readSequence(REFERRAL_TAG) === null) return;
+  const end = reader.offset + reader.length;
+  const urls: string[] = [];
+  while (reader.offset < end) {
+    const url = reader.readString();
+    if (url === null) break;
+    urls.push(url);
+  }
+  this.referral = urls;
+};
 
 interface Sender {
   _send(m: unknown): Promise<unknown>;
@@ -87,7 +109,7 @@ export async function ldapConnect(s: LdapConnSpec): Promise<LdapConn> {
   }
   if (/^ldaps:/i.test(s.url)) opts.tlsOptions = tlsFor(s.tls, host);
   const client = new Client(opts);
-  const conn: LdapConn = { client, status: 0, refs: [] };
+  const conn: LdapConn = { client, status: 0, refs: [], referral: [] };
   const sender = client as unknown as Sender;
   // the wrapper below is what makes size_limit, version and dereference right: never run without it
   if (typeof sender._send !== 'function') throw new Error('ldapts without Client._send: smmapd needs ldapts 8.2 (package.json pins it)');
@@ -99,6 +121,7 @@ export async function ldapConnect(s: LdapConnSpec): Promise<LdapConn> {
     if (r instanceof SearchResponse) {
       conn.status = r.status;
       conn.refs = r.searchReferences.flatMap((x) => x.uris);
+      conn.referral = (r as SearchResponse & { referral?: string[] }).referral ?? [];
     }
     return r;
   };

@@ -12,6 +12,8 @@ export type Scope = 'sub' | 'one' | 'base';
 export const SCOPES: Record<string, Scope> = { sub: 'sub', one: 'one', base: 'base' };
 /** libldap's LDAP_OPT_REFHOPLIMIT default: referrals followed at most this deep. */
 const REFERRAL_HOPS = 5;
+/** LDAP resultCode referral: the search base lies under a referral object. */
+const REFERRAL = 10;
 
 /** What of an ldap: table its searches and expansion read. */
 export interface LdapSearchSpec {
@@ -84,8 +86,9 @@ function valuesOf(entry: Entry, name: string): string[] | null {
 
 /**
  * One search as search_st() runs it: null for noSuchObject, entries otherwise; a result code
- * other than success (sizeLimitExceeded included) fails the lookup; continuation references
- * are followed when chase_referrals is on.
+ * other than success (sizeLimitExceeded included) fails the lookup. With chase_referrals on,
+ * continuation references are followed, and so is a referral result (the base lies under a
+ * referral object): libldap tries its URLs in turn and answers with the first that works.
  */
 export async function search(s: LdapSearchSpec, c: LdapConn, base: string, scope: Scope, filter: Filter, attributes: string[], hops = 0): Promise<Entry[] | null> {
   let entries: Entry[];
@@ -93,8 +96,10 @@ export async function search(s: LdapSearchSpec, c: LdapConn, base: string, scope
     entries = (await c.client.search(base, { scope, filter, attributes, sizeLimit: s.sizeLimit, timeLimit: s.timeLimit })).searchEntries;
   } catch (e) {
     if (e instanceof NoSuchObjectError) return null;
+    const code = (e as { code?: unknown }).code;
+    if (code === REFERRAL && s.chase && c.referral.length > 0) return followReferralResult(s, c.referral, base, scope, filter, attributes, hops);
     // the server answered with an LDAP result code: the search is wrong, not the host
-    if (typeof (e as { code?: unknown }).code === 'number') throw new Failed(`ldap: search error: ${(e as Error).message}`);
+    if (typeof code === 'number') throw new Failed(`ldap: search error: ${(e as Error).message}`);
     throw e;
   }
   if (c.status === 4) {
@@ -110,7 +115,21 @@ export async function search(s: LdapSearchSpec, c: LdapConn, base: string, scope
   return entries;
 }
 
-/** One continuation reference: the search again on the server it names, unauthenticated, on a connection of its own. */
+/** A referral result: its URLs in turn until one answers (the last failure is the lookup's). */
+async function followReferralResult(s: LdapSearchSpec, urls: string[], base: string, scope: Scope, filter: Filter, attributes: string[], hops: number): Promise<Entry[] | null> {
+  if (hops >= REFERRAL_HOPS) throw new Failed('ldap: referral hop limit exceeded');
+  let last: unknown;
+  for (const ref of urls) {
+    try {
+      return await followReferral(s, ref, base, scope, filter, attributes, hops);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** One continuation reference or referral URL: the search again on the server it names, unauthenticated, on a connection of its own. */
 async function followReferral(s: LdapSearchSpec, ref: string, base: string, scope: Scope, filter: Filter, attributes: string[], hops: number): Promise<Entry[] | null> {
   const u = parseLdapUrl(ref);
   if (u === null || u.scheme === 'ldapi') throw new Failed(`ldap: bad referral ${ref}`);

@@ -63,7 +63,6 @@ export class LdapTable implements LookupTable {
     const search = searchSpec(cf, this.t);
     const deref = DEREF[cf.int('dereference', 0, 0, 3)]!;
     const chase = cf.bool('chase_referrals', false);
-    if (chase) differs(cf, 'chase_referrals', 'continuation references are followed, but a search whose base lies under a referral answers TEMP (Postfix follows that referral too)', log);
     const port = cf.int('server_port', 389, 1, 65535);
     const urls = splitList(cf.str('server_host', 'localhost', 1)).map((h) => (isLdapUrl(h) ? h.replace(/\/+$/, '') : `ldap://${h.includes(':') ? h : `${h}:${port}`}`));
     const conn = connSpec(cf, cfg, bind, urls, deref, log);
