@@ -4,9 +4,10 @@
 import { createConnection, type ConnectionOptions } from 'mysql2';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_CIPHERS } from 'node:tls';
 import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
-import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
+import { openCfTable, secret, splitList, type CfFile } from './cf';
 import { closeDomainTables, templates, type Quote, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList } from './hosts';
 import { Lanes, type Lane } from './lanes';
@@ -37,8 +38,26 @@ export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?
 /** libmariadb's default socket on Debian (the option files usually say so too). */
 const DEFAULT_SOCKET = '/run/mysqld/mysqld.sock';
 
+/** The TLS 1.3 suites OpenSSL knows (SSL_CTX_set_ciphersuites() skips any other name). */
+const TLS13_SUITES = new Set(['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_CCM_SHA256', 'TLS_AES_128_CCM_8_SHA256']);
+
+/**
+ * tls_ciphers as Debian's libmariadb (OpenSSL) applies it, in Node's one `ciphers` string:
+ * a list naming TLS 1.3 suites sets those suites and leaves the TLS 1.2 ciphers at their
+ * default; any other list is the TLS 1.2 cipher list and TLS 1.3 keeps its default suites.
+ * A list that matches nothing fails the connection, for Postfix too.
+ */
+export function mariadbCiphers(list: string): string {
+  const names = list.split(':').filter((n) => n !== '');
+  const defaults = DEFAULT_CIPHERS.split(':');
+  const suites = names.filter((n) => TLS13_SUITES.has(n));
+  if (suites.length > 0) return [...suites, ...defaults.filter((n) => !n.startsWith('TLS_'))].join(':');
+  // Node reads every TLS_ name as a TLS 1.3 suite: an unknown one (ignored by OpenSSL's list) is left out
+  return [...defaults.filter((n) => n.startsWith('TLS_')), ...names.filter((n) => !n.startsWith('TLS_'))].join(':');
+}
+
 /** The TLS options as libmariadb takes them from the .cf file, else from the option files; none without TLS. */
-function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>, log: StoreLog): Pick<ConnectionOptions, 'ssl'> {
+function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<ConnectionOptions, 'ssl'> {
   const read = (param: string, f: string): Buffer => {
     try {
       return readFileSync(f);
@@ -51,7 +70,6 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>, log: StoreLog)
   const cert = cf.str('tls_cert_file', '') || opt.get('ssl-cert') || '';
   const key = cf.str('tls_key_file', '') || opt.get('ssl-key') || '';
   const ciphers = cf.str('tls_ciphers', '');
-  if (ciphers !== '') differs(cf, 'tls_ciphers', 'the cipher list is not applied (Node and libmariadb name ciphers differently); TLS is on', log);
   const cas: Buffer[] = [];
   if (ca !== '') cas.push(read('tls_CAfile', ca));
   if (caPath !== '') {
@@ -70,7 +88,7 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>, log: StoreLog)
   const optSsl = opt.get('ssl');
   const useTls = ca !== '' || caPath !== '' || cert !== '' || key !== '' || ciphers !== '' || (optSsl !== undefined && !/^(0|off|false)$/i.test(optSsl));
   if (!useTls) return {};
-  return { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify } };
+  return { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify, ciphers: ciphers === '' ? undefined : mariadbCiphers(ciphers) } };
 }
 
 export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
@@ -97,7 +115,7 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
       multipleStatements: false,
       // every value as the text the server sent, as mysql_fetch_row() gives it to Postfix
       typeCast: (field) => field.string(),
-      ...tlsOptions(cf, opt, log),
+      ...tlsOptions(cf, opt),
     };
     const names = splitList(cf.str('hosts', ''));
     if (names.length === 0) names.push('localhost');

@@ -192,7 +192,7 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
   let pg: Pg;
   let my: My;
   let sqlite: string;
-  const { same } = differential(() => dir);
+  const { same, checkMap } = differential(() => dir);
   const keys = ['info@example.com', 'team@example.com', 'someone@example.net', 'nosuch@example.com'];
 
   beforeAll(async () => {
@@ -256,6 +256,25 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
     const temp = ['TEMP', 'TEMP', 'TEMP', 'TEMP'];
     expect(await same('myother', 'mysql', myc(`${myq}tls_CAfile = ${dir}/otherca/ca.pem\n`), keys)).toEqual(temp);
     expect(await same('myothernoverify', 'mysql', myc(`${myq}tls_CAfile = ${dir}/otherca/ca.pem\ntls_verify_cert = no\n`), keys)).toEqual(temp);
+  }, 120_000);
+
+  it('mysql tls_ciphers as libmariadb applies it: TLS 1.3 suites named restrict TLS 1.3, a TLS 1.2 list leaves TLS 1.3 alone, no match fails', async () => {
+    const ok = ['OK fred@example.com'];
+    const temp = ['TEMP'];
+    // the server has an RSA certificate and speaks TLS 1.2 and 1.3 (without the CCM suites)
+    const cases: ReadonlyArray<readonly [string, string[]]> = [
+      ['ECDHE-RSA-AES128-GCM-SHA256', ok],
+      ['AES128-SHA', ok],
+      ['ECDHE-ECDSA-AES128-GCM-SHA256', ok],
+      ['TLS_AES_256_GCM_SHA384', ok],
+      ['NOSUCHCIPHER', temp],
+      ['TLS_AES_128_CCM_8_SHA256', temp],
+      ['ECDHE-ECDSA-AES128-GCM-SHA256:TLS_AES_128_CCM_8_SHA256', temp],
+    ];
+    for (const [i, [list, want]] of cases.entries()) {
+      expect(await same(`myciphers${i}`, 'mysql', myc(`${myq}tls_CAfile = ${my.dir}/tls/ca.pem\ntls_ciphers = ${list}\n`), keys.slice(0, 1)), list).toEqual(want);
+    }
+    expect(checkMap('myciphers0').err).not.toContain('differs from Postfix');
   }, 120_000);
 
   it('mysql: CALL with one result set answers, with two is an error; legacy form; a stray select_function is not used', async () => {

@@ -9,7 +9,7 @@ import { configFromText, ConfigError } from '../../src/config';
 import { CfError, parseCf, readCf, reportOpenSecrets } from '../../src/table/cf';
 import { checkDomain, expand, newCtx, parseTemplate, Results, templates } from '../../src/table/expand';
 import { dnQuote, filterQuote } from '../../src/table/ldap';
-import { mysqlQuote, myHost } from '../../src/table/mysql';
+import { mariadbCiphers, mysqlQuote, myHost } from '../../src/table/mysql';
 import { pgHost, pgQuote } from '../../src/table/pgsql';
 import { firstStatement } from '../../src/table/sqlite';
 import { sqliteQuote } from '../../src/table/sqlite';
@@ -110,6 +110,17 @@ describe('quoting as each Postfix table quotes', () => {
     expect(myHost('LOCALHOST', '/tmp/s')).toEqual({ socketPath: '/tmp/s' });
     expect(myHost('inet:127.0.0.1:3307')).toEqual({ host: '127.0.0.1', port: 3307 });
     expect(myHost('db1', undefined, 3310)).toEqual({ host: 'db1', port: 3310 });
+  });
+  it("mysql tls_ciphers: TLS 1.3 suites or TLS 1.2 ciphers, the other kind at Node's default", () => {
+    const split = (c: string): [string[], string[]] => [c.split(':').filter((n) => n.startsWith('TLS_')), c.split(':').filter((n) => !n.startsWith('TLS_'))];
+    const [suites, list] = split(mariadbCiphers('AES128-SHA:TLS_NOSUCH'));
+    expect(suites).toEqual(['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256']);
+    expect(list).toEqual(['AES128-SHA']);
+    // a TLS 1.3 suite named: libmariadb never sets the TLS 1.2 list (AES128-SHA is not applied)
+    const [suites2, list2] = split(mariadbCiphers('AES128-SHA:TLS_AES_128_CCM_8_SHA256'));
+    expect(suites2).toEqual(['TLS_AES_128_CCM_8_SHA256']);
+    expect(list2).not.toContain('AES128-SHA');
+    expect(list2).toContain('HIGH');
   });
   it('sqlite: the first statement of a query, as sqlite3_prepare_v2() compiles it', () => {
     expect(firstStatement("SELECT 1; SELECT 2")).toBe('SELECT 1;');
