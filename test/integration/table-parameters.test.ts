@@ -229,6 +229,26 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
   const pgq = "query = SELECT goto FROM aliases WHERE alias='%s' AND active\n";
   const want = ['OK fred@example.com', 'OK fred@example.com,barney@example.com,wilma@example.org', 'NOTFOUND ', 'NOTFOUND '];
 
+  it("query and result_format templates (%s %u %d %S %U %D %1-%9 %%), the same on all three SQL tables", async () => {
+    const tkeys = ['info@example.com', 'team@example.com', 'a.b.c@x.example.com', 'fred', '@example.net', 'user@', 'a@b@example.com', 'UPPER@EXAMPLE.COM', "o'brien@example.com", '%s', 'pct%50@example.com'];
+    const tables: ReadonlyArray<readonly [string, string]> = [
+      ['pgsql', `hosts = inet:127.0.0.1:${pg.port}\nuser = postgres\ndbname = postgres\n`],
+      ['mysql', myc('')],
+      ['sqlite', `dbpath = ${sqlite}\n`],
+    ];
+    const variants = [
+      "query = SELECT goto FROM aliases WHERE alias='%u@%d'\n",
+      "query = SELECT goto FROM aliases WHERE alias LIKE '%u%%'\n",
+      "query = SELECT '%1|%2|%3|%4' FROM aliases WHERE alias='%s'\n",
+      "query = SELECT '%d' FROM aliases WHERE alias='%s'\n",
+      "query = SELECT goto, alias FROM aliases WHERE alias='%s'\n",
+      ...['%u', '%d', '%S', '%U@%D', '%2.%1', '%%s', 'smtp:[%s]', '%9'].map((f) => `query = SELECT goto FROM aliases WHERE alias='%s'\nresult_format = ${f}\n`),
+    ];
+    for (const [type, conn] of tables) {
+      for (const [i, v] of variants.entries()) await same(`tmpl-${type}-${i}`, type, conn + v, tkeys);
+    }
+  }, 300_000);
+
   it('pgsql: a user allowed over TLS only (libpq tries TLS first), postgresql:// URIs with sslmode', async () => {
     const host = `inet:127.0.0.1:${pg.port}`;
     expect(await same('pgtls', 'pgsql', `hosts = ${host}\nuser = tlsonly\ndbname = postgres\n${pgq}`, keys)).toEqual(want);
