@@ -48,9 +48,12 @@ export interface LdapConn {
 /** LDAPResult's `referral [3] Referral OPTIONAL` (RFC 4511 4.1.9), after resultCode, matchedDN and diagnosticMessage. */
 const REFERRAL_TAG = 0xa3;
 
+/** A search result with the referral URLs ldapts leaves unread (read by the hook below). */
+type SearchResult = SearchResponse & { referral?: string[] };
+
 // what ldapts's SearchResponse reads, then the referral it skips (its controls come after)
 const parseResult = SearchResponse.prototype.parseMessage;
-SearchResponse.prototype.parseMessage = function (this: SearchResponse & { referral?: string[] }, reader: BerReader): void {
+SearchResponse.prototype.parseMessage = function (this: SearchResult, reader: BerReader): void {
   parseResult.call(this, reader);
   if (reader.peek() !== REFERRAL_TAG || reader.readSequence(REFERRAL_TAG) === null) return;
   const end = reader.offset + reader.length;
@@ -121,7 +124,7 @@ export async function ldapConnect(s: LdapConnSpec): Promise<LdapConn> {
     if (r instanceof SearchResponse) {
       conn.status = r.status;
       conn.refs = r.searchReferences.flatMap((x) => x.uris);
-      conn.referral = (r as SearchResponse & { referral?: string[] }).referral ?? [];
+      conn.referral = (r as SearchResult).referral ?? [];
     }
     return r;
   };

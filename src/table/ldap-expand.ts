@@ -106,8 +106,7 @@ export async function search(s: LdapSearchSpec, c: LdapConn, base: string, scope
     s.log(`ldap: query size limit (${s.sizeLimit}) exceeded`, 'error', 'ldap: size limit');
     throw new Failed('ldap: size limit exceeded');
   }
-  if (!s.chase || c.refs.length === 0) return entries;
-  if (hops >= REFERRAL_HOPS) throw new Failed('ldap: referral hop limit exceeded');
+  if (!s.chase) return entries;
   for (const ref of c.refs) {
     const more = await followReferral(s, ref, base, scope, filter, attributes, hops);
     if (more !== null) entries = entries.concat(more);
@@ -117,7 +116,6 @@ export async function search(s: LdapSearchSpec, c: LdapConn, base: string, scope
 
 /** A referral result: its URLs in turn until one answers (the last failure is the lookup's). */
 async function followReferralResult(s: LdapSearchSpec, urls: string[], base: string, scope: Scope, filter: Filter, attributes: string[], hops: number): Promise<Entry[] | null> {
-  if (hops >= REFERRAL_HOPS) throw new Failed('ldap: referral hop limit exceeded');
   let last: unknown;
   for (const ref of urls) {
     try {
@@ -131,6 +129,7 @@ async function followReferralResult(s: LdapSearchSpec, urls: string[], base: str
 
 /** One continuation reference or referral URL: the search again on the server it names, unauthenticated, on a connection of its own. */
 async function followReferral(s: LdapSearchSpec, ref: string, base: string, scope: Scope, filter: Filter, attributes: string[], hops: number): Promise<Entry[] | null> {
+  if (hops >= REFERRAL_HOPS) throw new Failed('ldap: referral hop limit exceeded');
   const u = parseLdapUrl(ref);
   if (u === null || u.scheme === 'ldapi') throw new Failed(`ldap: bad referral ${ref}`);
   const rc = await ldapConnect({ ...s.conn, url: `${u.scheme}://${u.hostport}`, bind: 'none', startTls: false }).catch((e: unknown) => {
