@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { DEFAULT_CIPHERS } from 'node:tls';
 import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
-import { openCfTable, secret, splitList, type CfFile } from './cf';
+import { openCfTable, secret, type CfFile } from './cf';
 import { closeDomainTables, templates, type Quote, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList } from './hosts';
 import { Lanes, type Lane } from './lanes';
 import { MyWire } from './mysql-conn';
 import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
-import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
+import { describeQuery, legacyQuery, sqlHosts, sqlLookup, type Rows, type SqlConnection } from './sql';
 
 const ESCAPES: Record<string, string> = { '\0': '\\0', '\n': '\\n', '\r': '\\r', '\\': '\\\\', "'": "\\'", '"': '\\"', '\x1a': '\\Z' };
 
@@ -117,8 +117,7 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
       typeCast: (field) => field.string(),
       ...tlsOptions(cf, opt),
     };
-    const names = splitList(cf.str('hosts', ''));
-    if (names.length === 0) names.push('localhost');
+    const names = sqlHosts(cf, log);
     const optPort = Number(opt.get('port') ?? '') || 3306;
     const pools = names.map((h) => {
       const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort), connectTimeout: connectTimeout(cfg, names.length) };

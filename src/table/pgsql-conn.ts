@@ -25,12 +25,14 @@ function connectionLost(): Error {
   return Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
 }
 
-/** The query side of one connection pg opened (after `SHOW standard_conforming_strings`; pg's listeners keep marking it ended). */
+/** The query side of one connection pg opened (after asking its standard_conforming_strings and server_encoding; pg's listeners keep marking it ended). */
 export class PgWire extends PipelinedWire<Pending> {
   constructor(
     readonly client: Client,
     /** standard_conforming_strings: kept up to date from the server's ParameterStatus messages. */
     public std: boolean,
+    /** The database's server_encoding (UTF8, SQL_ASCII, LATIN1...). */
+    readonly encoding: string,
   ) {
     super((client as unknown as { connection: { stream: Duplex } }).connection.stream, connectionLost);
   }

@@ -6,12 +6,12 @@ import { Client, type ClientConfig } from 'pg';
 import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { readFileSync } from 'node:fs';
-import { CfError, openCfTable, secret, splitList, type CfFile } from './cf';
+import { CfError, differs, openCfTable, secret, type CfFile } from './cf';
 import { closeDomainTables, templates, type Quote, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList } from './hosts';
 import { Lanes, type Lane } from './lanes';
 import { PgWire } from './pgsql-conn';
-import { describeQuery, legacyQuery, sqlLookup, type Rows, type SqlConnection } from './sql';
+import { describeQuery, legacyQuery, sqlHosts, sqlLookup, type Rows, type SqlConnection } from './sql';
 
 /** libpq's sslmode: how TLS is tried for a TCP host. */
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -90,15 +90,15 @@ export function pgQuote(s: string, std: boolean): string {
   return std ? s.replace(/'/g, "''") : s.replace(/['\\]/g, (c) => c + c);
 }
 
-/** One connection, and the server's standard_conforming_strings; its queries then go through PgWire. */
+/** One connection, with the server's standard_conforming_strings and encoding; its queries then go through PgWire. */
 async function pgConnect(cc: ClientConfig): Promise<PgWire> {
   const client = new Client(cc);
   // a server gone away errors the idle client (PgWire marks itself dead): never crash
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const r = await client.query<{ s: string }>('SHOW standard_conforming_strings');
-    return new PgWire(client, r.rows[0]?.s !== 'off');
+    const r = await client.query<{ s: string; e: string }>("SELECT current_setting('standard_conforming_strings') AS s, current_setting('server_encoding') AS e");
+    return new PgWire(client, r.rows[0]?.s !== 'off', r.rows[0]?.e ?? '');
   } catch (e) {
     void client.end().catch(() => undefined);
     throw e;
@@ -109,6 +109,7 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
   private readonly t: Templates;
   private readonly hosts: HostList<ConnPool<Lane<PgWire>>>;
   private readonly timeoutMs: number;
+  private toldEncoding = false;
 
   constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
     this.timeoutMs = cfg.mapTimeoutMs;
@@ -120,8 +121,7 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
       database: cf.required('dbname'),
       application_name: 'smmapd',
     };
-    const names = splitList(cf.str('hosts', ''));
-    if (names.length === 0) names.push('localhost');
+    const names = sqlHosts(cf, log);
     const pools = names.map((h) => {
       let target: PgTarget;
       try {
@@ -132,7 +132,7 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
       const lanes = new Lanes(async () => {
         for (let i = 0; ; i++) {
           try {
-            return await pgConnect({ ...target.cc, ssl: target.attempts[i] });
+            return this.sawEncoding(await pgConnect({ ...target.cc, ssl: target.attempts[i] }), cf, log);
           } catch (e) {
             if (i + 1 >= target.attempts.length || !tryNext(e)) throw e;
           }
@@ -146,6 +146,18 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
       );
     });
     this.hosts = new HostList('pgsql', pools, names, log);
+  }
+
+  /**
+   * Postfix 3.7 talks LATIN1 to the server, smmapd UTF8: the same bytes for ASCII, and in an
+   * SQL_ASCII database for everything; in any other a deliberate difference, said once.
+   */
+  private sawEncoding(w: PgWire, cf: CfFile, log: StoreLog): PgWire {
+    if (!this.toldEncoding && w.encoding !== 'SQL_ASCII') {
+      this.toldEncoding = true;
+      differs(cf, 'dbname', `a ${w.encoding} database: smmapd talks UTF8 to it, Postfix 3.7 talks LATIN1 and so misses keys and misreads values with non-ASCII characters`, log);
+    }
+    return w;
   }
 
   /** Quoted for a server with standard_conforming_strings on (the default since PostgreSQL 9.1). */

@@ -2,8 +2,8 @@
 // functions are the same steps): skip keys the domain list or the query template rule out,
 // expand the query, run it with the table's own quoting on the first host that answers,
 // expand every value with result_format and join them with commas (sqlLookup).
-import { isPromise } from '../core/contract';
-import { CfError, type CfFile } from './cf';
+import { isPromise, type StoreLog } from '../core/contract';
+import { CfError, differs, splitList, type CfFile } from './cf';
 import { checkDomain, expandOnce, render, Results, type Expanded, type Quote, type Templates } from './expand';
 import type { ConnPool, HostList } from './hosts';
 
@@ -59,6 +59,19 @@ export function results(t: Templates, key: string, rows: Iterable<ReadonlyArray<
     else for (const v of row) res.add(text(v));
   }
   return res.value();
+}
+
+/**
+ * A pgsql or mysql file's hosts (default localhost). Several are tried in the order given
+ * (hosts.ts), a deliberate difference from Postfix that is logged at open.
+ */
+export function sqlHosts(cf: CfFile, log: StoreLog): string[] {
+  const names = splitList(cf.str('hosts', ''));
+  if (names.length === 0) names.push('localhost');
+  if (names.length > 1) {
+    differs(cf, 'hosts', 'tried in the order given, and a failed host again after at most 2 s; Postfix tries UNIX-domain sockets first, the others at random, and keeps away from a failed host for 60 s', log);
+  }
+  return names;
 }
 
 /**

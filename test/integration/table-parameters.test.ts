@@ -316,6 +316,20 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
     await same('myoptnogroup', 'mysql', `hosts = localhost\ndbname = mail\n${myq}option_file = ${dir}/my2.cnf\n`, keys);
   }, 120_000);
 
+  it('deliberate differences check-map warns of: several pgsql or mysql hosts (tried in order), a UTF8 PostgreSQL database', async () => {
+    // a dead host beside a live one: Postfix (either order) and smmapd answer alike
+    const dead = await freePort();
+    const pgc = `user = postgres\ndbname = postgres\n${pgq}`;
+    expect(await same('pghosts', 'pgsql', `hosts = inet:127.0.0.1:${dead} inet:127.0.0.1:${pg.port}\n${pgc}`, keys)).toEqual(want);
+    expect(checkMap('pghosts').err).toMatch(/pghosts\.cf:1: hosts: differs from Postfix: tried in the order given.*\n/);
+    expect(checkMap('pghosts').err).toMatch(/pghosts\.cf:3: dbname: differs from Postfix: a UTF8 database: smmapd talks UTF8 to it, Postfix 3\.7 talks LATIN1/);
+    expect(await same('myhosts', 'mysql', myc(myq).replace(`hosts = inet:127.0.0.1:${my.port}`, `hosts = inet:127.0.0.1:${dead}, inet:127.0.0.1:${my.port}`), keys)).toEqual(want);
+    expect(checkMap('myhosts').err).toContain('myhosts.cf:1: hosts: differs from Postfix: tried in the order given');
+    // one host: nothing to say for mysql (libmariadb and smmapd talk utf8mb4 alike)
+    await same('myonehost', 'mysql', myc(myq), keys.slice(0, 1));
+    expect(checkMap('myonehost').err).not.toContain('differs from Postfix');
+  }, 120_000);
+
   it('sqlite: two statements run the first; the legacy table form', async () => {
     const c = `dbpath = ${sqlite}\n`;
     expect(await same('sq2', 'sqlite', `${c}query = SELECT goto FROM aliases WHERE alias='%s' AND active; SELECT 'x'\n`, keys)).toEqual(want);

@@ -44,7 +44,7 @@ const error = (severity: string, text: string): Buffer => msg('E', Buffer.concat
 describe('pgsql query path (PgWire)', () => {
   it('sends a simple Query and reads rows split anywhere, NULLs as null', async () => {
     const f = fakeClient();
-    const w = new PgWire(f.client, true);
+    const w = new PgWire(f.client, true, 'UTF8');
     const p = w.query("SELECT goto FROM aliases WHERE alias='jürgen'");
     expect(f.written).toHaveLength(1);
     const q = f.written[0]!;
@@ -58,7 +58,7 @@ describe('pgsql query path (PgWire)', () => {
 
   it('several statements: the last one\'s rows (PQexec); none when it returns none', async () => {
     const f = fakeClient();
-    const w = new PgWire(f.client, true);
+    const w = new PgWire(f.client, true, 'UTF8');
     const a = w.query('SELECT 1; SELECT 2');
     f.sock.emit('data', Buffer.concat([rowDesc, dataRow(['1']), complete('SELECT 1'), rowDesc, dataRow(['2']), complete('SELECT 1'), ready]));
     await expect(a).resolves.toEqual([['2']]);
@@ -69,7 +69,7 @@ describe('pgsql query path (PgWire)', () => {
 
   it('pipelines in order; an ERROR fails its own query only, the connection lives on', async () => {
     const f = fakeClient();
-    const w = new PgWire(f.client, true);
+    const w = new PgWire(f.client, true, 'UTF8');
     const a = w.query('SELECT 1');
     const b = w.query('SELECT nosuch');
     const c = w.query('SELECT 3');
@@ -86,7 +86,7 @@ describe('pgsql query path (PgWire)', () => {
 
   it('FATAL (the server shuts the session) and a lost connection fail every waiting query, not as a query error', async () => {
     const f = fakeClient();
-    const w = new PgWire(f.client, true);
+    const w = new PgWire(f.client, true, 'UTF8');
     const a = w.query('SELECT 1');
     const b = w.query('SELECT 2');
     f.sock.emit('data', error('FATAL', 'terminating connection due to administrator command'));
@@ -95,7 +95,7 @@ describe('pgsql query path (PgWire)', () => {
     await expect(b).rejects.toThrow();
     expect(w.dead).toBe(true);
     const g = fakeClient();
-    const v = new PgWire(g.client, true);
+    const v = new PgWire(g.client, true, 'UTF8');
     const c = v.query('SELECT 1');
     g.sock.emit('close');
     await expect(c).rejects.not.toBeInstanceOf(QueryError);
@@ -103,7 +103,7 @@ describe('pgsql query path (PgWire)', () => {
 
   it('follows standard_conforming_strings as the server reports it', () => {
     const f = fakeClient();
-    const w = new PgWire(f.client, true);
+    const w = new PgWire(f.client, true, 'UTF8');
     f.sock.emit('data', msg('S', Buffer.concat([cstr('standard_conforming_strings'), cstr('off')])));
     expect(w.std).toBe(false);
     f.sock.emit('data', msg('S', Buffer.concat([cstr('standard_conforming_strings'), cstr('on')])));
