@@ -56,39 +56,58 @@ export function mariadbCiphers(list: string): string {
   return [...defaults.filter((n) => n.startsWith('TLS_')), ...names.filter((n) => !n.startsWith('TLS_'))].join(':');
 }
 
-/** The TLS options as libmariadb takes them from the .cf file, else from the option files; none without TLS. */
+/**
+ * The TLS options as Postfix's libmariadb ends up with them: the .cf file's (mysql_ssl_set,
+ * MYSQL_OPT_SSL_VERIFY_SERVER_CERT), each replaced by the option files' when they name it
+ * (libmariadb reads them at connect, after those calls); none without TLS.
+ */
 function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<ConnectionOptions, 'ssl'> {
-  const read = (param: string, f: string): Buffer => {
+  const setting = (param: string, key: string): { value: string; param: string } => {
+    const value = cf.str(param, '');
+    return opt.has(key) ? { value: opt.get(key)!, param: `${param} (${key} in the option files)` } : { value, param };
+  };
+  const read = (s: { param: string }, f: string): Buffer => {
     try {
       return readFileSync(f);
     } catch (e) {
-      return cf.fail(param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      return cf.fail(s.param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
   };
-  const ca = cf.str('tls_CAfile', '') || opt.get('ssl-ca') || '';
-  const caPath = cf.str('tls_CApath', '') || opt.get('ssl-capath') || '';
-  const cert = cf.str('tls_cert_file', '') || opt.get('ssl-cert') || '';
-  const key = cf.str('tls_key_file', '') || opt.get('ssl-key') || '';
-  const ciphers = cf.str('tls_ciphers', '');
+  const ca = setting('tls_CAfile', 'ssl-ca');
+  const caPath = setting('tls_CApath', 'ssl-capath');
+  const cert = setting('tls_cert_file', 'ssl-cert');
+  const key = setting('tls_key_file', 'ssl-key');
+  const ciphers = setting('tls_ciphers', 'ssl-cipher').value;
   const cas: Buffer[] = [];
-  if (ca !== '') cas.push(read('tls_CAfile', ca));
-  if (caPath !== '') {
+  if (ca.value !== '') cas.push(read(ca, ca.value));
+  if (caPath.value !== '') {
     let names: string[] = [];
     try {
-      names = readdirSync(caPath).sort();
+      names = readdirSync(caPath.value).sort();
     } catch (e) {
-      cf.fail('tls_CApath', `cannot read ${caPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      cf.fail(caPath.param, `cannot read ${caPath.value}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
     // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
-    for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath, n), { throwIfNoEntry: false })?.isFile()) cas.push(read('tls_CApath', join(caPath, n)));
+    for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath.value, n), { throwIfNoEntry: false })?.isFile()) cas.push(read(caPath, join(caPath.value, n)));
   }
+  const on = (v: string): boolean => !/^(0|off|false)$/i.test(v);
   const optVerify = opt.get('ssl-verify-server-cert');
   // unset: libmariadb 3.3's default, no name check; the chain is checked whenever a CA is given
-  const verify = cf.has('tls_verify_cert') ? cf.bool('tls_verify_cert', false) : optVerify !== undefined && !/^(0|off|false)$/i.test(optVerify);
+  const cfVerify = cf.bool('tls_verify_cert', false);
+  const verify = optVerify !== undefined ? on(optVerify) : cfVerify;
   const optSsl = opt.get('ssl');
-  const useTls = ca !== '' || caPath !== '' || cert !== '' || key !== '' || ciphers !== '' || (optSsl !== undefined && !/^(0|off|false)$/i.test(optSsl));
+  const useTls = ca.value !== '' || caPath.value !== '' || cert.value !== '' || key.value !== '' || ciphers !== '' || (optSsl !== undefined && on(optSsl));
   if (!useTls) return {};
-  return { ssl: { ca: cas.length > 0 ? cas : undefined, cert: cert === '' ? undefined : read('tls_cert_file', cert), key: key === '' ? undefined : read('tls_key_file', key), rejectUnauthorized: ca !== '' || caPath !== '' || verify, verifyIdentity: verify, ciphers: ciphers === '' ? undefined : mariadbCiphers(ciphers) } };
+  return {
+    ssl: {
+      ca: cas.length > 0 ? cas : undefined,
+      cert: cert.value === '' ? undefined : read(cert, cert.value),
+      key: key.value === '' ? undefined : read(key, key.value),
+      rejectUnauthorized: ca.value !== '' || caPath.value !== '' || verify,
+      verifyIdentity: verify,
+      ciphers: ciphers === '' ? undefined : mariadbCiphers(ciphers),
+    },
+  };
 }
 
 export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
@@ -108,7 +127,8 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
     const opt = optionFile === '' && optionGroup === '' ? new Map<string, string>() : readOptionFiles(optionFile !== '' ? [optionFile] : DEFAULT_OPTION_FILES, optionGroups(optionGroup));
     const base: ConnectionOptions = {
       user: cf.str('user', '') || opt.get('user') || '',
-      password: cf.has('password') || cf.has('password_file') ? secret(cf, 'password', 'password_file') : (opt.get('password') ?? ''),
+      // Postfix passes its password, "" when unset, so libmariadb never takes the option files' one
+      password: secret(cf, 'password', 'password_file'),
       database: cf.required('dbname'),
       charset: 'utf8mb4',
       rowsAsArray: true,

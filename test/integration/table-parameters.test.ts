@@ -316,6 +316,31 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
     await same('myoptnogroup', 'mysql', `hosts = localhost\ndbname = mail\n${myq}option_file = ${dir}/my2.cnf\n`, keys);
   }, 120_000);
 
+  it("mysql option files: their ssl-* settings replace the .cf's tls_* (libmariadb reads them at connect), ssl-cipher alone turns TLS on, their password is never used", async () => {
+    const k = keys.slice(0, 1);
+    const cases: ReadonlyArray<readonly [string, string, string, string]> = [
+      // name, option file, .cf additions, the answer both give
+      ['optcipher', '[client]\nssl\nssl-cipher = ECDHE-RSA-AES128-GCM-SHA256\n', '', 'OK fred@example.com'],
+      ['optcipherbad', '[client]\nssl\nssl-cipher = NOSUCHCIPHER\n', '', 'TEMP'],
+      ['optcipheronly', '[client]\nssl-cipher = NOSUCHCIPHER\n', '', 'TEMP'],
+      ['optcipher13', '[client]\nssl\nssl-cipher = TLS_AES_128_CCM_8_SHA256\n', '', 'TEMP'],
+      ['optcipherover', '[client]\nssl-cipher = NOSUCHCIPHER\n', 'tls_ciphers = ECDHE-RSA-AES128-GCM-SHA256\n', 'TEMP'],
+      ['optcipherover2', '[client]\nssl-cipher = ECDHE-RSA-AES128-GCM-SHA256\n', 'tls_ciphers = NOSUCHCIPHER\n', 'OK fred@example.com'],
+      ['optcaover', `[client]\nssl-ca = ${my.dir}/tls/ca.pem\n`, `tls_CAfile = ${dir}/otherca/ca.pem\n`, 'OK fred@example.com'],
+      ['optcaover2', `[client]\nssl-ca = ${dir}/otherca/ca.pem\n`, `tls_CAfile = ${my.dir}/tls/ca.pem\n`, 'TEMP'],
+      ['optcaonly', `[client]\nssl-ca = ${dir}/otherca/ca.pem\n`, '', 'TEMP'],
+      ['optpwwrong', '[client]\npassword = wrong\n', '', 'OK fred@example.com'],
+    ];
+    for (const [name, cnf, extra, answer] of cases) {
+      writeFileSync(join(dir, `${name}.cnf`), cnf);
+      expect([name, ...(await same(name, 'mysql', myc(`${myq}${extra}option_file = ${dir}/${name}.cnf\n`), k))]).toEqual([name, answer]);
+    }
+    // no password in the .cf: Postfix passes "", so the option file's is not used
+    writeFileSync(join(dir, 'optpw.cnf'), '[client]\npassword = pw\n');
+    const nopw = `hosts = inet:127.0.0.1:${my.port}\nuser = postfix\ndbname = mail\n${myq}option_file = ${dir}/optpw.cnf\n`;
+    expect(await same('optpw', 'mysql', nopw, k)).toEqual(['TEMP']);
+  }, 180_000);
+
   it('deliberate differences check-map warns of: several pgsql or mysql hosts (tried in order), a UTF8 PostgreSQL database', async () => {
     // a dead host beside a live one: Postfix (either order) and smmapd answer alike
     const dead = await freePort();
