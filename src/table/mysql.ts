@@ -62,6 +62,7 @@ export function mariadbCiphers(list: string): string {
  * (libmariadb reads them at connect, after those calls); none without TLS.
  */
 function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<ConnectionOptions, 'ssl'> {
+  // the .cf's value is read even when the files replace it: set, it is not an unused parameter
   const setting = (param: string, key: string): { value: string; param: string } => {
     const value = cf.str(param, '');
     return opt.has(key) ? { value: opt.get(key)!, param: `${param} (${key} in the option files)` } : { value, param };
