@@ -14,7 +14,7 @@ export const DEFAULT_OPTION_FILES: readonly string[] = ['/etc/my.cnf', '/etc/mys
 export type MyOptions = Map<string, string>;
 
 // what reaches Postfix's connection from the files (Postfix always passes its password and dbname)
-const KEPT = new Set(['port', 'socket', 'user', 'ssl', 'ssl-ca', 'ssl-capath', 'ssl-cert', 'ssl-key', 'ssl-cipher', 'ssl-verify-server-cert']);
+const KEPT = new Set(['host', 'port', 'socket', 'user', 'ssl', 'ssl-ca', 'ssl-capath', 'ssl-cert', 'ssl-key', 'ssl-cipher', 'ssl-verify-server-cert']);
 
 /** Read `files` (missing ones skipped, as the library skips them) for `groups`. */
 export function readOptionFiles(files: readonly string[], groups: readonly string[], out: MyOptions = new Map(), depth = 0): MyOptions {

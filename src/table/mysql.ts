@@ -25,9 +25,11 @@ export function mysqlQuote(s: string): string {
 /**
  * A hosts entry as Postfix's host_init() reads it: unix:/path, inet:host:port, host[:port];
  * the name localhost means the default unix socket, the MySQL way (the port is not used).
+ * For unix:/path Postfix passes no host name, so libmariadb takes the option files' `host`
+ * (`fileHost`), and any name but localhost there means TCP to it.
  */
-export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306): { host?: string; port?: number; socketPath?: string } {
-  if (h.startsWith('unix:')) return { socketPath: h.slice(5) };
+export function myHost(h: string, socket = DEFAULT_SOCKET, port = 3306, fileHost = ''): { host?: string; port?: number; socketPath?: string } {
+  if (h.startsWith('unix:')) return fileHost === '' || fileHost.toLowerCase() === 'localhost' ? { socketPath: h.slice(5) } : { host: fileHost, port };
   const d = h.startsWith('inet:') ? h.slice(5) : h;
   const colon = d.lastIndexOf(':');
   const name = colon < 0 ? d : d.slice(0, colon);
@@ -141,7 +143,7 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
     const names = sqlHosts(cf, log);
     const optPort = Number(opt.get('port') ?? '') || 3306;
     const pools = names.map((h) => {
-      const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort), connectTimeout: connectTimeout(cfg, names.length) };
+      const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort, opt.get('host')), connectTimeout: connectTimeout(cfg, names.length) };
       const lanes = new Lanes(() => myConnect(opts, this.requireResultSet));
       return new ConnPool<Lane<MyWire>>(
         cfg.mapPoolSize,

@@ -335,6 +335,10 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
       writeFileSync(join(dir, `${name}.cnf`), cnf);
       expect([name, ...(await same(name, 'mysql', myc(`${myq}${extra}option_file = ${dir}/${name}.cnf\n`), k))]).toEqual([name, answer]);
     }
+    // a unix: host names no host to libmariadb: the files' host, if not localhost, is used over TCP
+    writeFileSync(join(dir, 'opthost.cnf'), `[client]\nhost = 127.0.0.1\nport = ${my.port}\n`);
+    const viaFile = `hosts = unix:${dir}/nosuch.sock\nuser = postfix\npassword = pw\ndbname = mail\n${myq}option_file = ${dir}/opthost.cnf\n`;
+    expect(await same('opthost', 'mysql', viaFile, k)).toEqual(['OK fred@example.com']);
     // no password in the .cf: Postfix passes "", so the option file's is not used
     writeFileSync(join(dir, 'optpw.cnf'), '[client]\npassword = pw\n');
     const nopw = `hosts = inet:127.0.0.1:${my.port}\nuser = postfix\ndbname = mail\n${myq}option_file = ${dir}/optpw.cnf\n`;

@@ -110,6 +110,10 @@ describe('quoting as each Postfix table quotes', () => {
     expect(myHost('LOCALHOST', '/tmp/s')).toEqual({ socketPath: '/tmp/s' });
     expect(myHost('inet:127.0.0.1:3307')).toEqual({ host: '127.0.0.1', port: 3307 });
     expect(myHost('db1', undefined, 3310)).toEqual({ host: 'db1', port: 3310 });
+    // the option files' host: taken for a unix: host only (Postfix names no host for it), localhost keeps the socket
+    expect(myHost('unix:/tmp/s', undefined, 3310, 'db2')).toEqual({ host: 'db2', port: 3310 });
+    expect(myHost('unix:/tmp/s', undefined, 3310, 'localhost')).toEqual({ socketPath: '/tmp/s' });
+    expect(myHost('inet:db1:3307', undefined, 3310, 'db2')).toEqual({ host: 'db1', port: 3307 });
   });
   it("mysql tls_ciphers: TLS 1.3 suites or TLS 1.2 ciphers, the other kind at Node's default", () => {
     const split = (c: string): [string[], string[]] => [c.split(':').filter((n) => n.startsWith('TLS_')), c.split(':').filter((n) => !n.startsWith('TLS_'))];
