@@ -117,7 +117,7 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
   }
 }
 
-/** smmapd's mysql map (uncached) and sockmapd on the same MariaDB table and keys, alternating rounds, medians. */
+/** smmapd's mysql map (uncached) and sockmapd on the same MariaDB table and keys, alternating rounds, medians (and each round's ratio). */
 async function sockmapdSection(deps: MapsBenchDeps, seconds: number, dir: string, myPort: number, keyFile: string, conf: string): Promise<void> {
   const bin = process.env.SOCKMAPD ?? '';
   if (bin === '' || !existsSync(bin)) {
@@ -157,7 +157,13 @@ async function sockmapdSection(deps: MapsBenchDeps, seconds: number, dir: string
           console.log(`${name.padEnd(28)} ${String(conns).padStart(5)} ${l.rps.toFixed(0).padStart(9)} ${l.p50.toFixed(0).padStart(8)} ${l.p99.toFixed(0).padStart(8)} ${String(l.errors).padStart(6)}   ${l.tally}`);
         });
         const [tcp, sock, theirs] = medians as [Load, Load, Load];
+        // each round's ratio too: the rounds of one server are minutes apart, and this VM drifts
+        const paired = (i: number): string => {
+          const rs = loads[i]!.map((l, r) => l.rps / loads[2]![r]!.rps).sort((a, b) => a - b);
+          return `${rs[Math.floor(rs.length / 2)]!.toFixed(2)}x (rounds ${rs.map((x) => x.toFixed(2)).join(' ')})`;
+        };
         console.log(`ratio at ${conns} conn: ${(tcp.rps / theirs.rps).toFixed(2)}x sockmapd's throughput over TCP, ${(sock.rps / theirs.rps).toFixed(2)}x over the unix socket`);
+        console.log(`  median of the rounds' own ratios: TCP ${paired(0)}, socket ${paired(1)}`);
       }
     });
   } finally {

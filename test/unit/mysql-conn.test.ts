@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { QueryError } from '../../src/table/hosts';
-import { Lanes } from '../../src/table/lanes';
+import { Lanes, LANES_PER_CONNECTION } from '../../src/table/lanes';
 import { MyWire } from '../../src/table/mysql-conn';
 
 /** A connection as mysql2 leaves it after the handshake: a socket we read and write. */
@@ -128,7 +128,7 @@ describe('mysql query path (MyWire)', () => {
     await expect(w.query('SELECT 3')).rejects.toThrow('Connection lost');
   });
 
-  it('lanes: up to four pool slots share a connection; an abandoned slot closes it', async () => {
+  it('lanes: up to LANES_PER_CONNECTION pool slots share a connection; an abandoned slot closes it', async () => {
     const opened: Array<ReturnType<typeof fakeConn>> = [];
     const lanes = new Lanes(async () => {
       const f = fakeConn();
@@ -136,11 +136,12 @@ describe('mysql query path (MyWire)', () => {
       return new MyWire(f.conn, true);
     });
     const ls = [];
-    for (let i = 0; i < 5; i++) ls.push(await lanes.lane());
+    const n = LANES_PER_CONNECTION;
+    for (let i = 0; i <= n; i++) ls.push(await lanes.lane());
     expect(opened).toHaveLength(2);
-    expect(ls[3]!.wire).toBe(ls[0]!.wire);
-    expect(ls[4]!.wire).not.toBe(ls[0]!.wire);
-    lanes.release(ls[4]!, false);
+    expect(ls[n - 1]!.wire).toBe(ls[0]!.wire);
+    expect(ls[n]!.wire).not.toBe(ls[0]!.wire);
+    lanes.release(ls[n]!, false);
     expect(opened[1]!.destroyed()).toBe(true);
     lanes.release(ls[0]!, true);
     expect(opened[0]!.destroyed()).toBe(true);
