@@ -25,6 +25,15 @@ export class CfFile {
     throw new CfError(v ? `${this.path}:${v.line}: ${name}: ${why}` : `${this.path}: ${name}: ${why}`);
   }
 
+  /** `read(path)` for parameter `name`; failing, `file:line: name: cannot read PATH: ENOENT`. */
+  readFor<T>(name: string, path: string, read: (path: string) => T): T {
+    try {
+      return read(path);
+    } catch (e) {
+      return this.fail(name, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+
   has(name: string): boolean {
     return this.values.has(name);
   }
@@ -127,11 +136,7 @@ export function splitList(s: string): string[] {
 export function secret(cf: CfFile, inline: string, fileParam: string): string {
   const file = cf.str(fileParam, '');
   if (file === '') return cf.str(inline, '');
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (e) {
-    return cf.fail(fileParam, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return cf.readFor(fileParam, file, (f) => readFileSync(f, 'utf8')).replace(/\r?\n$/, '');
 }
 
 /**

@@ -99,12 +99,7 @@ export function parseDomain(ctx: TemplateCtx, cf: CfFile, log: StoreLog = () => 
       }
       if (item === '') cf.fail('domain', "no pattern after '!'");
       if (item.startsWith('/')) {
-        let text: string;
-        try {
-          text = readFileSync(item, 'utf8');
-        } catch (e) {
-          return cf.fail('domain', `cannot read ${item}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-        }
+        const text = cf.readFor('domain', item, (f) => readFileSync(f, 'utf8'));
         for (const l of logicalLines(text)) parse(l.text, neg, `${item}:${l.line}`);
       } else if (/^[a-z0-9_-]+:/i.test(item)) {
         if (open === undefined) cf.fail('domain', `lookup tables in the domain list are not supported here (${item})`);

@@ -208,16 +208,9 @@ function saslOptions(cf: CfFile, startTls: boolean, urls: string[]): Pick<LdapCo
 
 /** The TLS parameters; `used`: some connection speaks TLS, so the certificate check matters. */
 function tlsOptions(cf: CfFile, used: boolean, log: StoreLog): ConnectionOptions {
-  const read = (param: string, f: string): Buffer => {
-    try {
-      return readFileSync(f);
-    } catch (e) {
-      return cf.fail(param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-  };
   const file = (param: string): Buffer | undefined => {
     const f = cf.str(param, '');
-    return f === '' ? undefined : read(param, f);
+    return f === '' ? undefined : cf.readFor(param, f, (p) => readFileSync(p));
   };
   const ca: Buffer[] = [];
   const caFile = file('tls_ca_cert_file');
@@ -225,15 +218,9 @@ function tlsOptions(cf: CfFile, used: boolean, log: StoreLog): ConnectionOptions
   // every certificate file in the directory, as libldap with GnuTLS (Debian's) loads it
   const dir = cf.str('tls_ca_cert_dir', '');
   if (dir !== '') {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (e) {
-      return cf.fail('tls_ca_cert_dir', `cannot read ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-    for (const n of names.sort()) {
+    for (const n of cf.readFor('tls_ca_cert_dir', dir, (d) => readdirSync(d)).sort()) {
       const p = join(dir, n);
-      if (statSync(p, { throwIfNoEntry: false })?.isFile()) ca.push(read('tls_ca_cert_dir', p));
+      if (statSync(p, { throwIfNoEntry: false })?.isFile()) ca.push(cf.readFor('tls_ca_cert_dir', p, (f) => readFileSync(f)));
     }
   }
   // deliberate: Postfix's default is no (no check at all); smmapd checks unless told not to

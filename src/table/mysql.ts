@@ -69,13 +69,7 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<Connecti
     const value = cf.str(param, '');
     return opt.has(key) ? { value: opt.get(key)!, param: `${param} (${key} in the option files)` } : { value, param };
   };
-  const read = (s: { param: string }, f: string): Buffer => {
-    try {
-      return readFileSync(f);
-    } catch (e) {
-      return cf.fail(s.param, `cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
-  };
+  const read = (s: { param: string }, f: string): Buffer => cf.readFor(s.param, f, (p) => readFileSync(p));
   const ca = setting('tls_CAfile', 'ssl-ca');
   const caPath = setting('tls_CApath', 'ssl-capath');
   const cert = setting('tls_cert_file', 'ssl-cert');
@@ -84,12 +78,7 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<Connecti
   const cas: Buffer[] = [];
   if (ca.value !== '') cas.push(read(ca, ca.value));
   if (caPath.value !== '') {
-    let names: string[] = [];
-    try {
-      names = readdirSync(caPath.value).sort();
-    } catch (e) {
-      cf.fail(caPath.param, `cannot read ${caPath.value}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-    }
+    const names = cf.readFor(caPath.param, caPath.value, (d) => readdirSync(d)).sort();
     // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
     for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath.value, n), { throwIfNoEntry: false })?.isFile()) cas.push(read(caPath, join(caPath.value, n)));
   }

@@ -1,7 +1,7 @@
 // The pure parts of the directory maps: Postfix's .cf syntax, db_common.c's expansion rules,
 // each table's quoting, and the smmapd_map_NAME option. The tables against real servers and
 // postmap: test/integration/directory-maps.test.ts.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +34,8 @@ describe('Postfix .cf files', () => {
     expect(() => cf.int('expansion_limit', 0)).toThrow('/x.cf:1: expansion_limit: want a whole number from 0, not "lots"');
     expect(() => cf.bool('bind', true)).toThrow('/x.cf:2: bind: want yes or no, not "maybe"');
     expect(() => cf.required('dbname')).toThrow('/x.cf: dbname is not set');
+    const files = parseCf('user = u\ntls_CAfile = /nonexistent/ca.pem\n', '/y.cf');
+    expect(() => files.readFor('tls_CAfile', '/nonexistent/ca.pem', (f) => readFileSync(f))).toThrow('/y.cf:2: tls_CAfile: cannot read /nonexistent/ca.pem: ENOENT');
   });
 });
 
