@@ -82,13 +82,12 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<Connecti
     // OpenSSL (Debian's libmariadb) looks certificates up there by subject hash: only HASH.N files count
     for (const n of names) if (/^[0-9a-f]{8}\.\d+$/.test(n) && statSync(join(caPath.value, n), { throwIfNoEntry: false })?.isFile()) cas.push(read(caPath, join(caPath.value, n)));
   }
-  const on = (v: string): boolean => !/^(0|off|false)$/i.test(v);
-  const optVerify = opt.get('ssl-verify-server-cert');
+  // an option file's switch: unset, or on unless 0/off/false
+  const flag = (k: string): boolean | undefined => (opt.has(k) ? !/^(0|off|false)$/i.test(opt.get(k)!) : undefined);
   // unset: libmariadb 3.3's default, no name check; the chain is checked whenever a CA is given
   const cfVerify = cf.bool('tls_verify_cert', false);
-  const verify = optVerify !== undefined ? on(optVerify) : cfVerify;
-  const optSsl = opt.get('ssl');
-  const useTls = ca.value !== '' || caPath.value !== '' || cert.value !== '' || key.value !== '' || ciphers !== '' || (optSsl !== undefined && on(optSsl));
+  const verify = flag('ssl-verify-server-cert') ?? cfVerify;
+  const useTls = ca.value !== '' || caPath.value !== '' || cert.value !== '' || key.value !== '' || ciphers !== '' || flag('ssl') === true;
   if (!useTls) return {};
   return {
     ssl: {
