@@ -76,8 +76,9 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
     writeFileSync(join(dir, 'pg.cf'), `hosts = inet:127.0.0.1:${pg?.port ?? 1}\nuser = postgres\ndbname = postgres\nquery = SELECT goto FROM aliases WHERE alias='%s'\n`);
     // the query sockmapd sends for a map with only `key` set: the same SQL, the same answers
     const myCf = (hosts: string): string => `hosts = ${hosts}\nuser = postfix\npassword = pw\ndbname = mail\nquery = SELECT alias FROM aliases WHERE alias = '%s'\n`;
-    writeFileSync(join(dir, 'my.cf'), myCf(`inet:127.0.0.1:${my.port}`));
-    writeFileSync(join(dir, 'my-sock.cf'), myCf(`unix:${my.dir}/sock`));
+    // mode 0600: a password is in them (smmapd warns otherwise)
+    writeFileSync(join(dir, 'my.cf'), myCf(`inet:127.0.0.1:${my.port}`), { mode: 0o600 });
+    writeFileSync(join(dir, 'my-sock.cf'), myCf(`unix:${my.dir}/sock`), { mode: 0o600 });
     writeFileSync(join(dir, 'ldap.cf'), `server_host = ldap://127.0.0.1:${ldap?.port ?? 1}\nsearch_base = ou=people,dc=example,dc=com\nquery_filter = (mail=%s)\nresult_attribute = description\nversion = 3\n`);
     const keys: string[] = [];
     for (let i = 0; i < 20_000; i++) {

@@ -10,6 +10,7 @@
 import { promised, StoreError, type StoreLog } from '../core/contract';
 import { backoffDelay } from '../backoff';
 import { BusyError, ConnPool, HungError, QueryError } from '../pool';
+import { closeDomainTables, type Templates } from './expand';
 
 export { BusyError, ConnPool, HungError, QueryError, QUEUE_PER_CONNECTION } from '../pool';
 
@@ -135,6 +136,21 @@ export class HostList<H> {
     // its idle connections are likely dead too, and lookups queued for it would only wait
     const h = this.hosts[i];
     if (h instanceof ConnPool) h.hostDown(reason);
+  }
+}
+
+/** What the pgsql, mysql and ldap tables share: templates and hosts, closed together. */
+export abstract class HostTable<H extends { close(): void }> {
+  protected abstract readonly t: Templates;
+  protected abstract readonly hosts: HostList<H>;
+
+  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
+    return this.hosts.states;
+  }
+
+  close(): void {
+    closeDomainTables(this.t.ctx);
+    for (const h of this.hosts.hosts) h.close();
   }
 }
 

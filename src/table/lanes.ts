@@ -5,6 +5,7 @@
 // writes, reads and server wake-ups per lookup: waking a sleeping peer is the dearest part
 // of a lookup on a VM). The pool still bounds the lookups under way and their deadlines.
 import type { Duplex } from 'node:stream';
+import { ConnPool } from '../pool';
 
 /** A connection that runs pipelined queries (mysql-conn.ts, pgsql-conn.ts). */
 export interface Wire {
@@ -61,6 +62,17 @@ export class Lanes<W extends Wire> {
       l.wire.close(abandoned);
     }
   }
+}
+
+/** A host's pool of `size` slots on the connections `open` makes (the pgsql and mysql drivers). */
+export function lanePool<W extends Wire>(size: number, open: () => Promise<W>): ConnPool<Lane<W>> {
+  const lanes = new Lanes(open);
+  return new ConnPool<Lane<W>>(
+    size,
+    () => lanes.lane(),
+    (l, abandoned) => lanes.release(l, abandoned),
+    (l) => !l.wire.dead,
+  );
 }
 
 /** A query written and not yet answered: failed with the connection. */

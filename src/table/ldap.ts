@@ -13,8 +13,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { StoreError, type LookupTable, type StoreLog } from '../core/contract';
 import type { OpenNested, TableSettings } from './driver';
 import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
-import { checkDomain, closeDomainTables, expand, parseTemplate, Results, templates, type Templates } from './expand';
-import { connectTimeout, ConnPool, HostList } from './hosts';
+import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
+import { connectTimeout, ConnPool, HostList, HostTable } from './hosts';
 import { ldapConnect, type LdapConn, type LdapConnSpec } from './ldap-conn';
 import { Failed, getValues, isLdapUrl, SCOPES, search, type LdapSearchSpec, type Scope } from './ldap-expand';
 
@@ -35,17 +35,18 @@ const DEREF = ['never', 'search', 'find', 'always'] as const;
 
 const BINDS: Record<string, LdapConnSpec['bind']> = { yes: 'simple', simple: 'simple', no: 'none', none: 'none', sasl: 'sasl' };
 
-export class LdapTable implements LookupTable {
-  private readonly t: Templates;
+export class LdapTable extends HostTable<ConnPool<LdapConn>> implements LookupTable {
+  protected readonly t: Templates;
   private readonly base: string;
   private readonly dynamicBase: boolean;
   private readonly scope: Scope;
   /** What the searches and the group expansion read (ldap-expand.ts). */
   private readonly spec: LdapSearchSpec;
-  private readonly hosts: HostList<ConnPool<LdapConn>>;
+  protected readonly hosts: HostList<ConnPool<LdapConn>>;
   private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: TableSettings, private readonly log: StoreLog, open: OpenNested) {
+    super();
     this.timeoutMs = cfg.mapTimeoutMs;
     const bindText = cf.str('bind', 'yes', 1).toLowerCase();
     const bind = BINDS[bindText] ?? cf.fail('bind', `want yes, no or sasl, not "${bindText}"`);
@@ -132,15 +133,6 @@ export class LdapTable implements LookupTable {
       throw e;
     }
     return { value: res.value() };
-  }
-
-  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
-    return this.hosts.states;
-  }
-
-  close(): void {
-    closeDomainTables(this.t.ctx);
-    for (const p of this.hosts.hosts) p.close();
   }
 }
 

@@ -8,9 +8,9 @@ import { DEFAULT_CIPHERS } from 'node:tls';
 import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { openCfTable, secret, type CfFile } from './cf';
-import { closeDomainTables, templates, type Quote, type Templates } from './expand';
-import { connectTimeout, ConnPool, HostList } from './hosts';
-import { Lanes, type Lane } from './lanes';
+import { templates, type Quote, type Templates } from './expand';
+import { connectTimeout, HostList, HostTable, type ConnPool } from './hosts';
+import { lanePool, type Lane } from './lanes';
 import { MyWire } from './mysql-conn';
 import { DEFAULT_OPTION_FILES, optionGroups, readOptionFiles } from './mycnf';
 import { describeQuery, legacyQuery, sqlHosts, sqlLookup, type Rows, type SqlConnection } from './sql';
@@ -101,13 +101,14 @@ function tlsOptions(cf: CfFile, opt: ReadonlyMap<string, string>): Pick<Connecti
   };
 }
 
-export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
-  private readonly t: Templates;
-  private readonly hosts: HostList<ConnPool<Lane<MyWire>>>;
+export class MysqlTable extends HostTable<ConnPool<Lane<MyWire>>> implements LookupTable, SqlConnection<Lane<MyWire>> {
+  protected readonly t: Templates;
+  protected readonly hosts: HostList<ConnPool<Lane<MyWire>>>;
   private readonly requireResultSet: boolean;
   private readonly timeoutMs: number;
 
   constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
+    super();
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, false);
     this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
     this.requireResultSet = cf.bool('require_result_set', true);
@@ -132,13 +133,7 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
     const optPort = Number(opt.get('port') ?? '') || 3306;
     const pools = names.map((h) => {
       const opts = { ...base, ...myHost(h, opt.get('socket') || DEFAULT_SOCKET, optPort, opt.get('host')), connectTimeout: connectTimeout(cfg, names.length) };
-      const lanes = new Lanes(() => myConnect(opts, this.requireResultSet));
-      return new ConnPool<Lane<MyWire>>(
-        cfg.mapPoolSize,
-        () => lanes.lane(),
-        (l, abandoned) => lanes.release(l, abandoned),
-        (l) => !l.wire.dead,
-      );
+      return lanePool(cfg.mapPoolSize, () => myConnect(opts, this.requireResultSet));
     });
     this.hosts = new HostList('mysql', pools, names, log);
   }
@@ -157,15 +152,6 @@ export class MysqlTable implements LookupTable, SqlConnection<Lane<MyWire>> {
 
   query(l: Lane<MyWire>, sql: string): Promise<Rows> {
     return l.wire.query(sql);
-  }
-
-  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
-    return this.hosts.states;
-  }
-
-  close(): void {
-    closeDomainTables(this.t.ctx);
-    for (const p of this.hosts.hosts) p.close();
   }
 }
 

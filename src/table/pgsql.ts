@@ -7,9 +7,9 @@ import type { OpenNested, TableSettings } from './driver';
 import type { LookupTable, StoreLog } from '../core/contract';
 import { readFileSync } from 'node:fs';
 import { CfError, differs, openCfTable, secret, type CfFile } from './cf';
-import { closeDomainTables, templates, type Quote, type Templates } from './expand';
-import { connectTimeout, ConnPool, HostList } from './hosts';
-import { Lanes, type Lane } from './lanes';
+import { templates, type Quote, type Templates } from './expand';
+import { connectTimeout, HostList, HostTable, type ConnPool } from './hosts';
+import { lanePool, type Lane } from './lanes';
 import { PgWire } from './pgsql-conn';
 import { describeQuery, legacyQuery, sqlHosts, sqlLookup, type Rows, type SqlConnection } from './sql';
 
@@ -105,13 +105,14 @@ async function pgConnect(cc: ClientConfig): Promise<PgWire> {
   }
 }
 
-export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
-  private readonly t: Templates;
-  private readonly hosts: HostList<ConnPool<Lane<PgWire>>>;
+export class PgsqlTable extends HostTable<ConnPool<Lane<PgWire>>> implements LookupTable, SqlConnection<Lane<PgWire>> {
+  protected readonly t: Templates;
+  protected readonly hosts: HostList<ConnPool<Lane<PgWire>>>;
   private readonly timeoutMs: number;
   private toldEncoding = false;
 
   constructor(cf: CfFile, cfg: TableSettings, log: StoreLog, open: OpenNested) {
+    super();
     this.timeoutMs = cfg.mapTimeoutMs;
     const query = cf.has('query') ? cf.str('query', '', 1) : legacyQuery(cf, true);
     this.t = templates(cf, 'query', query, cf.str('result_format', '%s', 1), 'result_format', log, open);
@@ -129,7 +130,7 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
       } catch (e) {
         return cf.fail('hosts', (e as Error).message);
       }
-      const lanes = new Lanes(async () => {
+      return lanePool(cfg.mapPoolSize, async () => {
         for (let i = 0; ; i++) {
           try {
             return this.sawEncoding(await pgConnect({ ...target.cc, ssl: target.attempts[i] }), cf, log);
@@ -138,12 +139,6 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
           }
         }
       });
-      return new ConnPool<Lane<PgWire>>(
-        cfg.mapPoolSize,
-        () => lanes.lane(),
-        (l, abandoned) => lanes.release(l, abandoned),
-        (l) => !l.wire.dead,
-      );
     });
     this.hosts = new HostList('pgsql', pools, names, log);
   }
@@ -175,15 +170,6 @@ export class PgsqlTable implements LookupTable, SqlConnection<Lane<PgWire>> {
 
   query(l: Lane<PgWire>, sql: string): Promise<Rows> {
     return l.wire.query(sql);
-  }
-
-  hostStates(): ReadonlyArray<{ readonly name: string; readonly failures: number }> {
-    return this.hosts.states;
-  }
-
-  close(): void {
-    closeDomainTables(this.t.ctx);
-    for (const p of this.hosts.hosts) p.close();
   }
 }
 
