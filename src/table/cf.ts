@@ -17,6 +17,8 @@ export class CfFile {
   constructor(
     readonly path: string,
     private readonly values: ReadonlyMap<string, CfValue>,
+    /** The line of a logical line that starts with white space (Postfix ignores it, and warns), or 0. */
+    readonly ignoredLine = 0,
   ) {}
 
   /** `file:line: name: why` (or `file: why` for a parameter that is not there). */
@@ -86,32 +88,54 @@ export class CfFile {
   }
 }
 
+/** C's isspace() in the C locale, which Postfix's ISSPACE() is: no Unicode spaces. */
+const SPACE = ' \t\n\v\f\r';
+const isSpace = (c: string | undefined): boolean => c !== undefined && SPACE.includes(c);
+
+/** Without the C white space at both ends (String.trim() would also take Unicode spaces). */
+function trimSpace(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isSpace(s[a])) a++;
+  while (b > a && isSpace(s[b - 1])) b--;
+  return s.slice(a, b);
+}
+
 /**
- * Parse the text: a line starting with white space continues the previous one, blank lines
- * and lines whose first non-blank character is `#` are skipped, everything else must be
- * `name = value` (white space around both trimmed). A name given twice: the last wins, as in
- * Postfix.
+ * Parse the text as readlline() and split_nameval() do: blank lines and lines whose first
+ * non-blank character is `#` are skipped (even between a line and its continuation); a
+ * line starting with white space continues the previous one as it is (only the newline
+ * goes: its white space stays in the value); a logical line that starts with white space
+ * is ignored (Postfix warns; `ignoredLine` says where); else `name = value`, the name without
+ * white space, both ends of the value trimmed. A name given twice: the last wins.
  */
 export function parseCf(text: string, path: string): CfFile {
   const values = new Map<string, CfValue>();
   const logical: Array<{ text: string; line: number }> = [];
+  let ignored = 0;
+  let current: { text: string; line: number } | null = null;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.replace(/\r$/, '');
-    if (raw.trim() === '' || raw.trimStart().startsWith('#')) continue;
-    if (/^[ \t]/.test(raw) && logical.length > 0) {
-      logical[logical.length - 1]!.text += ' ' + raw.trim();
+    const raw = lines[i]!;
+    const body = trimSpace(raw);
+    if (body === '' || body.startsWith('#')) continue;
+    if (isSpace(raw[0])) {
+      if (current !== null) current.text += raw;
+      else if (ignored === 0) ignored = i + 1; // only before the first logical line
       continue;
     }
-    logical.push({ text: raw.trim(), line: i + 1 });
+    current = { text: raw, line: i + 1 };
+    logical.push(current);
   }
   for (const { text: l, line } of logical) {
-    const eq = l.indexOf('=');
-    const name = eq < 0 ? '' : l.slice(0, eq).trim();
-    if (name === '') throw new CfError(`${path}:${line}: expected format: name = value`);
-    values.set(name, { value: l.slice(eq + 1).trim(), line });
+    let end = 0;
+    while (end < l.length && l[end] !== '=' && !isSpace(l[end])) end++;
+    let eq = end;
+    while (isSpace(l[eq])) eq++;
+    if (end === 0 || l[eq] !== '=') throw new CfError(`${path}:${line}: expected format: name = value`);
+    values.set(l.slice(0, end), { value: trimSpace(l.slice(eq + 1)), line });
   }
-  return new CfFile(path, values);
+  return new CfFile(path, values, ignored);
 }
 
 export function readCf(path: string): CfFile {
@@ -185,6 +209,7 @@ export function reportOpenSecrets(cf: CfFile, log: StoreLog): void {
 export function openCfTable<T>(file: string, type: string, log: StoreLog, make: (cf: CfFile) => T): T {
   const cf = readCf(file);
   const table = make(cf);
+  if (cf.ignoredLine > 0) log(`${cf.path}:${cf.ignoredLine}: a line starting with white space continues no line before it: ignored, as Postfix ignores it`, 'warning');
   reportUnused(cf, type, log);
   reportOpenSecrets(cf, log);
   return table;

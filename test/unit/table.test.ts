@@ -24,9 +24,26 @@ const q = (format: string, key: string): string | null => {
 describe('Postfix .cf files', () => {
   it('reads name = value lines, continuation lines, comments; the last of a name wins', () => {
     const cf = parseCf('# comment\nhosts = a,\n  b\n\n   # indented comment\nquery = SELECT 1\nquery=SELECT 2\n', '/x.cf');
-    expect(cf.str('hosts', '')).toBe('a, b');
+    expect(cf.str('hosts', '')).toBe('a,  b');
     expect(cf.str('query', '')).toBe('SELECT 2');
     expect(cf.where('query')).toBe('/x.cf:7');
+  });
+  it('joins and trims lines as readlline() and split_nameval() do', () => {
+    const cf = parseCf(
+      'a = x  \n  y\nb = x\n# comment\n    # indented comment\n\ty\r\nc = [x]\u00a0\nd\t=\t<x>\t\r\ne = p\n \n  q\n',
+      '/x.cf',
+    );
+    expect(cf.str('a', '')).toBe('x    y'); // the white space of both lines stays, the newline goes
+    expect(cf.str('b', '')).toBe('x\ty'); // comments between skipped, the CR at the end trimmed
+    expect(cf.str('c', '')).toBe('[x]\u00a0'); // not C white space
+    expect(cf.str('d', '')).toBe('<x>');
+    expect(cf.str('e', '')).toBe('p  q');
+    expect(cf.ignoredLine).toBe(0);
+    const lead = parseCf('  a = lead\n  more\nb = 1\n', '/x.cf');
+    expect(lead.has('a')).toBe(false);
+    expect(lead.ignoredLine).toBe(1);
+    expect(() => parseCf('two words = x\n', '/x.cf')).toThrow(new CfError('/x.cf:1: expected format: name = value'));
+    expect(() => parseCf('= x\n', '/x.cf')).toThrow(new CfError('/x.cf:1: expected format: name = value'));
   });
   it('names the file and line of what is wrong', () => {
     expect(() => parseCf('hosts = a\nno equals here\n', '/x.cf')).toThrow(new CfError('/x.cf:2: expected format: name = value'));
