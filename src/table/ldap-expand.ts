@@ -3,7 +3,8 @@
 // URL recursion, recursion_limit, size_limit) and referral chasing (continuation
 // references followed, at most libldap's hop limit deep). ldap.ts reads the table's file
 // and runs the first search.
-import { FilterParser, NoSuchObjectError, type Entry, type Filter } from 'ldapts';
+import { NoSuchObjectError, type Entry, type Filter } from 'ldapts';
+import { parseFilter } from './ldap-filter';
 import type { StoreLog } from '../core/contract';
 import type { Results } from './expand';
 import { ldapConnect, type LdapConn, type LdapConnSpec } from './ldap-conn';
@@ -71,8 +72,6 @@ export function parseLdapUrl(u: string): LdapUrl | null {
   }
 }
 
-const parenthesized = (f: string): string => (f.startsWith('(') ? f : `(${f})`);
-
 /** An entry's values of exactly `name` (ldap_get_values_len), null when the entry has none. */
 function valuesOf(entry: Entry, name: string): string[] | null {
   const n = name.toLowerCase();
@@ -136,7 +135,7 @@ async function followReferral(s: LdapSearchSpec, ref: string, base: string, scop
     throw new Failed(`ldap: referral ${ref}: ${(e as Error).message}`);
   });
   try {
-    const f = /\?[^?]*\?[^?]*\?./.test(ref) ? FilterParser.parseString(parenthesized(u.filter)) : filter;
+    const f = /\?[^?]*\?[^?]*\?./.test(ref) ? parseFilter(u.filter) : filter;
     const scopeGiven = /^[^?]*\?[^?]*\?[^?]/.test(ref);
     return await search(s, rc, u.dn || base, scopeGiven ? u.scope : scope, f, attributes, hops + 1);
   } finally {
@@ -204,13 +203,13 @@ async function expandSpecial(s: LdapSearchSpec, c: LdapConn, v: string, res: Res
     if (attrs === null) return;
     let f: Filter;
     try {
-      f = FilterParser.parseString(parenthesized(u.filter));
+      f = parseFilter(u.filter);
     } catch {
       throw new Failed(`ldap: bad filter in URL ${v}`);
     }
     entries = await search(s, c, u.dn, u.scope, f, attrs);
   } else {
-    entries = await search(s, c, v, 'base', FilterParser.parseString('(objectclass=*)'), s.attrs);
+    entries = await search(s, c, v, 'base', parseFilter('(objectclass=*)'), s.attrs);
   }
   // a DN that is not there: as though it had no result attributes (Postfix warns and goes on)
   if (entries === null) return void s.log(`ldap: DN ${v} not found, skipping`, 'warning', 'ldap: DN not found');

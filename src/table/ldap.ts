@@ -6,7 +6,7 @@
 // referral chasing follow dict_ldap_get_values() step by step in ldap-expand.ts; the
 // connection is set up in ldap-conn.ts. The server list is tried in order, as libldap
 // tries it for Postfix.
-import { FilterParser, type Filter } from 'ldapts';
+import type { Filter } from 'ldapts';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
@@ -16,6 +16,7 @@ import { differs, openCfTable, secret, splitList, type CfFile } from './cf';
 import { checkDomain, expand, parseTemplate, Results, templates, type Templates } from './expand';
 import { connectTimeout, ConnPool, HostList, HostTable } from './hosts';
 import { ldapConnect, type LdapConn, type LdapConnSpec } from './ldap-conn';
+import { parseFilter } from './ldap-filter';
 import { Failed, getValues, isLdapUrl, SCOPES, search, type LdapSearchSpec, type Scope } from './ldap-expand';
 
 const hex = (c: string): string =>
@@ -107,7 +108,7 @@ export class LdapTable extends HostTable<ConnPool<LdapConn>> implements LookupTa
     // parsed here, so that a filter ldapts cannot read is the table's fault, never a host's
     let filter: Filter;
     try {
-      filter = FilterParser.parseString(q.filter);
+      filter = parseFilter(q.filter);
     } catch (e) {
       this.log(`ldap: query_filter ${q.filter}: ${(e as Error).message}`, 'error', 'ldap: query_filter');
       throw new StoreError('ldap: bad query_filter', { cause: e });

@@ -96,6 +96,19 @@ describeWithPeer('ldap table parameters: each answers as Postfix 3.7 answers (po
     expect(await same('sizeexp2', 'ldap', q('expansion_limit = 2\n'), keys.slice(0, 1))).toEqual(['OK fred@mail.example.com']);
   }, 120_000);
 
+  it('ldap query_filter with white space where libldap skips it (continuation lines), and where it refuses the filter', async () => {
+    const keys = ['fred@example.com', 'barney@x.org', 'team@example.com', 'nosuch@example.com'];
+    const base = `server_host = ldap://127.0.0.1:${a.port}\nversion = 3\nsearch_base = ou=people,dc=example,dc=com\nresult_attribute = uid\n`;
+    const filters = [
+      '(|(mail=%s)\n    (uid=%u))', '(| (mail=%s) (uid=%u) )', '( mail=%s )', '(&\t(mail=%s)\t(uid=*)\t)', 'mail=%s', '(! (mail=%s))',
+      '(&(|(mail=%s)(uid=%u))(!(uid=wilma)))', '(!(mail=%s) )', '(mail =%s)', '(mail=%s)(uid=x)',
+    ];
+    const got: string[][] = [];
+    for (const [i, f] of filters.entries()) got.push(await same(`filter-${i}`, 'ldap', `${base}query_filter = ${f}\n`, keys));
+    expect(got[0]).toEqual(['OK fred', 'OK barney', 'OK barney,wilma', 'NOTFOUND ']);
+    for (const refused of got.slice(7)) expect(refused).toEqual(['TEMP', 'TEMP', 'TEMP', 'TEMP']);
+  }, 120_000);
+
   it('ldap dereference 0-3: aliases found as libldap finds them', async () => {
     const keys = ['fred@example.com', 'barney@example.com'];
     for (const d of [0, 1, 2, 3]) {
@@ -248,6 +261,17 @@ describeWithPeer('pgsql, mysql, sqlite table parameters and domain: each answers
       for (const [i, v] of variants.entries()) await same(`tmpl-${type}-${i}`, type, conn + v, tkeys);
     }
   }, 300_000);
+
+  it('.cf lines as readlline() reads them: a continuation keeps its white space, comments between, CR, NBSP; a first line starting with white space is ignored', async () => {
+    const conn = `hosts = inet:127.0.0.1:${pg.port}\nuser = postgres\ndbname = postgres\n`;
+    const keys = ['info@example.com', 'nosuch@example.com'];
+    const forms = ['%s  \n  extra', '%s\n#comment\n    # indented\n\textra', '[%s]\u00a0', '<%s>\r', '<%s>\r\n  x\r', 'a%s\n \n  b', '%s\n  \v x'];
+    const got: string[] = [];
+    for (const [i, f] of forms.entries()) got.push((await same(`lines-${i}`, 'pgsql', `${conn}${pgq}result_format = ${f}\n`, keys))[0]!);
+    expect(got.slice(0, 3)).toEqual(['OK fred@example.com    extra', 'OK fred@example.com\textra', 'OK [fred@example.com]\u00a0']);
+    expect(await same('lines-lead', 'pgsql', `  result_format = lead\n  more\n${conn}${pgq}`, keys)).toEqual(['OK fred@example.com', 'NOTFOUND ']);
+    expect(checkMap('lines-lead').err).toContain('lines-lead.cf:1: a line starting with white space continues no line before it: ignored, as Postfix ignores it');
+  }, 120_000);
 
   it('pgsql: a user allowed over TLS only (libpq tries TLS first), postgresql:// URIs with sslmode', async () => {
     const host = `inet:127.0.0.1:${pg.port}`;
