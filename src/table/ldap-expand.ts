@@ -4,10 +4,10 @@
 // references followed, at most libldap's hop limit deep). ldap.ts reads the table's file
 // and runs the first search.
 import { NoSuchObjectError, type Entry, type Filter } from 'ldapts';
-import { parseFilter } from './ldap-filter';
 import type { StoreLog } from '../core/contract';
 import type { Results } from './expand';
 import { ldapConnect, type LdapConn, type LdapConnSpec } from './ldap-conn';
+import { parseFilter } from './ldap-filter';
 
 export type Scope = 'sub' | 'one' | 'base';
 export const SCOPES: Record<string, Scope> = { sub: 'sub', one: 'one', base: 'base' };

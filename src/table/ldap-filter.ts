@@ -72,6 +72,6 @@ export function rewrite(s: string): string | null {
 /** The filter as libldap would send it, parsed; throws when libldap would refuse it. */
 export function parseFilter(text: string): Filter {
   const f = rewrite(text);
-  if (f === null) throw new Error("libldap would refuse it");
+  if (f === null) throw new Error('libldap would refuse it');
   return FilterParser.parseString(f);
 }
