@@ -101,33 +101,42 @@ function trimSpace(s: string): string {
   return s.slice(a, b);
 }
 
+/** A logical line and the line of the file it starts on. */
+interface LogicalLine {
+  text: string;
+  readonly line: number;
+}
+
 /**
- * Parse the text as readlline() and split_nameval() do: blank lines and lines whose first
+ * readlline(): the logical lines of a Postfix file. Blank lines and lines whose first
  * non-blank character is `#` are skipped (even between a line and its continuation); a
  * line starting with white space continues the previous one as it is (only the newline
- * goes: its white space stays in the value); a logical line that starts with white space
- * is ignored (Postfix warns; `ignoredLine` says where); else `name = value`, the name without
- * white space, both ends of the value trimmed. A name given twice: the last wins.
+ * goes: its white space stays); a logical line that starts with white space is ignored
+ * (Postfix warns; `ignoredLine` says where, 0 when none).
+ */
+function logicalLines(text: string): { lines: LogicalLine[]; ignoredLine: number } {
+  const lines: LogicalLine[] = [];
+  let ignoredLine = 0;
+  let current: LogicalLine | null = null;
+  text.split('\n').forEach((raw, i) => {
+    const body = trimSpace(raw);
+    if (body === '' || body.startsWith('#')) return;
+    if (!isSpace(raw[0])) lines.push((current = { text: raw, line: i + 1 }));
+    else if (current !== null) current.text += raw;
+    else if (ignoredLine === 0) ignoredLine = i + 1; // only before the first logical line
+  });
+  return { lines, ignoredLine };
+}
+
+/**
+ * Parse the text as readlline() and split_nameval() do: `name = value` per logical line,
+ * the name without white space, both ends of the value trimmed. A name given twice: the
+ * last wins.
  */
 export function parseCf(text: string, path: string): CfFile {
   const values = new Map<string, CfValue>();
-  const logical: Array<{ text: string; line: number }> = [];
-  let ignored = 0;
-  let current: { text: string; line: number } | null = null;
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
-    const body = trimSpace(raw);
-    if (body === '' || body.startsWith('#')) continue;
-    if (isSpace(raw[0])) {
-      if (current !== null) current.text += raw;
-      else if (ignored === 0) ignored = i + 1; // only before the first logical line
-      continue;
-    }
-    current = { text: raw, line: i + 1 };
-    logical.push(current);
-  }
-  for (const { text: l, line } of logical) {
+  const { lines, ignoredLine } = logicalLines(text);
+  for (const { text: l, line } of lines) {
     let end = 0;
     while (end < l.length && l[end] !== '=' && !isSpace(l[end])) end++;
     let eq = end;
@@ -135,7 +144,7 @@ export function parseCf(text: string, path: string): CfFile {
     if (end === 0 || l[eq] !== '=') throw new CfError(`${path}:${line}: expected format: name = value`);
     values.set(l.slice(0, end), { value: trimSpace(l.slice(eq + 1)), line });
   }
-  return new CfFile(path, values, ignored);
+  return new CfFile(path, values, ignoredLine);
 }
 
 export function readCf(path: string): CfFile {

@@ -100,7 +100,8 @@ export function parseDomain(ctx: TemplateCtx, cf: CfFile, log: StoreLog = () => 
       if (item === '') cf.fail('domain', "no pattern after '!'");
       if (item.startsWith('/')) {
         const text = cf.readFor('domain', item, (f) => readFileSync(f, 'utf8'));
-        for (const l of logicalLines(text)) parse(l.text, neg, `${item}:${l.line}`);
+        // match_list.c reads the file a line at a time (no continuations); `#` only in column 1 starts a comment
+        for (const [i, l] of text.split('\n').entries()) if (!l.startsWith('#')) parse(l, neg, `${item}:${i + 1}`);
       } else if (/^[a-z0-9_-]+:/i.test(item)) {
         if (open === undefined) cf.fail('domain', `lookup tables in the domain list are not supported here (${item})`);
         const colon = item.indexOf(':');
@@ -119,18 +120,6 @@ export function parseDomain(ctx: TemplateCtx, cf: CfFile, log: StoreLog = () => 
 /** Close the tables of the domain list (the table that owns `ctx` is being closed). */
 export function closeDomainTables(ctx: TemplateCtx): void {
   for (const d of ctx.domain ?? []) if (d.table) void Promise.resolve(d.table.close()).catch(() => undefined);
-}
-
-/** readllines(): logical lines of a file, comments and blank lines skipped, continuations joined. */
-function logicalLines(text: string): Array<{ text: string; line: number }> {
-  const out: Array<{ text: string; line: number }> = [];
-  text.split('\n').forEach((raw, i) => {
-    const l = raw.replace(/\r$/, '');
-    if (l.trim() === '' || l.trimStart().startsWith('#')) return;
-    if (/^[ \t]/.test(l) && out.length > 0) out[out.length - 1]!.text += ` ${l.trim()}`;
-    else out.push({ text: l, line: i + 1 });
-  });
-  return out;
 }
 
 /**

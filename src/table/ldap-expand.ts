@@ -72,6 +72,9 @@ export function parseLdapUrl(u: string): LdapUrl | null {
   }
 }
 
+/** The filter of a DN member's search (parsed once). */
+const ANY_ENTRY = parseFilter('(objectclass=*)');
+
 /** An entry's values of exactly `name` (ldap_get_values_len), null when the entry has none. */
 function valuesOf(entry: Entry, name: string): string[] | null {
   const n = name.toLowerCase();
@@ -209,7 +212,7 @@ async function expandSpecial(s: LdapSearchSpec, c: LdapConn, v: string, res: Res
     }
     entries = await search(s, c, u.dn, u.scope, f, attrs);
   } else {
-    entries = await search(s, c, v, 'base', parseFilter('(objectclass=*)'), s.attrs);
+    entries = await search(s, c, v, 'base', ANY_ENTRY, s.attrs);
   }
   // a DN that is not there: as though it had no result attributes (Postfix warns and goes on)
   if (entries === null) return void s.log(`ldap: DN ${v} not found, skipping`, 'warning', 'ldap: DN not found');
