@@ -10,6 +10,7 @@
 // what an answer is logged and counted as (answered); a malformed request goes through
 // protocolError() whatever the protocol.
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { keepPolling } from '../busy-poll';
 import { isPromise } from '../core/contract';
 import { auditField, type Logger, type LogRateLimiter } from '../log';
 import { Metrics } from './metrics';
@@ -121,6 +122,7 @@ export abstract class Connection<C extends ConnectionContext, R, T, A extends { 
   protected decodeStop(): void {}
 
   private readonly onData = (chunk: Buffer): void => {
+    keepPolling(); // the answer, and the client's next request, may come within the window
     if (!this.reading) return;
     this.timer?.refresh();
     this.decode(chunk);

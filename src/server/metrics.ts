@@ -9,6 +9,7 @@
 // any other name (Cyrus ignores the name; a mistyped map name in main.cf shows here), and
 // `policy` for the policy service. So the series are bounded by the configuration. Which
 // label a request counts under is the router's decision (router.ts).
+import { busyPollSeconds } from '../busy-poll';
 import type { CacheStats } from './answer-cache';
 
 /** Latency bucket bounds in seconds: a cache hit is µs, a live IMAP lookup up to seconds. */
@@ -186,6 +187,7 @@ export class Metrics {
     one('smmapd_connections_total', 'counter', 'Connections accepted and served.', this.connectionsOpened);
     one('smmapd_connections_open', 'gauge', 'Connections open now.', Math.max(0, this.connectionsOpened - this.connectionsClosed));
     out.push(refusedMetric(this.refused));
+    one('smmapd_busy_poll_seconds_total', 'counter', 'Time the event loop spent polling after activity instead of sleeping (smmapd_busy_poll).', busyPollSeconds());
     one('smmapd_protocol_errors_total', 'counter', 'Connections closed for a malformed request.', this.protocolErrors);
     metric('smmapd_policy_actions_total', 'counter', 'Policy service replies by kind.', [...this.policyActions].map(([kind, value]) => ({ value, labels: { kind } })));
     one('smmapd_config_last_reload_successful', 'gauge', 'Whether the last configuration reload succeeded (0 if it failed in any process).', this.reloadOk, 'min');

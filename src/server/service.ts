@@ -7,6 +7,7 @@ import { encodeNetstring } from '../core/netstring';
 import { replyPayload, TOO_MANY_CONNECTIONS } from '../core/reply';
 import { auditField, LogRateLimiter, type Logger } from '../log';
 import { checkOptions } from '../check-options';
+import { configureBusyPoll, PRESSURE_FILE } from '../busy-poll';
 import { openStore, type Log } from '../store/registry';
 import type { MailboxStore } from '../store/store';
 import { CyrusAnswers } from './answers';
@@ -75,6 +76,14 @@ export class Service {
       this.log.notice(`map ${auditField(name, 64)}: ${n} more requests answered TEMP in the last ${PROTOCOL_ERROR_LOG_WINDOW_MS / 1000} s not logged`),
     );
     this.ctx = this.makeContext();
+    this.configureBusyPoll();
+  }
+
+  /** smmapd_busy_poll for this process (at start and on reload). */
+  private configureBusyPoll(): void {
+    if (!configureBusyPoll(this.cfg.busyPollUs)) {
+      this.log.info(`smmapd_busy_poll: ${PRESSURE_FILE} cannot be read (no pressure stall information): the event loop never busy-polls`);
+    }
   }
 
   /**
@@ -158,6 +167,7 @@ export class Service {
       this.metricsOn = new Metrics(this.probes);
       this.metricsOn.setMaps(this.cfg.maps.map((s) => s.name));
       Object.assign(this.ctx, this.makeContext());
+    this.configureBusyPoll();
     }
     return this.metricsOn;
   }

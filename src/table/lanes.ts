@@ -5,6 +5,7 @@
 // writes, reads and server wake-ups per lookup: waking a sleeping peer is the dearest part
 // of a lookup on a VM). The pool still bounds the lookups under way and their deadlines.
 import type { Duplex } from 'node:stream';
+import { keepPolling } from '../busy-poll';
 import { ConnPool } from '../pool';
 
 /** A connection that runs pipelined queries (mysql-conn.ts, pgsql-conn.ts). */
@@ -117,6 +118,7 @@ export abstract class PipelinedWire<P extends PendingQuery> implements Wire {
 
   /** Queue `q` and write its message. */
   protected send(q: P, message: Buffer): void {
+    keepPolling(); // its answer may come within the window
     const idle = this.queue.length === 0;
     this.queue.push(q);
     if (idle && !this.flushing) {
@@ -153,6 +155,7 @@ export abstract class PipelinedWire<P extends PendingQuery> implements Wire {
   }
 
   private onData(d: Buffer): void {
+    keepPolling();
     const buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     const off = this.parse(buf);
     if (this.dead) return;

@@ -320,6 +320,37 @@ describe('metrics, one process, policy service', () => {
   });
 });
 
+describe('busy polling (smmapd_busy_poll)', () => {
+  it('counted, bounded to the activity (an idle daemon neither polls nor spends CPU), off with smmapd_busy_poll: 0', async () => {
+    /** user+sys clock ticks of a process (/proc/PID/stat). */
+    const ticks = (pid: number): number => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    };
+    for (const usec of [50, 0]) {
+      const mport = await freePort();
+      const fx = makeFixture(`smmapd_workers: 1\nsmmapd_busy_poll: ${usec}\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
+      const d = await startSmmapd({ conf: fx.conf });
+      try {
+        await waitFor(() => d.output().includes('/metrics'), 10_000);
+        const t0 = performance.now();
+        expect(new Set(await query(d.target, Array.from({ length: 300 }, (_, i) => (i % 2 ? 'fred' : 'nosuch'))))).toEqual(new Set(['OK fred', 'NOTFOUND Mailbox does not exist']));
+        const busy = (performance.now() - t0) / 1000;
+        const polled = sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total');
+        if (usec === 0) expect(polled).toBe(0);
+        else expect(polled).toBeLessThanOrEqual(busy + 0.001);
+        const before = ticks(d.pid);
+        await sleep(1000);
+        expect(ticks(d.pid) - before).toBeLessThanOrEqual(3); // 10 ms ticks: no spinning while idle
+        expect(sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total')).toBe(polled);
+      } finally {
+        await d.stop();
+        rmSync(fx.dir, { recursive: true, force: true });
+      }
+    }
+  });
+});
+
 describe('smmapctl explain', () => {
   let fx: Fixture;
   beforeAll(() => {

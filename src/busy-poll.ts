@@ -1,0 +1,110 @@
+// smmapd_busy_poll: after a client's request, or a query written to a database or its reply,
+// the event loop keeps polling (epoll_wait without a timeout, through a chain of
+// setImmediate) for a few tens of µs instead of going to sleep, so that the next message of
+// the lookup (the database's reply, the client's next request) finds the process awake. On a
+// VM, waking a sleeping process is the dearest part of a lookup (an interrupt through the
+// hypervisor). Go's scheduler spins the same way; the kernel's own is net.core.busy_poll.
+//
+// Only while the CPUs have room: when tasks waited for a CPU (Linux's pressure stall
+// information, /proc/pressure/cpu) for a fifth of the last 100 ms or more, polling would take
+// the CPU the database or the MTA needs, so the loop sleeps as before. Without PSI (kernels
+// before 4.20, or psi=0) it never polls.
+
+import { readFileSync } from 'node:fs';
+
+export const PRESSURE_FILE = '/proc/pressure/cpu';
+/** How often the pressure is read, while there is activity (never when idle: no timer). */
+const SAMPLE_MS = 100;
+/** Polling stops while tasks waited for a CPU this share of the last window or more. */
+const MAX_PRESSURE = 0.2;
+
+interface State {
+  /** How long to keep polling after activity, ms; 0: never. */
+  windowMs: number;
+  pressureFile: string;
+  sampleMs: number;
+  /** Polling until then (performance.now()). */
+  until: number;
+  polling: boolean;
+  startedAt: number;
+  sampledAt: number;
+  /** PSI's `some total` (µs) at sampledAt; -1: not read yet. */
+  stalled: number;
+  roomy: boolean;
+  /** Time spent polling, ms (smmapd_busy_poll_seconds_total). */
+  polledMs: number;
+}
+
+const s: State = {
+  windowMs: 0,
+  pressureFile: PRESSURE_FILE,
+  sampleMs: SAMPLE_MS,
+  until: 0,
+  polling: false,
+  startedAt: 0,
+  sampledAt: 0,
+  stalled: -1,
+  roomy: false,
+  polledMs: 0,
+};
+
+/**
+ * Set the window (smmapd_busy_poll, µs; 0: off), at start and on reload. False when it is on
+ * and the pressure file cannot be read: then it never polls (the caller says so in the log).
+ */
+export function configureBusyPoll(usec: number, opts: { pressureFile?: string; sampleMs?: number } = {}): boolean {
+  s.windowMs = usec / 1000;
+  s.pressureFile = opts.pressureFile ?? PRESSURE_FILE;
+  s.sampleMs = opts.sampleMs ?? SAMPLE_MS;
+  s.roomy = false;
+  s.stalled = stallTotal(s.pressureFile) ?? -1;
+  s.sampledAt = performance.now();
+  return usec === 0 || s.stalled >= 0;
+}
+
+/** Activity: keep the loop awake for the window from now, if the CPUs have room. */
+export function keepPolling(): void {
+  if (s.windowMs === 0) return;
+  const now = performance.now();
+  if (s.stalled < 0 || now - s.sampledAt >= s.sampleMs) sample(now);
+  if (!s.roomy) return;
+  s.until = now + s.windowMs;
+  if (!s.polling) {
+    s.polling = true;
+    s.startedAt = now;
+    setImmediate(poll);
+  }
+}
+
+/** Seconds this process has spent polling. */
+export function busyPollSeconds(): number {
+  return s.polledMs / 1000;
+}
+
+function poll(): void {
+  const now = performance.now();
+  if (now < s.until) {
+    setImmediate(poll);
+    return;
+  }
+  s.polling = false;
+  s.polledMs += now - s.startedAt;
+}
+
+/** Read the pressure: room means tasks waited for a CPU less than MAX_PRESSURE of the time since the last read. */
+function sample(now: number): void {
+  const total = stallTotal(s.pressureFile);
+  s.roomy = total !== null && s.stalled >= 0 && now > s.sampledAt && (total - s.stalled) / ((now - s.sampledAt) * 1000) < MAX_PRESSURE;
+  s.stalled = total ?? -1;
+  s.sampledAt = now;
+}
+
+/** PSI's `some ... total=N`: µs during which at least one task waited for a CPU; null when unreadable. */
+function stallTotal(file: string): number | null {
+  try {
+    const m = /^some .*\btotal=(\d+)/m.exec(readFileSync(file, 'latin1'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
