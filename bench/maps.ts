@@ -9,7 +9,8 @@
 // BENCH_ONLY=maps runs this section alone, BENCH_ONLY=sockmapd the side by side alone;
 // BENCH_MAPS=0 leaves it out. The daemon runs its default number of workers (one per CPU);
 // BENCH_MAPS_WORKERS=N sets smmapd_workers (on 2 CPUs shared with the directory and the
-// load generator, one worker batches more queries per write).
+// load generator, one worker batches more queries per write); BENCH_BUSY_POLL=N sets
+// smmapd_busy_poll (0: off, to see what it buys).
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ export interface MapsBenchDeps {
 }
 
 const WORKERS = process.env.BENCH_MAPS_WORKERS ? `smmapd_workers: ${Number(process.env.BENCH_MAPS_WORKERS)}\n` : '';
+const BUSY_POLL = process.env.BENCH_BUSY_POLL ? `smmapd_busy_poll: ${Number(process.env.BENCH_BUSY_POLL)}\n` : '';
 
 /** Entries in each directory; the keys are 80% of them and 20% misses. */
 const ENTRIES = 10_000;
@@ -89,7 +91,7 @@ export async function mapsBench(deps: MapsBenchDeps, seconds: number): Promise<v
     writeFileSync(keyFile, `${keys.join('\n')}\n`);
     const conf = (name: string, extra: string): string => {
       const file = join(dir, `${name}.conf`);
-      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_mysock: mysql:${dir}/my-sock.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${WORKERS}${extra}\n`);
+      writeFileSync(file, `configdirectory: ${dir}\nsmmapd_store: ${dir}/smmapd.db\nsmmapd_map_pg: pgsql:${dir}/pg.cf\nsmmapd_map_my: mysql:${dir}/my.cf\nsmmapd_map_mysock: mysql:${dir}/my-sock.cf\nsmmapd_map_ldap: ldap:${dir}/ldap.cf\nsmmapd_maps_pool_size: 8\n${WORKERS}${BUSY_POLL}${extra}\n`);
       return file;
     };
     // the mailbox store exists (empty): requests for other map names still find it

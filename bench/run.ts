@@ -4,7 +4,8 @@
 // keys, and time the stdio model from spawn to first answer (BENCH_ONLY=startup: that alone).
 // The policy service (smmapd --policy) gets the same keys as Postfix-like RCPT requests at 1
 // and 8 connections (smload with SMLOAD_POLICY=1; BENCH_ONLY=policy: that alone, BENCH_POLICY=0: skip).
-// The cost of metrics: BENCH_ONLY=metrics (alternating rounds without and with smmapd_metrics_listen).
+// The cost of metrics: BENCH_ONLY=metrics (alternating rounds without and with smmapd_metrics_listen);
+// what busy polling buys: BENCH_ONLY=busypoll (smmapd_busy_poll 0 against the default).
 // PEER=host:port runs the same load against another socketmap server (Cyrus's smmapd:
 // bench/cyrus-peer.sh loads the same mailboxes into a private Cyrus) and prints the ratios.
 import { execFileSync, spawn } from 'node:child_process';
@@ -121,44 +122,69 @@ async function policySection(confNoCache: string, keyFile: string): Promise<void
   }), ['--policy']);
 }
 
+/** One side of an A/B section: a label and the configuration lines added to the base. */
+interface Variant {
+  readonly label: string;
+  readonly lines: string;
+}
+
 /**
- * What counting costs on the request path: the same load against a daemon without and one
- * with smmapd_metrics_listen (scraped once per round, as Prometheus would), in alternating
- * rounds, medians (BENCH_ONLY=metrics; BENCH_METRICS=0 skips it in the full run).
+ * The same load against two daemons that differ by a few configuration lines, in alternating
+ * rounds, medians, for the socketmap and the policy service; `eachRound` runs after each pair
+ * of rounds (a scrape).
  */
-async function metricsSection(base: string, dir: string, keyFile: string): Promise<void> {
+async function abSection(title: string, dir: string, base: string, keyFile: string, a: Variant, b: Variant, eachRound: () => Promise<void> = async () => {}): Promise<void> {
   const bin = smloadBinary();
-  const mport = await freePort();
-  const off = join(dir, 'metrics-off.conf');
-  const on = join(dir, 'metrics-on.conf');
-  writeFileSync(off, base);
-  writeFileSync(on, `${base}smmapd_metrics_listen: inet:127.0.0.1:${mport}\n`);
-  console.log(`\nmetrics: the same load without and with smmapd_metrics_listen, ${ROUNDS} alternating rounds of ${SECONDS} s, medians`);
+  const confA = join(dir, 'a.conf');
+  const confB = join(dir, 'b.conf');
+  writeFileSync(confA, base + a.lines);
+  writeFileSync(confB, base + b.lines);
+  console.log(`\n${title}, ${ROUNDS} alternating rounds of ${SECONDS} s, medians`);
   console.log(`${'server'.padEnd(28)} conns       rps   p50_us   p99_us errors`);
   for (const policy of [false, true]) {
     const extra = policy ? ['--policy'] : [];
-    await withDaemon(off, (offTarget) => withDaemon(on, async (onTarget) => {
-      smload(bin, offTarget, keyFile, 1, 1, policy); // warm-up
-      smload(bin, onTarget, keyFile, 1, 1, policy);
+    await withDaemon(confA, (targetA) => withDaemon(confB, async (targetB) => {
+      smload(bin, targetA, keyFile, 1, 1, policy); // warm-up
+      smload(bin, targetB, keyFile, 1, 1, policy);
       for (const conns of [1, 8]) {
-        const a: Load[] = [];
-        const b: Load[] = [];
+        const la: Load[] = [];
+        const lb: Load[] = [];
         for (let r = 0; r < ROUNDS; r++) {
-          a.push(smload(bin, offTarget, keyFile, conns, SECONDS, policy));
-          b.push(smload(bin, onTarget, keyFile, conns, SECONDS, policy));
-          const scrape = await fetch(`http://127.0.0.1:${mport}/metrics`);
-          if (scrape.status !== 200) throw new Error(`scrape: HTTP ${scrape.status}`);
-          await scrape.text();
+          la.push(smload(bin, targetA, keyFile, conns, SECONDS, policy));
+          lb.push(smload(bin, targetB, keyFile, conns, SECONDS, policy));
+          await eachRound();
         }
-        const x = medianLoad(a);
-        const y = medianLoad(b);
+        const x = medianLoad(la);
+        const y = medianLoad(lb);
         const what = policy ? 'smmapd --policy' : 'smmapd';
-        console.log(row(`${what}, metrics off`, conns, x));
-        console.log(row(`${what}, metrics on`, conns, y));
-        console.log(`ratio on/off at ${conns} conn: throughput ${(y.rps / x.rps).toFixed(3)}x; p99 ${y.p99.toFixed(0)} vs ${x.p99.toFixed(0)} us`);
+        console.log(row(`${what}, ${a.label}`, conns, x));
+        console.log(row(`${what}, ${b.label}`, conns, y));
+        const ratios = la.map((l, i) => lb[i]!.rps / l.rps).sort((p, q) => p - q);
+        console.log(`ratio ${b.label}/${a.label} at ${conns} conn: throughput ${(y.rps / x.rps).toFixed(3)}x (median of rounds' ratios ${ratios[Math.floor(ratios.length / 2)]!.toFixed(3)}x); p99 ${y.p99.toFixed(0)} vs ${x.p99.toFixed(0)} us`);
       }
     }, extra), extra);
   }
+}
+
+/**
+ * What counting costs on the request path: without and with smmapd_metrics_listen, scraped
+ * once per round as Prometheus would (BENCH_ONLY=metrics; BENCH_METRICS=0 skips it in the full run).
+ */
+async function metricsSection(base: string, dir: string, keyFile: string): Promise<void> {
+  const mport = await freePort();
+  await abSection('metrics: the same load without and with smmapd_metrics_listen', dir, base, keyFile,
+    { label: 'metrics off', lines: '' }, { label: 'metrics on', lines: `smmapd_metrics_listen: inet:127.0.0.1:${mport}\n` },
+    async () => {
+      const scrape = await fetch(`http://127.0.0.1:${mport}/metrics`);
+      if (scrape.status !== 200) throw new Error(`scrape: HTTP ${scrape.status}`);
+      await scrape.text();
+    });
+}
+
+/** What smmapd_busy_poll buys the Cyrus path, no answer cache: off against the default (BENCH_ONLY=busypoll). */
+async function busyPollSection(base: string, dir: string, keyFile: string): Promise<void> {
+  await abSection('busy polling: smmapd_busy_poll 0 and 50 (the default), no answer cache', dir, `${base}smmapd_cache_size: 0\n`, keyFile,
+    { label: 'busy_poll 0', lines: 'smmapd_busy_poll: 0\n' }, { label: 'busy_poll 50', lines: 'smmapd_busy_poll: 50\n' });
 }
 
 async function main(): Promise<void> {
@@ -208,6 +234,10 @@ async function main(): Promise<void> {
     }
     if (process.env.BENCH_ONLY === 'metrics') {
       await metricsSection(base, dir, keyFile);
+      return;
+    }
+    if (process.env.BENCH_ONLY === 'busypoll') {
+      await busyPollSection(base, dir, keyFile);
       return;
     }
     console.log(`\nload: ${SECONDS} s each, closed loop, keys: 50% hit, 20% miss, 15% plus, 10% over quota, 5% shared`);
