@@ -28,8 +28,8 @@ interface State {
   polling: boolean;
   startedAt: number;
   sampledAt: number;
-  /** PSI's `some total` (µs) at sampledAt; -1: not read yet. */
-  stalled: number;
+  /** PSI's `some total` (µs) at sampledAt; null: unreadable. */
+  stalled: number | null;
   roomy: boolean;
   /** Time spent polling, ms (smmapd_busy_poll_seconds_total). */
   polledMs: number;
@@ -43,7 +43,7 @@ const s: State = {
   polling: false,
   startedAt: 0,
   sampledAt: 0,
-  stalled: -1,
+  stalled: null,
   roomy: false,
   polledMs: 0,
 };
@@ -53,20 +53,20 @@ const s: State = {
  * and the pressure file cannot be read: then it never polls (the caller says so in the log).
  */
 export function configureBusyPoll(usec: number, opts: { pressureFile?: string; sampleMs?: number } = {}): boolean {
-  s.windowMs = usec / 1000;
   s.pressureFile = opts.pressureFile ?? PRESSURE_FILE;
   s.sampleMs = opts.sampleMs ?? SAMPLE_MS;
-  s.roomy = false;
-  s.stalled = stallTotal(s.pressureFile) ?? -1;
+  s.stalled = usec > 0 ? stallTotal(s.pressureFile) : null;
   s.sampledAt = performance.now();
-  return usec === 0 || s.stalled >= 0;
+  s.roomy = false;
+  s.windowMs = s.stalled === null ? 0 : usec / 1000;
+  return usec === 0 || s.stalled !== null;
 }
 
 /** Activity: keep the loop awake for the window from now, if the CPUs have room. */
 export function keepPolling(): void {
   if (s.windowMs === 0) return;
   const now = performance.now();
-  if (s.stalled < 0 || now - s.sampledAt >= s.sampleMs) sample(now);
+  if (now - s.sampledAt >= s.sampleMs) sample(now);
   if (!s.roomy) return;
   s.until = now + s.windowMs;
   if (!s.polling) {
@@ -94,8 +94,8 @@ function poll(): void {
 /** Read the pressure: room means tasks waited for a CPU less than MAX_PRESSURE of the time since the last read. */
 function sample(now: number): void {
   const total = stallTotal(s.pressureFile);
-  s.roomy = total !== null && s.stalled >= 0 && now > s.sampledAt && (total - s.stalled) / ((now - s.sampledAt) * 1000) < MAX_PRESSURE;
-  s.stalled = total ?? -1;
+  s.roomy = total !== null && s.stalled !== null && (total - s.stalled) / ((now - s.sampledAt) * 1000) < MAX_PRESSURE;
+  s.stalled = total;
   s.sampledAt = now;
 }
 
