@@ -89,3 +89,7 @@ try {
   rmSync(`${smmapdBundle}.cache`, { force: true });
   console.warn(`scripts/bundle.js: no code cache for smmapd: ${e.message}`);
 }
+// The build is complete: test/helpers/base.ts buildOnce() rebuilds only a dist older than
+// src, and a rebuild inside a test worker (spawnSync, a minute under load) starves vitest's
+// worker channel ("Timeout calling onTaskUpdate"), so `npm run build` says it is fresh.
+writeFileSync(join(ROOT, 'dist/.build-stamp'), new Date().toISOString());

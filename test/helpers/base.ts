@@ -136,7 +136,7 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
 
 // ---- build, configuration, smmapctl ---------------------------------------------------------
 
-const STAMP = join(ROOT, 'dist/.build-stamp');
+const STAMP = join(ROOT, 'dist/.build-stamp'); // written by scripts/bundle.js too (the end of npm run build)
 
 function newestMtime(dir: string): number {
   let newest = 0;
