@@ -167,7 +167,6 @@ export class Service {
       this.metricsOn = new Metrics(this.probes);
       this.metricsOn.setMaps(this.cfg.maps.map((s) => s.name));
       Object.assign(this.ctx, this.makeContext());
-    this.configureBusyPoll();
     }
     return this.metricsOn;
   }
@@ -212,6 +211,7 @@ export class Service {
     this.maps = maps;
     this.metrics?.setMaps(cfg.maps.map((s) => s.name));
     Object.assign(this.ctx, this.makeContext());
+    this.configureBusyPoll();
     setTimeout(() => closeMaps(oldMaps), cfg.mapTimeoutMs + RELOAD_CLOSE_GRACE_MS).unref();
     this.log.configure({ threshold: cfg.logLevel, audit: cfg.audit, auditLevel: cfg.auditLevel });
     this.log.reopen(); // a log file moved away (logrotate with a SIGHUP postrotate) is opened anew

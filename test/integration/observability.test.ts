@@ -321,7 +321,7 @@ describe('metrics, one process, policy service', () => {
 });
 
 describe('busy polling (smmapd_busy_poll)', () => {
-  it('counted, bounded to the activity (an idle daemon neither polls nor spends CPU), off with smmapd_busy_poll: 0', async () => {
+  it('counted, bounded to the activity (an idle daemon neither polls nor spends CPU), off with smmapd_busy_poll: 0, and on SIGHUP', async () => {
     /** user+sys clock ticks of a process (/proc/PID/stat). */
     const ticks = (pid: number): number => {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -343,6 +343,17 @@ describe('busy polling (smmapd_busy_poll)', () => {
         await sleep(1000);
         expect(ticks(d.pid) - before).toBeLessThanOrEqual(3); // 10 ms ticks: no spinning while idle
         expect(sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total')).toBe(polled);
+        if (usec > 0) {
+          // SIGHUP applies it: turned off, the lookups after the reload poll no more
+          writeFileSync(fx.conf, readFileSync(fx.conf, 'utf8').replace('smmapd_busy_poll: 50', 'smmapd_busy_poll: 0'));
+          d.proc.kill('SIGHUP');
+          await waitFor(() => d.output().includes('reloaded'), 10_000);
+          await sleep(50);
+          const off = sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total');
+          await query(d.target, Array.from({ length: 300 }, () => 'fred'));
+          await sleep(50);
+          expect(sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total')).toBe(off);
+        }
       } finally {
         await d.stop();
         rmSync(fx.dir, { recursive: true, force: true });
