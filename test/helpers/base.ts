@@ -50,6 +50,17 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** A process's /proc/PID/stat fields after its command name (state first), which may hold blanks and parentheses. */
+export function statFields(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** user+sys CPU of a process, in clock ticks (10 ms); `f`: its statFields() when already read. */
+export function cpuTicks(pid: number | string, f = statFields(pid)): number {
+  return Number(f[11]) + Number(f[12]);
+}
+
 /** Pids whose full command line contains `pattern` (pgrep -f, fixed string), never ours. */
 export function pidsMatching(pattern: string): number[] {
   // pgrep takes a regular expression: escape it into a fixed string.

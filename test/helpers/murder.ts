@@ -9,7 +9,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { childrenOf, haveCommand, isRoot, sleep, waitFor } from './base';
+import { childrenOf, cpuTicks, haveCommand, isRoot, sleep, statFields, waitFor } from './base';
 import { query } from './socketmap';
 
 const HERE = join(__dirname, 'murder');
@@ -80,8 +80,8 @@ function backendSmmapds(ns: string, dir: string): Map<number, number> {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       if (!cmd.some((c) => c.endsWith('/smmapd'))) continue;
       if (!cmd.some((c) => c.startsWith(`${dir}/be1/`) || c.startsWith(`${dir}/be2/`))) continue;
-      const st = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (st[0] === 'R' && readlinkSync(`/proc/${p}/fd/0`).startsWith('socket:')) out.set(Number(p), Number(st[11]) + Number(st[12]));
+      const st = statFields(p);
+      if (st[0] === 'R' && readlinkSync(`/proc/${p}/fd/0`).startsWith('socket:')) out.set(Number(p), cpuTicks(p, st));
     } catch {
       // gone meanwhile
     }

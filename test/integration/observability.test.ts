@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childrenOf, freePort, haveCommand, ROOT, runCtlAsync, sleep, waitFor } from '../helpers/base';
+import { childrenOf, cpuTicks, freePort, haveCommand, ROOT, runCtlAsync, sleep, waitFor } from '../helpers/base';
 import { runSmmapd, startSmmapd, type Smmapd } from '../helpers/daemon';
 import { FakeImap } from '../helpers/fake-imap';
 import { seedLdap, seedSqlite, startLdap, stopLdap, type Ldap } from '../helpers/directories';
@@ -322,11 +322,6 @@ describe('metrics, one process, policy service', () => {
 
 describe('busy polling (smmapd_busy_poll)', () => {
   it('counted, bounded to the activity (an idle daemon neither polls nor spends CPU), off with smmapd_busy_poll: 0, and on SIGHUP', async () => {
-    /** user+sys clock ticks of a process (/proc/PID/stat). */
-    const ticks = (pid: number): number => {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return Number(f[11]) + Number(f[12]);
-    };
     for (const usec of [50, 0]) {
       const mport = await freePort();
       const fx = makeFixture(`smmapd_workers: 1\nsmmapd_busy_poll: ${usec}\nsmmapd_metrics_listen: inet:127.0.0.1:${mport}`);
@@ -339,9 +334,9 @@ describe('busy polling (smmapd_busy_poll)', () => {
         const polled = sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total');
         if (usec === 0) expect(polled).toBe(0);
         else expect(polled).toBeLessThanOrEqual(busy + 0.001);
-        const before = ticks(d.pid);
+        const before = cpuTicks(d.pid);
         await sleep(1000);
-        expect(ticks(d.pid) - before).toBeLessThanOrEqual(3); // 10 ms ticks: no spinning while idle
+        expect(cpuTicks(d.pid) - before).toBeLessThanOrEqual(3); // 10 ms ticks: no spinning while idle
         expect(sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total')).toBe(polled);
         if (usec > 0) {
           // SIGHUP applies it: turned off, the lookups after the reload poll no more
