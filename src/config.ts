@@ -69,7 +69,7 @@ export interface Config {
   readonly storeBusyTimeoutMs: number;
   /** Processes sharing the listening sockets in the --listen model. */
   readonly workers: number;
-  /** smmapd_busy_poll: µs the event loop keeps polling after activity while the CPUs have room (0 = never; busy-poll.ts). */
+  /** smmapd_busy_poll: the longest µs the event loop keeps polling after activity while the CPUs have room (0 = never; busy-poll.ts). */
   readonly busyPollUs: number;
   /** Connections one process serves at once; past it a client gets `TEMP Too many connections` and is closed. */
   readonly maxConnections: number;
@@ -336,7 +336,7 @@ export function configFromText(text: string, path = ''): Config {
     timeout: r.int('smmapd_timeout', 360, 0),
     storeBusyTimeoutMs: r.int('smmapd_store_busy_timeout', 500, 0, 60_000),
     workers,
-    busyPollUs: r.int('smmapd_busy_poll', 50, 0, 1000),
+    busyPollUs: r.int('smmapd_busy_poll', 500, 0, 1000),
     maxConnections: r.int('smmapd_max_connections', 2000, 1),
     shutdownTimeoutMs: r.int('smmapd_shutdown_timeout', 10, 0, 3600) * 1000,
     unixSocketMode: mode === '' ? 0o666 : parseInt(mode, 8),
