@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 export const PRESSURE_FILE = '/proc/pressure/cpu';
 /** How often the pressure is read, while there is activity (never when idle: no timer). */
 const SAMPLE_MS = 100;
-/** Polling stops while tasks waited for a CPU this share of the last window or more. */
+/** Polling stops while tasks waited for a CPU this share of the time since the last sample or more. */
 const MAX_PRESSURE = 0.2;
 /** The first window after a gap, ms (KVM's halt_poll_ns_grow_start). */
 const START_MS = 0.01;
