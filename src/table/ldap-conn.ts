@@ -6,12 +6,13 @@
 // ldapts 8.2 falls short of libldap in four ways that change answers: the result code of a
 // search that returned entries is hidden (sizeLimitExceeded looks like success when a size
 // limit was asked for), the bind request always says version 3, Client.search() drops
-// its derefAliases option (every search goes out as "never"; patches/ldapts-deref.patch is
-// the fix offered upstream), and the referral URLs of a search result (resultCode 10, the
-// base under a referral object) are not read. The first three are carried here as a wrapper
-// around the client's message sender (`_send`), the fourth as a reader of the result's
-// referral field after ldapts's own; pinned by the package lock and covered by the
-// size_limit, version, dereference and chase_referrals tests.
+// its derefAliases option (every search goes out as "never"), and the referral URLs of a
+// search result (resultCode 10, the base under a referral object) are not read. The fixes
+// for upstream are in patches/ (ldapts-search-result, -bind-version, -deref). Until a
+// release has them, the first three are carried here as a wrapper around the client's
+// message sender (`_send`), the fourth as a reader of the result's referral field after
+// ldapts's own; pinned by the package lock and covered by the size_limit, version,
+// dereference and chase_referrals tests.
 import { BindRequest, Client, SearchRequest, SearchResponse, type BerReader, type ClientOptions } from 'ldapts';
 import net from 'node:net';
 import { checkServerIdentity, type Certificate, type ConnectionOptions, type PeerCertificate } from 'node:tls';
