@@ -336,7 +336,7 @@ export function configFromText(text: string, path = ''): Config {
     timeout: r.int('smmapd_timeout', 360, 0),
     storeBusyTimeoutMs: r.int('smmapd_store_busy_timeout', 500, 0, 60_000),
     workers,
-    busyPollUs: r.int('smmapd_busy_poll', 500, 0, 1000),
+    busyPollUs: r.int('smmapd_busy_poll', 200, 0, 1000),
     maxConnections: r.int('smmapd_max_connections', 2000, 1),
     shutdownTimeoutMs: r.int('smmapd_shutdown_timeout', 10, 0, 3600) * 1000,
     unixSocketMode: mode === '' ? 0o666 : parseInt(mode, 8),
