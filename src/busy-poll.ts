@@ -51,7 +51,7 @@ interface State {
 const s: State = {
   maxMs: 0,
   windowMs: 0,
-  lastAt: 0,
+  lastAt: -Infinity,
   pressureFile: PRESSURE_FILE,
   sampleMs: SAMPLE_MS,
   until: 0,

@@ -340,7 +340,7 @@ describe('busy polling (smmapd_busy_poll)', () => {
         expect(sum((await scrape(mport)).body, 'smmapd_busy_poll_seconds_total')).toBe(polled);
         if (usec > 0) {
           // SIGHUP applies it: turned off, the lookups after the reload poll no more
-          writeFileSync(fx.conf, readFileSync(fx.conf, 'utf8').replace('smmapd_busy_poll: 200', 'smmapd_busy_poll: 0'));
+          writeFileSync(fx.conf, readFileSync(fx.conf, 'utf8').replace(`smmapd_busy_poll: ${usec}`, 'smmapd_busy_poll: 0'));
           d.proc.kill('SIGHUP');
           await waitFor(() => d.output().includes('reloaded'), 10_000);
           await sleep(50);

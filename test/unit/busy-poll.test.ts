@@ -36,7 +36,7 @@ describe('busy polling (smmapd_busy_poll)', () => {
     expect(configureBusyPoll(20_000, { pressureFile: file, sampleMs: 0 })).toBe(true);
     await turns(5);
     pressure(file, 1_000_010); // 10 µs of stall in ~5 ms: room
-    // one request after a quiet spell (longer than 20 ms): nothing comes back in time, no polling
+    // a first request (no activity before it): nothing says a next one comes soon, no polling
     expect(await polledAcross(1)).toBe(0);
     // activity every ~2 ms: the window doubles from 10 µs until it covers the gap, then polls across it
     const t0 = performance.now();
